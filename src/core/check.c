@@ -1,0 +1,29 @@
+#include "core/check.h"
+
+#include <hdf5.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <string.h>
+
+const char *gnet_dnnl_strerror(int status) { return dnnl_status2str((dnnl_status_t)status); }
+
+struct h5_walk {
+    char msg[256];
+};
+
+static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *err, void *data)
+{
+    struct h5_walk *w = data;
+    if (n == 0 && err->desc)
+        snprintf(w->msg, sizeof w->msg, "%s (in %s)", err->desc, err->func_name);
+    return 0;
+}
+
+const char *gnet_h5_strerror(void)
+{
+    /* Thread-unsafe by design: HDF5 calls are made from one thread at a time. */
+    static struct h5_walk w;
+    strcpy(w.msg, "unknown HDF5 error");
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk_cb, &w);
+    return w.msg;
+}

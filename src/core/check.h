@@ -1,0 +1,32 @@
+/* One checked-call macro per library: on failure print file:line, the call and the
+ * library's own message, then end the process (and the job, via gnet_fatal). Use these
+ * for calls that fail only on a bug or a broken system; input validation (a bad file,
+ * a bad option) reports its own error naming the file/option instead. */
+#ifndef GNET_CHECK_H
+#define GNET_CHECK_H
+
+#include "core/log.h"
+
+const char *gnet_dnnl_strerror(int status);
+/* The innermost message on HDF5's error stack (HDF5's automatic printing is disabled). */
+const char *gnet_h5_strerror(void);
+
+#define DNNL_CHECK(call)                                                                   \
+    do {                                                                                   \
+        int s_ = (int)(call);                                                              \
+        if (s_ != 0) {                                                                     \
+            gnet_errorf("%s:%d: oneDNN: %s: %s", __FILE__, __LINE__, #call,                \
+                        gnet_dnnl_strerror(s_));                                           \
+            gnet_fatal(1);                                                                 \
+        }                                                                                  \
+    } while (0)
+
+#define H5_CHECK(call)                                                                     \
+    do {                                                                                   \
+        if ((long long)(call) < 0) {                                                       \
+            gnet_errorf("%s:%d: HDF5: %s: %s", __FILE__, __LINE__, #call, gnet_h5_strerror()); \
+            gnet_fatal(1);                                                                 \
+        }                                                                                  \
+    } while (0)
+
+#endif

@@ -1,0 +1,45 @@
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int g_rank = 0, g_world = 1;
+static void (*g_abort)(int) = NULL;
+
+void gnet_log_set_rank(int rank, int world) { g_rank = rank; g_world = world; }
+int gnet_log_rank(void) { return g_rank; }
+int gnet_log_world(void) { return g_world; }
+void gnet_log_set_abort(void (*abort_fn)(int code)) { g_abort = abort_fn; }
+
+void gnet_errorf(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (g_world > 1)
+        fprintf(stderr, "gnet: [rank %d] error: %s\n", g_rank, msg);
+    else
+        fprintf(stderr, "gnet: error: %s\n", msg);
+    fflush(stderr);
+}
+
+void gnet_infof(const char *fmt, ...)
+{
+    if (g_rank != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+_Noreturn void gnet_fatal(int code)
+{
+    if (g_abort)
+        g_abort(code);
+    exit(code);
+}

@@ -1,0 +1,18 @@
+/* Diagnostics. Errors are one line on stderr ("gnet: error: ..."), prefixed with the rank
+ * when more than one rank runs, so the failing process is always named. Info lines go to
+ * stdout from rank 0 only. The only process-wide state is the rank/world pair and the
+ * abort hook that the communicator installs (so a fatal error on one rank ends the job). */
+#ifndef GNET_LOG_H
+#define GNET_LOG_H
+
+void gnet_log_set_rank(int rank, int world);
+int gnet_log_rank(void);
+int gnet_log_world(void);
+/* Called by gnet_fatal() instead of exit(1) when set (the communicator sets MPI_Abort). */
+void gnet_log_set_abort(void (*abort_fn)(int code));
+
+void gnet_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void gnet_infof(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void gnet_fatal(int code);
+
+#endif
