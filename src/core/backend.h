@@ -1,0 +1,101 @@
+/* The op table a training step needs, implemented by the CPU backend (oneDNN; always built,
+ * the reference) and the CUDA backend (cuDNN/cuBLAS). Ops are planned once per shape
+ * (conv/pool plans hold their primitives, reordered-weight buffers and workspaces) so that
+ * nothing is allocated inside the step. Buffers are backend memory (alloc/free); parameters
+ * and gradients are plain (OIHW, row-major) slices of the arenas; activations use the
+ * backend's layout (see tensor.h). Every op runs in order on the backend's one compute
+ * stream; sync() waits for all of them. */
+#ifndef GNET_BACKEND_H
+#define GNET_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tensor.h"
+
+typedef struct gnet_conv gnet_conv;
+typedef struct gnet_pool gnet_pool;
+
+typedef struct {
+    gnet_shape in, out; /* out.c = output channels */
+    int k, stride, pad; /* square kernel, symmetric padding (PyTorch semantics) */
+    int relu;           /* fuse ReLU into the forward */
+} gnet_conv_desc;
+
+typedef enum { GNET_POOL_MAX, GNET_POOL_AVG } gnet_pool_alg;
+
+typedef struct {
+    gnet_pool_alg alg;
+    gnet_shape in, out;
+    int k, stride, pad; /* max: padding counts as -inf, floor mode; avg: no padding */
+} gnet_pool_desc;
+
+typedef struct gnet_backend gnet_backend;
+struct gnet_backend {
+    const char *name; /* "cpu" or "cuda" */
+    int threads;
+    void *ctx;
+    void (*destroy)(gnet_backend *be);
+
+    float *(*alloc)(gnet_backend *be, size_t count); /* zero-filled */
+    void (*free)(gnet_backend *be, float *p);
+    void (*upload)(gnet_backend *be, float *dst, const float *host, size_t count);
+    void (*download)(gnet_backend *be, float *host, const float *src, size_t count);
+    void (*sync)(gnet_backend *be);
+
+    gnet_conv *(*conv_create)(gnet_backend *be, const gnet_conv_desc *d);
+    void (*conv_destroy)(gnet_conv *c);
+    /* y = relu?(conv(x, w) + b) */
+    void (*conv_forward)(gnet_conv *c, const float *x, const float *w, const float *b, float *y);
+    /* dx = conv_transpose(dy, w); dy is the gradient at the conv output (before ReLU). */
+    void (*conv_backward_data)(gnet_conv *c, const float *dy, const float *w, float *dx);
+    /* dw, db = gradients (OIHW, plain); accumulate: add to them instead of overwriting. */
+    void (*conv_backward_filter)(gnet_conv *c, const float *x, const float *dy, float *dw,
+                                 float *db, int accumulate);
+
+    gnet_pool *(*pool_create)(gnet_backend *be, const gnet_pool_desc *d);
+    void (*pool_destroy)(gnet_pool *p);
+    void (*pool_forward)(gnet_pool *p, const float *x, float *y);
+    /* dx = gradient routed back (overwrites dx). */
+    void (*pool_backward)(gnet_pool *p, const float *dy, float *dx);
+
+    /* dy[i] = y[i] > 0 ? dy[i] : 0  (ReLU backward from its output). */
+    void (*relu_backward)(gnet_backend *be, const float *y, float *dy, size_t count);
+    /* dst += src */
+    void (*add)(gnet_backend *be, float *dst, const float *src, size_t count);
+    /* Copy channels [src_off, src_off+c) of src (src_c channels) to [dst_off, dst_off+c) of
+     * dst (dst_c channels), both n x * x hw: the Inception concat and its backward split.
+     * Channel counts and offsets must be multiples of 16. */
+    void (*copy_channels)(gnet_backend *be, float *dst, int dst_c, int dst_off, const float *src,
+                          int src_c, int src_off, int c, int n, int hw);
+    /* Floats an activation of shape s occupies in the backend layout (>= gnet_shape_count:
+     * blocked layouts may pad channels). */
+    size_t (*act_count)(gnet_backend *be, gnet_shape s);
+    /* Convert one activation between the backend layout and plain NCHW (for tests/tools). */
+    void (*to_nchw)(gnet_backend *be, gnet_shape s, const float *src, float *dst_host);
+    void (*from_nchw)(gnet_backend *be, gnet_shape s, const float *src_host, float *dst);
+
+    /* y[n,out] = x[n,in] w[out,in]^T + b */
+    void (*linear_forward)(gnet_backend *be, int n, int in, int out, const float *x,
+                           const float *w, const float *b, float *y);
+    /* dx (may be NULL), dw, db (accumulate: add instead of overwrite). */
+    void (*linear_backward)(gnet_backend *be, int n, int in, int out, const float *x,
+                            const float *w, const float *dy, float *dx, float *dw, float *db,
+                            int accumulate);
+    /* Softmax cross-entropy over n rows of `classes` logits. Writes dlogits = (softmax -
+     * onehot) * grad_scale, and to the host: the summed loss and the count of rows whose
+     * argmax equals the label. labels are backend memory (int32). */
+    void (*softmax_xent)(gnet_backend *be, int n, int classes, const float *logits,
+                         const int32_t *labels, float grad_scale, float *dlogits,
+                         double *loss_sum, int64_t *correct);
+    /* PyTorch SGD over the whole arena: g += wd*p; buf = m*buf + g (buf = g on the first
+     * step); g = nesterov ? g + m*buf : buf (when m > 0); p -= lr*g. momentum_buf may be NULL
+     * when m == 0. */
+    void (*sgd)(gnet_backend *be, float *p, const float *g, float *momentum_buf, size_t count,
+                float lr, float m, float wd, int nesterov, int first_step);
+};
+
+/* The CPU backend on oneDNN, with `threads` OpenMP threads (0: all cores). */
+gnet_backend *gnet_backend_cpu_create(int threads);
+
+#endif

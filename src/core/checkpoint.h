@@ -1,0 +1,49 @@
+/* Checkpoints: one HDF5 file that the PyTorch reference model can load with h5py
+ * (model.load_state_dict({k: torch.from_numpy(f[k][()]) for k in model.state_dict()})).
+ *
+ * Layout:
+ *   /<state_dict key>        float32 dataset per parameter, e.g. "0.0.weight" [64,1,7,7],
+ *                            shape = spec.ndim/spec.shape, data = arena + spec.offset (OIHW)
+ *   /optimizer/<key>         SGD momentum buffer per parameter (only when saved with one)
+ *   /meta                    group with scalar attributes epoch, step (int64), seed (uint64),
+ *                            batch_size, resize (int32), lr, momentum, weight_decay (float64)
+ *                            and the string attribute config
+ *   root attributes          format = "gnet-checkpoint" (string), version = 1 (int32)
+ *
+ * Saving is atomic: the file is written to "PATH.tmp.<pid>", flushed to disk and renamed
+ * over PATH, so PATH is either the old checkpoint or the complete new one. Loading checks
+ * everything (the file is HDF5, every name exists, float type, exact rank and shape) and
+ * reads into scratch buffers first, so on failure the caller's arrays are untouched.
+ * Every failure prints one line via gnet_errorf naming the file and the problem and
+ * returns -1; success returns 0. Not thread-safe (HDF5 serial). */
+#ifndef GNET_CHECKPOINT_H
+#define GNET_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "core/params.h"
+
+#define GNET_CKPT_FORMAT "gnet-checkpoint"
+#define GNET_CKPT_VERSION 1
+
+typedef struct {
+    int64_t epoch, step; /* completed epochs and optimizer steps */
+    uint64_t seed;
+    int32_t batch_size, resize;
+    double lr, momentum, weight_decay;
+    char config[1024]; /* free-form resolved options, e.g. the command line */
+} gnet_ckpt_meta;
+
+/* Writes PATH atomically (see above). momentum may be NULL (no /optimizer group); meta may
+ * be NULL (no /meta group). */
+int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const float *params,
+                   const float *momentum, const gnet_ckpt_meta *meta);
+
+/* Reads the parameters into params + spec.offset; when momentum != NULL also /optimizer
+ * (an error if the file has none), when meta != NULL also /meta (an error if absent). A
+ * config longer than the buffer is truncated. A file whose version attribute is newer than
+ * GNET_CKPT_VERSION is refused; a file without format/version attributes is accepted. */
+int gnet_ckpt_load(const char *path, const gnet_param_spec *specs, int n, float *params,
+                   float *momentum, gnet_ckpt_meta *meta);
+
+#endif
