@@ -1,0 +1,563 @@
+#define _POSIX_C_SOURCE 200809L
+
+#include "core/checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/check.h"
+#include "core/log.h"
+
+#define OPT_GROUP "optimizer"
+#define META_GROUP "meta"
+
+/* The numeric /meta attributes, shared by save and load. */
+enum attr_kind { A_I64, A_U64, A_I32, A_F64 };
+static const struct {
+    const char *name;
+    enum attr_kind kind;
+    size_t off;
+} META_ATTRS[] = {
+    {"epoch", A_I64, offsetof(gnet_ckpt_meta, epoch)},
+    {"step", A_I64, offsetof(gnet_ckpt_meta, step)},
+    {"seed", A_U64, offsetof(gnet_ckpt_meta, seed)},
+    {"batch_size", A_I32, offsetof(gnet_ckpt_meta, batch_size)},
+    {"resize", A_I32, offsetof(gnet_ckpt_meta, resize)},
+    {"lr", A_F64, offsetof(gnet_ckpt_meta, lr)},
+    {"momentum", A_F64, offsetof(gnet_ckpt_meta, momentum)},
+    {"weight_decay", A_F64, offsetof(gnet_ckpt_meta, weight_decay)},
+};
+#define N_META_ATTRS ((int)(sizeof META_ATTRS / sizeof META_ATTRS[0]))
+
+static hid_t attr_file_type(enum attr_kind k)
+{
+    switch (k) {
+    case A_I64: return H5T_STD_I64LE;
+    case A_U64: return H5T_STD_U64LE;
+    case A_I32: return H5T_STD_I32LE;
+    default: return H5T_IEEE_F64LE;
+    }
+}
+
+static hid_t attr_mem_type(enum attr_kind k)
+{
+    switch (k) {
+    case A_I64: return H5T_NATIVE_INT64;
+    case A_U64: return H5T_NATIVE_UINT64;
+    case A_I32: return H5T_NATIVE_INT32;
+    default: return H5T_NATIVE_DOUBLE;
+    }
+}
+
+/* ---- shared helpers ---------------------------------------------------------------- */
+
+/* Prints "cannot OP checkpoint PATH: <message>" and returns -1. */
+__attribute__((format(printf, 3, 4))) static int ckpt_fail(const char *op, const char *path,
+                                                           const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gnet_errorf("cannot %s checkpoint %s: %s", op, path, msg);
+    return -1;
+}
+
+static int check_specs(const char *op, const char *path, const gnet_param_spec *specs, int n)
+{
+    if (n < 0 || (n > 0 && !specs))
+        return ckpt_fail(op, path, "invalid parameter table (n = %d)", n);
+    for (int i = 0; i < n; i++) {
+        const gnet_param_spec *s = &specs[i];
+        size_t count = 1;
+        int ok = s->name[0] != '\0' && s->ndim >= 1 && s->ndim <= 4;
+        for (int d = 0; ok && d < s->ndim; d++) {
+            ok = s->shape[d] > 0;
+            count *= ok ? (size_t)s->shape[d] : 0;
+        }
+        if (!ok || count != s->count)
+            return ckpt_fail(op, path, "invalid parameter table entry %d ('%.*s')", i,
+                             GNET_PARAM_NAME_MAX, s->name);
+    }
+    return 0;
+}
+
+static void spec_dims(const gnet_param_spec *s, hsize_t *dims)
+{
+    for (int d = 0; d < s->ndim; d++)
+        dims[d] = (hsize_t)s->shape[d];
+}
+
+/* "[64,1,7,7]" */
+static void fmt_dims(char *buf, size_t cap, int ndim, const hsize_t *dims)
+{
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < ndim && len < cap; d++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%llu", d ? "," : "",
+                                (unsigned long long)dims[d]);
+    if (len < cap)
+        snprintf(buf + len, cap - len, "]");
+}
+
+/* ---- save -------------------------------------------------------------------------- */
+
+static int write_attr(hid_t loc, const char *path, const char *prefix, const char *name,
+                      hid_t ftype, hid_t mtype, const void *value)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    H5_CHECK(space);
+    hid_t a = H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = 0;
+    if (a < 0 || H5Awrite(a, mtype, value) < 0)
+        rc = ckpt_fail("save", path, "writing attribute '%s%s': %s", prefix, name,
+                       gnet_h5_strerror());
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(space);
+    return rc;
+}
+
+/* A fixed-length, null-padded string of exactly len bytes (h5py reads it as bytes). */
+static int write_str_attr(hid_t loc, const char *path, const char *prefix, const char *name,
+                          const char *s, size_t len)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5_CHECK(t);
+    H5_CHECK(H5Tset_size(t, len ? len : 1));
+    H5_CHECK(H5Tset_strpad(t, H5T_STR_NULLPAD));
+    int rc = write_attr(loc, path, prefix, name, t, t, len ? s : "");
+    H5Tclose(t);
+    return rc;
+}
+
+static int write_param(hid_t loc, const char *path, const char *prefix,
+                       const gnet_param_spec *s, const float *arena)
+{
+    hsize_t dims[4];
+    spec_dims(s, dims);
+    hid_t space = H5Screate_simple(s->ndim, dims, NULL);
+    H5_CHECK(space);
+    hid_t d = H5Dcreate2(loc, s->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                         H5P_DEFAULT);
+    int rc = 0;
+    if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, arena + s->offset) < 0)
+        rc = ckpt_fail("save", path, "writing dataset '%s%s': %s", prefix, s->name,
+                       gnet_h5_strerror());
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(space);
+    return rc;
+}
+
+static int write_params(hid_t loc, const char *path, const char *prefix,
+                        const gnet_param_spec *specs, int n, const float *arena)
+{
+    for (int i = 0; i < n; i++)
+        if (write_param(loc, path, prefix, &specs[i], arena) < 0)
+            return -1;
+    return 0;
+}
+
+static int write_momentum(hid_t file, const char *path, const gnet_param_spec *specs, int n,
+                          const float *momentum)
+{
+    hid_t g = H5Gcreate2(file, OPT_GROUP, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return ckpt_fail("save", path, "creating group '%s': %s", OPT_GROUP, gnet_h5_strerror());
+    int rc = write_params(g, path, OPT_GROUP "/", specs, n, momentum);
+    H5Gclose(g);
+    return rc;
+}
+
+static int write_meta(hid_t file, const char *path, const gnet_ckpt_meta *m)
+{
+    hid_t g = H5Gcreate2(file, META_GROUP, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return ckpt_fail("save", path, "creating group '%s': %s", META_GROUP, gnet_h5_strerror());
+    int rc = 0;
+    for (int i = 0; i < N_META_ATTRS && rc == 0; i++)
+        rc = write_attr(g, path, META_GROUP "/", META_ATTRS[i].name,
+                        attr_file_type(META_ATTRS[i].kind), attr_mem_type(META_ATTRS[i].kind),
+                        (const char *)m + META_ATTRS[i].off);
+    if (rc == 0)
+        rc = write_str_attr(g, path, META_GROUP "/", "config", m->config,
+                            strnlen(m->config, sizeof m->config));
+    H5Gclose(g);
+    return rc;
+}
+
+static int write_contents(hid_t file, const char *path, const gnet_param_spec *specs, int n,
+                          const float *params, const float *momentum, const gnet_ckpt_meta *meta)
+{
+    const int32_t version = GNET_CKPT_VERSION;
+    if (write_str_attr(file, path, "", "format", GNET_CKPT_FORMAT, strlen(GNET_CKPT_FORMAT)) < 0 ||
+        write_attr(file, path, "", "version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version) < 0 ||
+        write_params(file, path, "", specs, n, params) < 0)
+        return -1;
+    if (momentum && write_momentum(file, path, specs, n, momentum) < 0)
+        return -1;
+    if (meta && write_meta(file, path, meta) < 0)
+        return -1;
+    return 0;
+}
+
+static int write_tmp(const char *tmp, const char *path, const gnet_param_spec *specs, int n,
+                     const float *params, const float *momentum, const gnet_ckpt_meta *meta)
+{
+    /* Create it ourselves first: errno names the problem better than HDF5's stack does. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0)
+        return ckpt_fail("save", path, "cannot create %s: %s", tmp, strerror(errno));
+    close(fd);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        return ckpt_fail("save", path, "creating HDF5 file %s: %s", tmp, gnet_h5_strerror());
+    int rc = write_contents(f, path, specs, n, params, momentum, meta);
+    if (H5Fclose(f) < 0 && rc == 0)
+        rc = ckpt_fail("save", path, "closing %s: %s", tmp, gnet_h5_strerror());
+    return rc;
+}
+
+static int fsync_path(const char *p, int flags)
+{
+    int fd = open(p, flags);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    /* Some filesystems cannot fsync (EINVAL); there is nothing better to do there. */
+    if (rc != 0 && errno == EINVAL)
+        rc = 0;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+/* Best effort: make the rename itself durable. */
+static void fsync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        fsync_path(".", O_RDONLY | O_DIRECTORY);
+        return;
+    }
+    size_t len = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = malloc(len + 1);
+    if (!dir)
+        return;
+    memcpy(dir, path, len);
+    dir[len] = '\0';
+    fsync_path(dir, O_RDONLY | O_DIRECTORY);
+    free(dir);
+}
+
+static int commit_tmp(const char *tmp, const char *path)
+{
+    if (fsync_path(tmp, O_RDONLY) != 0)
+        return ckpt_fail("save", path, "syncing %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path) != 0)
+        return ckpt_fail("save", path, "renaming %s: %s", tmp, strerror(errno));
+    fsync_parent(path);
+    return 0;
+}
+
+int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const float *params,
+                   const float *momentum, const gnet_ckpt_meta *meta)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (!path || !*path)
+        return ckpt_fail("save", "(none)", "empty path");
+    if (check_specs("save", path, specs, n) < 0)
+        return -1;
+    size_t cap = strlen(path) + 32;
+    char *tmp = malloc(cap);
+    if (!tmp)
+        return ckpt_fail("save", path, "out of memory");
+    snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
+    int rc = write_tmp(tmp, path, specs, n, params, momentum, meta);
+    if (rc == 0)
+        rc = commit_tmp(tmp, path);
+    if (rc != 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+/* ---- load -------------------------------------------------------------------------- */
+
+static hid_t open_for_read(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        ckpt_fail("load", path, "%s", strerror(errno));
+        return H5I_INVALID_HID;
+    }
+    fclose(fp);
+    if (H5Fis_hdf5(path) <= 0) {
+        ckpt_fail("load", path, "not an HDF5 file");
+        return H5I_INVALID_HID;
+    }
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        ckpt_fail("load", path, "opening: %s", gnet_h5_strerror());
+    return f;
+}
+
+/* Checks the float class and the exact shape of dataset d against spec s. */
+static int check_dataset(hid_t d, const char *path, const char *prefix, const gnet_param_spec *s)
+{
+    hid_t t = H5Dget_type(d);
+    H5_CHECK(t);
+    H5T_class_t cls = H5Tget_class(t);
+    H5Tclose(t);
+    if (cls != H5T_FLOAT)
+        return ckpt_fail("load", path, "dataset '%s%s' is not floating point", prefix, s->name);
+    hid_t space = H5Dget_space(d);
+    H5_CHECK(space);
+    hsize_t found[H5S_MAX_RANK], want[4];
+    int nd = H5Sget_simple_extent_dims(space, found, NULL);
+    H5Sclose(space);
+    spec_dims(s, want);
+    int same = nd == s->ndim;
+    for (int i = 0; same && i < nd; i++)
+        same = found[i] == want[i];
+    if (same)
+        return 0;
+    char ws[128], fs[256];
+    fmt_dims(ws, sizeof ws, s->ndim, want);
+    fmt_dims(fs, sizeof fs, nd < 0 ? 0 : nd, found);
+    return ckpt_fail("load", path, "dataset '%s%s': expected shape %s, found %s", prefix, s->name,
+                     ws, fs);
+}
+
+static int read_param(hid_t loc, const char *path, const char *prefix, const gnet_param_spec *s,
+                      float *out)
+{
+    if (H5Lexists(loc, s->name, H5P_DEFAULT) <= 0)
+        return ckpt_fail("load", path, "no dataset '%s%s'", prefix, s->name);
+    hid_t d = H5Dopen2(loc, s->name, H5P_DEFAULT);
+    if (d < 0)
+        return ckpt_fail("load", path, "'%s%s' is not a dataset: %s", prefix, s->name,
+                         gnet_h5_strerror());
+    int rc = check_dataset(d, path, prefix, s);
+    if (rc == 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+        rc = ckpt_fail("load", path, "reading dataset '%s%s': %s", prefix, s->name,
+                       gnet_h5_strerror());
+    H5Dclose(d);
+    return rc;
+}
+
+/* Reads every parameter, packed one after another, into buf. */
+static int read_params(hid_t loc, const char *path, const char *prefix,
+                       const gnet_param_spec *specs, int n, float *buf)
+{
+    size_t pos = 0;
+    for (int i = 0; i < n; i++) {
+        if (read_param(loc, path, prefix, &specs[i], buf + pos) < 0)
+            return -1;
+        pos += specs[i].count;
+    }
+    return 0;
+}
+
+static hid_t open_group(hid_t file, const char *path, const char *name)
+{
+    if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
+        ckpt_fail("load", path, "no '%s' group", name);
+        return H5I_INVALID_HID;
+    }
+    hid_t g = H5Gopen2(file, name, H5P_DEFAULT);
+    if (g < 0)
+        ckpt_fail("load", path, "'%s' is not a group: %s", name, gnet_h5_strerror());
+    return g;
+}
+
+static int read_momentum(hid_t file, const char *path, const gnet_param_spec *specs, int n,
+                         float *buf)
+{
+    hid_t g = open_group(file, path, OPT_GROUP);
+    if (g < 0)
+        return -1;
+    int rc = read_params(g, path, OPT_GROUP "/", specs, n, buf);
+    H5Gclose(g);
+    return rc;
+}
+
+/* Opens attribute NAME of LOC and checks it holds exactly one element. */
+static hid_t open_scalar_attr(hid_t loc, const char *path, const char *prefix, const char *name)
+{
+    if (H5Aexists(loc, name) <= 0) {
+        ckpt_fail("load", path, "no attribute '%s%s'", prefix, name);
+        return H5I_INVALID_HID;
+    }
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) {
+        ckpt_fail("load", path, "opening attribute '%s%s': %s", prefix, name, gnet_h5_strerror());
+        return H5I_INVALID_HID;
+    }
+    hid_t space = H5Aget_space(a);
+    H5_CHECK(space);
+    hssize_t npoints = H5Sget_simple_extent_npoints(space);
+    H5Sclose(space);
+    if (npoints != 1) {
+        ckpt_fail("load", path, "attribute '%s%s' is not a scalar", prefix, name);
+        H5Aclose(a);
+        return H5I_INVALID_HID;
+    }
+    return a;
+}
+
+static int read_attr(hid_t loc, const char *path, const char *prefix, const char *name,
+                     hid_t mtype, void *out)
+{
+    hid_t a = open_scalar_attr(loc, path, prefix, name);
+    if (a < 0)
+        return -1;
+    int rc = 0;
+    if (H5Aread(a, mtype, out) < 0)
+        rc = ckpt_fail("load", path, "reading attribute '%s%s': %s", prefix, name,
+                       gnet_h5_strerror());
+    H5Aclose(a);
+    return rc;
+}
+
+/* Reads a fixed-length or variable-length string attribute into out[cap] (truncating). */
+static int read_str_value(hid_t a, hid_t ftype, char *out, size_t cap)
+{
+    if (H5Tis_variable_str(ftype) > 0) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5_CHECK(mt);
+        H5_CHECK(H5Tset_size(mt, H5T_VARIABLE));
+        H5_CHECK(H5Tset_cset(mt, H5Tget_cset(ftype)));
+        char *s = NULL;
+        herr_t e = H5Aread(a, mt, &s);
+        H5Tclose(mt);
+        if (e < 0)
+            return -1;
+        snprintf(out, cap, "%s", s ? s : "");
+        H5free_memory(s);
+        return 0;
+    }
+    size_t size = H5Tget_size(ftype);
+    char *buf = calloc(size + 1, 1);
+    if (!buf)
+        return -1;
+    int rc = H5Aread(a, ftype, buf) < 0 ? -1 : 0;
+    if (rc == 0)
+        snprintf(out, cap, "%s", buf);
+    free(buf);
+    return rc;
+}
+
+static int read_str_attr(hid_t loc, const char *path, const char *prefix, const char *name,
+                         char *out, size_t cap)
+{
+    hid_t a = open_scalar_attr(loc, path, prefix, name);
+    if (a < 0)
+        return -1;
+    hid_t t = H5Aget_type(a);
+    H5_CHECK(t);
+    int rc = 0;
+    if (H5Tget_class(t) != H5T_STRING)
+        rc = ckpt_fail("load", path, "attribute '%s%s' is not a string", prefix, name);
+    else if (read_str_value(a, t, out, cap) < 0)
+        rc = ckpt_fail("load", path, "reading attribute '%s%s': %s", prefix, name,
+                       gnet_h5_strerror());
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
+}
+
+static int read_meta(hid_t file, const char *path, gnet_ckpt_meta *m)
+{
+    hid_t g = open_group(file, path, META_GROUP);
+    if (g < 0)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < N_META_ATTRS && rc == 0; i++)
+        rc = read_attr(g, path, META_GROUP "/", META_ATTRS[i].name,
+                       attr_mem_type(META_ATTRS[i].kind), (char *)m + META_ATTRS[i].off);
+    if (rc == 0)
+        rc = read_str_attr(g, path, META_GROUP "/", "config", m->config, sizeof m->config);
+    H5Gclose(g);
+    return rc;
+}
+
+/* A file without a version attribute (e.g. a plain h5py state_dict dump) is accepted. */
+static int check_version(hid_t file, const char *path)
+{
+    if (H5Aexists(file, "version") <= 0)
+        return 0;
+    int32_t v = 0;
+    if (read_attr(file, path, "", "version", H5T_NATIVE_INT32, &v) < 0)
+        return -1;
+    if (v < 1 || v > GNET_CKPT_VERSION)
+        return ckpt_fail("load", path, "unsupported checkpoint version %d (this build reads %d)",
+                         (int)v, GNET_CKPT_VERSION);
+    return 0;
+}
+
+static int load_file(const char *path, const gnet_param_spec *specs, int n, float *pbuf,
+                     float *mbuf, gnet_ckpt_meta *meta)
+{
+    hid_t f = open_for_read(path);
+    if (f < 0)
+        return -1;
+    int rc = check_version(f, path);
+    if (rc == 0)
+        rc = read_params(f, path, "", specs, n, pbuf);
+    if (rc == 0 && mbuf)
+        rc = read_momentum(f, path, specs, n, mbuf);
+    if (rc == 0 && meta)
+        rc = read_meta(f, path, meta);
+    H5Fclose(f);
+    return rc;
+}
+
+static void scatter(const gnet_param_spec *specs, int n, const float *packed, float *arena)
+{
+    for (int i = 0; i < n; i++) {
+        memcpy(arena + specs[i].offset, packed, specs[i].count * sizeof(float));
+        packed += specs[i].count;
+    }
+}
+
+int gnet_ckpt_load(const char *path, const gnet_param_spec *specs, int n, float *params,
+                   float *momentum, gnet_ckpt_meta *meta)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (!path || !*path)
+        return ckpt_fail("load", "(none)", "empty path");
+    if (check_specs("load", path, specs, n) < 0)
+        return -1;
+    size_t total = 1; /* never malloc(0) */
+    for (int i = 0; i < n; i++)
+        total += specs[i].count;
+    float *pbuf = malloc(total * sizeof(float));
+    float *mbuf = momentum ? malloc(total * sizeof(float)) : NULL;
+    gnet_ckpt_meta m;
+    memset(&m, 0, sizeof m);
+    int rc;
+    if (!pbuf || (momentum && !mbuf))
+        rc = ckpt_fail("load", path, "out of memory");
+    else
+        rc = load_file(path, specs, n, pbuf, mbuf, meta ? &m : NULL);
+    if (rc == 0) {
+        scatter(specs, n, pbuf, params);
+        if (momentum)
+            scatter(specs, n, mbuf, momentum);
+        if (meta)
+            *meta = m;
+    }
+    free(pbuf);
+    free(mbuf);
+    return rc;
+}
