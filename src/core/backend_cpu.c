@@ -189,13 +189,38 @@ static void reorder_free(reorder *o)
 
 struct gnet_conv {
     cpu_ctx *c;
-    gnet_conv_desc d;
+    gnet_conv_desc d; /* what the primitives compute (see center_tap_only) */
+    size_t w_count;   /* floats of the caller's OIHW weights */
+    size_t w_offset;  /* first float of the caller's weights the primitives read */
     prim fwd, bwd_data, bwd_filter;
     /* arena OIHW <-> the layouts the primitives chose */
     reorder w_fwd, w_bwd, dw_set, dw_add;
     float *w_fwd_buf, *w_bwd_buf, *dw_buf, *db_buf;
     dnnl_memory_t x, w_f, b, y, dy, w_b, dx, dw, db;
 };
+
+/* On a 1x1 input, a "same"-padded k x k convolution only ever multiplies its centre tap
+ * with data (every other tap sees padding). oneDNN has no fast kernel for that shape (the
+ * 28x28 net's b5 runs at 1x1), so it is planned as the 1x1 convolution it is, over a strided
+ * view of the centre taps; the other taps' gradients are exactly zero. */
+static int center_tap_only(const gnet_conv_desc *d)
+{
+    return d->k > 1 && d->in.h == 1 && d->in.w == 1 && d->stride == 1 && 2 * d->pad == d->k - 1;
+}
+
+/* The caller's OIHW weights as the primitives see them: all of it, or the centre taps. */
+static dnnl_memory_desc_t arena_weights_md(const gnet_conv *cv)
+{
+    const gnet_conv_desc *d = &cv->d;
+    if (cv->w_offset == 0)
+        return md_weights(d->out.c, d->in.c, d->k, dnnl_oihw);
+    dnnl_memory_desc_t md;
+    size_t taps = cv->w_count / ((size_t)d->out.c * d->in.c);
+    dnnl_dims_t dims = {d->out.c, d->in.c, 1, 1};
+    dnnl_dims_t strides = {(dnnl_dim_t)(d->in.c * taps), (dnnl_dim_t)taps, 1, 1};
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&md, 4, dims, dnnl_f32, strides));
+    return md;
+}
 
 static void conv_geometry(const gnet_conv_desc *d, dnnl_dims_t st, dnnl_dims_t pl, dnnl_dims_t pr)
 {
@@ -233,7 +258,7 @@ static void conv_plan_forward(gnet_conv *cv, dnnl_primitive_desc_t fpd)
 {
     cpu_ctx *c = cv->c;
     const gnet_conv_desc *d = &cv->d;
-    dnnl_memory_desc_t plain = md_weights(d->out.c, d->in.c, d->k, dnnl_oihw);
+    dnnl_memory_desc_t plain = arena_weights_md(cv);
     const dnnl_memory_desc_t *wmd = query(fpd, dnnl_query_weights_md);
     cv->w_fwd = reorder_make(c, &plain, wmd, 0);
     cv->w_fwd_buf = xmalloc(cv->w_fwd.dst_bytes);
@@ -252,7 +277,7 @@ static void conv_plan_backward(gnet_conv *cv, const_dnnl_primitive_desc_t fpd)
     conv_geometry(d, st, pl, pr);
     dnnl_memory_desc_t x = md_act(d->in), y = md_act(d->out), b = md_1d(d->out.c);
     dnnl_memory_desc_t w = md_weights(d->out.c, d->in.c, d->k, dnnl_format_tag_any);
-    dnnl_memory_desc_t plain = md_weights(d->out.c, d->in.c, d->k, dnnl_oihw);
+    dnnl_memory_desc_t plain = arena_weights_md(cv);
     dnnl_primitive_attr_t a = attr_new(NULL);
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd;
@@ -294,7 +319,13 @@ static gnet_conv *cpu_conv_create(gnet_backend *be, const gnet_conv_desc *d)
     }
     cv->c = ctx_of(be);
     cv->d = *d;
-    dnnl_primitive_desc_t fpd = conv_fwd_pd(cv->c, d);
+    cv->w_count = (size_t)d->out.c * d->in.c * d->k * d->k;
+    if (center_tap_only(d)) {
+        cv->w_offset = (size_t)(d->k / 2) * d->k + d->k / 2;
+        cv->d.k = 1;
+        cv->d.pad = 0;
+    }
+    dnnl_primitive_desc_t fpd = conv_fwd_pd(cv->c, &cv->d);
     conv_plan_forward(cv, fpd);
     conv_plan_backward(cv, fpd);
     cv->fwd = prim_make(cv->c, fpd);
@@ -303,7 +334,7 @@ static gnet_conv *cpu_conv_create(gnet_backend *be, const gnet_conv_desc *d)
 
 static void cpu_conv_forward(gnet_conv *cv, const float *x, const float *w, const float *b, float *y)
 {
-    reorder_run(cv->c, &cv->w_fwd, w, cv->w_fwd_buf);
+    reorder_run(cv->c, &cv->w_fwd, w + cv->w_offset, cv->w_fwd_buf);
     bind bs[4] = {{DNNL_ARG_SRC, cv->x, x},
                   {DNNL_ARG_WEIGHTS, cv->w_f, cv->w_fwd_buf},
                   {DNNL_ARG_BIAS, cv->b, b},
@@ -317,7 +348,7 @@ static void cpu_conv_backward_data(gnet_conv *cv, const float *dy, const float *
         gnet_errorf("conv_backward_data called on a layer planned without an input gradient");
         gnet_fatal(1);
     }
-    reorder_run(cv->c, &cv->w_bwd, w, cv->w_bwd_buf);
+    reorder_run(cv->c, &cv->w_bwd, w + cv->w_offset, cv->w_bwd_buf);
     bind bs[3] = {{DNNL_ARG_DIFF_DST, cv->dy, dy},
                   {DNNL_ARG_WEIGHTS, cv->w_b, cv->w_bwd_buf},
                   {DNNL_ARG_DIFF_SRC, cv->dx, dx}};
@@ -332,7 +363,9 @@ static void cpu_conv_backward_filter(gnet_conv *cv, const float *x, const float 
                   {DNNL_ARG_DIFF_WEIGHTS, cv->dw, cv->dw_buf},
                   {DNNL_ARG_DIFF_BIAS, cv->db, accumulate ? cv->db_buf : db}};
     run(cv->c, &cv->bwd_filter, bs, 4);
-    reorder_run(cv->c, accumulate ? &cv->dw_add : &cv->dw_set, cv->dw_buf, dw);
+    if (cv->w_offset && !accumulate)
+        memset(dw, 0, cv->w_count * sizeof(float));
+    reorder_run(cv->c, accumulate ? &cv->dw_add : &cv->dw_set, cv->dw_buf, dw + cv->w_offset);
     if (accumulate)
         for (int i = 0; i < cv->d.out.c; i++)
             db[i] += cv->db_buf[i];

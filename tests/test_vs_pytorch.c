@@ -1,0 +1,175 @@
+/* The whole model against the PyTorch reference (tests/ref/torch_step.py): the same initial
+ * weights (through a gnet checkpoint), the same batch -> logits, loss, every parameter's
+ * gradient, and the weights after one SGD step (momentum and weight decay on) agree.
+ * Error measure per tensor: max|gnet - torch| / max|torch| <= 1e-4.
+ * usage: test_vs_pytorch PYTHON TORCH_STEP_PY SIZE BATCH */
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/checkpoint.h"
+#include "core/model.h"
+#include "core/optim.h"
+#include "core/rng.h"
+#include "test_util.h"
+
+#define TOL 1e-4
+#define LR 0.1f
+#define MOMENTUM 0.9f
+#define WD 1e-3f
+
+static double rel_err(const float *a, const float *b, size_t n)
+{
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]), m = fabs((double)b[i]);
+        num = d > num ? d : num;
+        den = m > den ? m : den;
+    }
+    return den > 0.0 ? num / den : num;
+}
+
+static void write_batch(const char *path, const float *x, const int32_t *y, int n, int size)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t xd[4] = {(hsize_t)n, 1, (hsize_t)size, (hsize_t)size}, yd[1] = {(hsize_t)n};
+    hid_t xs = H5Screate_simple(4, xd, NULL), ys = H5Screate_simple(1, yd, NULL);
+    hid_t xds = H5Dcreate2(f, "x", H5T_IEEE_F32LE, xs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t yds = H5Dcreate2(f, "y", H5T_STD_I32LE, ys, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    EXPECT(H5Dwrite(xds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    EXPECT(H5Dwrite(yds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) >= 0);
+    H5Dclose(xds);
+    H5Dclose(yds);
+    H5Sclose(xs);
+    H5Sclose(ys);
+    H5Fclose(f);
+}
+
+static int read_doubles(hid_t f, const char *name, double *out, size_t n)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0)
+        return -1;
+    hid_t s = H5Dget_space(d);
+    int ok = (size_t)H5Sget_simple_extent_npoints(s) == n &&
+             H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0;
+    H5Sclose(s);
+    H5Dclose(d);
+    return ok ? 0 : -1;
+}
+
+/* The reference writes grads and updated weights under grad/ and after/: read them with the
+ * checkpoint reader by prefixing the parameter table's names. */
+static int load_prefixed(const char *path, const gnet_model *m, const char *prefix, float *out)
+{
+    gnet_param_spec *specs = malloc((size_t)m->n_params * sizeof *specs);
+    for (int i = 0; i < m->n_params; i++) {
+        specs[i] = m->params_spec[i];
+        snprintf(specs[i].name, sizeof specs[i].name, "%s%s", prefix, m->params_spec[i].name);
+    }
+    int rc = gnet_ckpt_load(path, specs, m->n_params, out, NULL, NULL);
+    free(specs);
+    return rc;
+}
+
+static void compare_tensors(const gnet_model *m, const float *ours, const float *ref, const char *what)
+{
+    double worst = 0.0;
+    const char *worst_name = "";
+    for (int i = 0; i < m->n_params; i++) {
+        const gnet_param_spec *s = &m->params_spec[i];
+        double e = rel_err(ours + s->offset, ref + s->offset, s->count);
+        if (e > TOL)
+            fprintf(stderr, "%s %s: relative error %.3g > %g\n", what, s->name, e, TOL);
+        EXPECT(e <= TOL);
+        if (e >= worst) {
+            worst = e;
+            worst_name = s->name;
+        }
+    }
+    printf("%-7s worst relative error %.3g (%s) over %d tensors\n", what, worst, worst_name, m->n_params);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s PYTHON TORCH_STEP_PY SIZE BATCH\n", argv[0]);
+        return 2;
+    }
+    int size = atoi(argv[3]), batch = atoi(argv[4]);
+    char dir[] = "/tmp/gnet_vs_torch_XXXXXX";
+    EXPECT(mkdtemp(dir) != NULL);
+    char ckpt[256], bpath[256], out[256], cmd[1200];
+    snprintf(ckpt, sizeof ckpt, "%s/init.h5", dir);
+    snprintf(bpath, sizeof bpath, "%s/batch.h5", dir);
+    snprintf(out, sizeof out, "%s/out.h5", dir);
+
+    gnet_backend *be = gnet_backend_cpu_create(2);
+    gnet_model *m = gnet_model_create(be, batch, size);
+    gnet_model_init(m, 42);
+    EXPECT(gnet_ckpt_save(ckpt, m->params_spec, m->n_params, m->params, NULL, NULL) == 0);
+
+    size_t pixels = (size_t)batch * size * size;
+    float *x = be->alloc(be, pixels);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
+    gnet_rng r;
+    gnet_rng_init(&r, gnet_rng_key(3, 1, 4, 1));
+    for (size_t i = 0; i < pixels; i++)
+        x[i] = gnet_rng_uniform(&r);
+    for (int i = 0; i < batch; i++)
+        y[i] = (int32_t)gnet_rng_below(&r, GNET_CLASSES);
+    write_batch(bpath, x, y, batch, size);
+
+    snprintf(cmd, sizeof cmd, "%s %s --ckpt %s --batch %s --lr %g --momentum %g --weight-decay %g --out %s",
+             argv[1], argv[2], ckpt, bpath, (double)LR, (double)MOMENTUM, (double)WD, out);
+    int sys = system(cmd);
+    EXPECT(sys == 0);
+    if (sys != 0) {
+        fprintf(stderr, "reference failed: %s\n", cmd);
+        return 1;
+    }
+
+    gnet_model_forward(m, x);
+    double loss_sum;
+    int64_t correct;
+    be->softmax_xent(be, batch, GNET_CLASSES, m->logits, y, 1.0f / (float)batch, m->dlogits, &loss_sum, &correct);
+    gnet_model_backward(m, 0);
+
+    hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
+    EXPECT(f >= 0);
+    double ref_loss, *ref_logits = malloc(sizeof(double) * (size_t)batch * GNET_CLASSES);
+    EXPECT(read_doubles(f, "loss", &ref_loss, 1) == 0);
+    EXPECT(read_doubles(f, "logits", ref_logits, (size_t)batch * GNET_CLASSES) == 0);
+    H5Fclose(f);
+    float *ref_logits_f = malloc(sizeof(float) * (size_t)batch * GNET_CLASSES);
+    for (int i = 0; i < batch * GNET_CLASSES; i++)
+        ref_logits_f[i] = (float)ref_logits[i];
+    double le = rel_err(m->logits, ref_logits_f, (size_t)batch * GNET_CLASSES);
+    printf("logits  relative error %.3g\n", le);
+    EXPECT(le <= TOL);
+    printf("loss    gnet %.7f torch %.7f\n", loss_sum / batch, ref_loss);
+    EXPECT(fabs(loss_sum / batch - ref_loss) <= TOL * fabs(ref_loss));
+
+    float *ref = malloc(sizeof(float) * m->n_weights);
+    EXPECT(load_prefixed(out, m, "grad/", ref) == 0);
+    compare_tensors(m, m->grads, ref, "grad");
+
+    gnet_sgd *opt = gnet_sgd_create(be, m->n_weights, (gnet_sgd_config){LR, MOMENTUM, WD, 0});
+    gnet_sgd_step(opt, m->params, m->grads, LR);
+    EXPECT(load_prefixed(out, m, "after/", ref) == 0);
+    compare_tensors(m, m->params, ref, "after");
+
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    EXPECT(system(cmd) == 0);
+    free(ref);
+    free(ref_logits);
+    free(ref_logits_f);
+    free(y);
+    be->free(be, x);
+    gnet_sgd_destroy(opt);
+    gnet_model_destroy(m);
+    be->destroy(be);
+    TEST_MAIN_END();
+}
