@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/checkpoint.h"
 #include "core/log.h"
@@ -65,6 +66,22 @@ static int load_data(run *r)
         gnet_dataset_truncate(&r->train, o->train_limit);
     if (o->test_limit && o->test_limit < r->test.n)
         gnet_dataset_truncate(&r->test, o->test_limit);
+    return 0;
+}
+
+/* Fail before training, not after it, when the checkpoint could never be written. */
+static int check_save_dir(const char *path)
+{
+    char dir[1024];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path == 0 ? 1 : slash - path), path);
+    if (access(dir, W_OK) != 0) {
+        gnet_errorf("--save %s: directory %s does not exist or is not writable", path, dir);
+        return -1;
+    }
     return 0;
 }
 
@@ -210,6 +227,8 @@ int gnet_train(const gnet_options *o, const char *command_line)
 {
     run r;
     int rc = 1;
+    if (o->save_path && check_save_dir(o->save_path))
+        return 1;
     if (run_open(&r, o, 1))
         goto out;
     gnet_sgd_config sc = {(float)o->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov};
