@@ -12,7 +12,7 @@ python=${GNET_PYTHON:-/usr/bin/python3}
 bench="$build/gnet_step_bench"
 [ -x "$bench" ] || { echo "step_vs_pytorch.sh: $bench not found (build first: cmake --build $build)" >&2; exit 2; }
 
-field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
+field() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p"; }
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -n) $(nproc) cores, batch $batch, $threads threads"
 printf '| size | steps | gnet img/s | torch img/s | speed ratio | gnet RSS MB | torch RSS MB | RSS ratio |\n'

@@ -9,8 +9,6 @@ flags=()
 if [ "${1:-}" = "--sanitize" ]; then
   build=build-asan
   flags=(-DGNET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
-  # oneDNN and OpenMP keep process-lifetime caches that LeakSanitizer would report.
-  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
 cmake -S . -B "$build" "${flags[@]}" >/dev/null
