@@ -1,0 +1,47 @@
+/* The prepared (HDF5) copy of Fashion-MNIST that gnet_prepare writes and the loader reads.
+ *
+ * A prepared directory holds:
+ *   manifest.txt                 key = value lines (see gnet_manifest): the preparation's id,
+ *                                shard count and sizes, image size, seed, source checksums
+ *   train-SSSSS-of-NNNNN.h5      the training set, shuffled once (seeded) then split into
+ *                                NNNNN shards whose sizes differ by at most one, larger first
+ *   test.h5                      the whole test set in file order
+ * Every .h5 file has datasets `images` uint8 [n, rows, cols] (chunked, deflate) and `labels`
+ * uint8 [n], and attributes naming the preparation id, shard index/count, and (for train
+ * shards) `global_indices`, the original IDX index of each sample.
+ *
+ * Reading never loads a whole file: each call reads the requested samples through an HDF5
+ * selection. Every failure prints one line naming the file and the problem and returns
+ * NULL / -1. A shard is used by one thread at a time. */
+#ifndef GNET_SHARD_H
+#define GNET_SHARD_H
+
+#include <stdint.h>
+
+#define GNET_MAX_SHARDS 4096
+
+typedef struct {
+    char id[64];                 /* unique per preparation: shards from another one are refused */
+    int32_t shards, rows, cols;
+    int64_t train_count, test_count;
+    int64_t shard_size[GNET_MAX_SHARDS];
+    uint64_t seed;
+} gnet_manifest;
+
+/* Reads and validates DIR/manifest.txt. */
+int gnet_manifest_read(const char *dir, gnet_manifest *m);
+
+typedef struct gnet_shard gnet_shard;
+
+/* Opens DIR/train-SSSSS-of-NNNNN.h5 (index >= 0) or DIR/test.h5 (index < 0) and checks it
+ * against the manifest: the datasets exist with the right type and shape, the id, shard
+ * index and count attributes match, the sample count is the manifest's. */
+gnet_shard *gnet_shard_open(const char *dir, const gnet_manifest *m, int index);
+int64_t gnet_shard_count(const gnet_shard *s);
+/* Reads samples idx[0..n) (each in [0, count), any order, repeats allowed) into images
+ * (n * rows * cols bytes, in the order of idx) and labels (n bytes); labels >= 10 are an
+ * error naming the file and the sample. */
+int gnet_shard_read(gnet_shard *s, const int64_t *idx, int n, uint8_t *images, uint8_t *labels);
+void gnet_shard_close(gnet_shard *s);
+
+#endif
