@@ -12,18 +12,33 @@ int gnet_log_rank(void) { return g_rank; }
 int gnet_log_world(void) { return g_world; }
 void gnet_log_set_abort(void (*abort_fn)(int code)) { g_abort = abort_fn; }
 
-void gnet_errorf(const char *fmt, ...)
+static void print_error(int with_rank, const char *fmt, va_list ap)
 {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (g_world > 1)
+    if (with_rank)
         fprintf(stderr, "gnet: [rank %d] error: %s\n", g_rank, msg);
     else
         fprintf(stderr, "gnet: error: %s\n", msg);
     fflush(stderr);
+}
+
+void gnet_errorf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    print_error(g_world > 1, fmt, ap);
+    va_end(ap);
+}
+
+void gnet_errorf_once(const char *fmt, ...)
+{
+    if (g_rank != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    print_error(0, fmt, ap);
+    va_end(ap);
 }
 
 void gnet_infof(const char *fmt, ...)

@@ -12,6 +12,8 @@ int gnet_log_world(void);
 void gnet_log_set_abort(void (*abort_fn)(int code));
 
 void gnet_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* For errors every rank finds identically (a bad option): printed once, by rank 0. */
+void gnet_errorf_once(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gnet_infof(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void gnet_fatal(int code);
 

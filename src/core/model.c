@@ -60,6 +60,8 @@ typedef struct {
 struct gnet_layer {
     layer_kind kind;
     gnet_shape in, out;
+    int has_params;
+    size_t param_lo; /* first arena offset of this layer's parameters */
     const float *x; /* the previous layer's output (or the model input) */
     float *y;
     union {
@@ -236,7 +238,9 @@ gnet_model *gnet_model_create(gnet_backend *be, int batch, int size)
         gnet_layer *L = &m->layers[i];
         L->x = x;
         bd.diff_max = max_sz(bd.diff_max, be->act_count(be, cur));
+        L->param_lo = m->n_weights;
         cur = plan_layer(&bd, L, &GOOGLENET[i], cur);
+        L->has_params = m->n_weights > L->param_lo;
         x = L->y;
         if (GOOGLENET[i].block >= 0)
             m->block_out[GOOGLENET[i].block] = cur;
@@ -460,7 +464,10 @@ void gnet_model_backward(gnet_model *m, int accumulate)
     for (int i = m->n_layers - 1; i >= 0; i--) {
         /* Ping-pong: layer i reads diff[(i+1)&1] and writes diff[i&1]; the image needs none. */
         float *dx = i == 0 ? NULL : m->diff[i & 1];
-        layer_backward(m, &m->layers[i], dy, dx, accumulate);
+        gnet_layer *L = &m->layers[i];
+        layer_backward(m, L, dy, dx, accumulate);
+        if (L->has_params && m->grads_ready)
+            m->grads_ready(m->grads_ready_ctx, L->param_lo);
         dy = dx;
     }
 }

@@ -33,6 +33,11 @@ typedef struct {
      * scratch the Inception branches use one after another. */
     float *diff[2], *scratch_dy, *scratch_da, *scratch_dx;
     size_t activation_bytes; /* all of the above that scales with the batch */
+    /* Called during backward, after each layer with parameters, with the lowest arena offset
+     * of that layer: every gradient at or above it is final (for overlapped all-reduce). On a
+     * backend with asynchronous streams the hook must order itself after the compute stream. */
+    void (*grads_ready)(void *ctx, size_t lo);
+    void *grads_ready_ctx;
 } gnet_model;
 
 /* Returns NULL (after one error line) when size is too small for the network. */

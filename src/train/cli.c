@@ -33,11 +33,18 @@ static const opt_def OPTIONS[] = {
     {"--seed", "S", "seed for weights, shuffling and synthetic data (default 0)", OPT_U64, OFF(seed), 0, 1.8e19},
     {"--threads", "N", "CPU threads (default: all cores)", OPT_INT, OFF(threads), 1, 1024},
     {"--device", "D", "cpu, cuda or auto (default auto)", OPT_STR, OFF(device), 0, 0},
+    {"--comm", "C", "gradient all-reduce: mpi or nccl (default: nccl with cuda, mpi with cpu)", OPT_STR, OFF(comm), 0, 0},
+    {"--accum-steps", "K", "split each rank's share of the batch into K micro-batches (default 1)", OPT_INT, OFF(accum_steps), 1, 65536},
+    {"--bucket-mb", "MB", "gradient all-reduce bucket size in MB (default 4)", OPT_REAL, OFF(bucket_mb), 0.001, 1024},
+    {"--no-overlap", NULL, "all-reduce after backward instead of overlapping with it", OPT_FLAG, OFF(no_overlap), 0, 0},
+    {"--data", "DIR", "read a directory prepared by gnet_prepare (HDF5 shards)", OPT_STR, OFF(data_dir), 0, 0},
     {"--idx", "DIR", "read the original IDX files (gzip or plain) from DIR", OPT_STR, OFF(idx_dir), 0, 0},
     {"--synthetic", "N", "train on N random images with random labels instead", OPT_INT, OFF(synthetic), 1, 10000000},
     {"--train-limit", "N", "use only the first N training images", OPT_INT, OFF(train_limit), 1, 10000000},
     {"--test-limit", "N", "evaluate on only the first N test images", OPT_INT, OFF(test_limit), 1, 10000000},
     {"--no-shuffle", NULL, "keep file order (no per-epoch shuffle)", OPT_FLAG, OFF(no_shuffle), 0, 0},
+    {"--drop-last", NULL, "drop the last partial global batch (default: pad it, like PyTorch)", OPT_FLAG, OFF(drop_last), 0, 0},
+    {"--no-prefetch", NULL, "load batches in the step instead of a prefetch thread", OPT_FLAG, OFF(no_prefetch), 0, 0},
     {"--save", "FILE", "write an HDF5 checkpoint at the end", OPT_STR, OFF(save_path), 0, 0},
     {"--init", "FILE", "start from the parameters of an HDF5 checkpoint", OPT_STR, OFF(init_path), 0, 0},
     {"--eval", "FILE", "print the test accuracy of a checkpoint and exit", OPT_STR, OFF(eval_path), 0, 0},
@@ -52,10 +59,14 @@ static void defaults(gnet_options *o)
     o->lr = 0.05;
     o->epochs = 10;
     o->device = "auto";
+    o->accum_steps = 1;
+    o->bucket_mb = 4.0;
 }
 
 static void usage(void)
 {
+    if (gnet_log_rank() != 0)
+        return;
     printf("usage: gnet_dist [options]\n"
            "Trains the d2l.ai GoogLeNet on Fashion-MNIST (one process, or one rank per GPU).\n\n");
     for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -69,7 +80,7 @@ static void usage(void)
 
 static int bad(const opt_def *d, const char *value, const char *why)
 {
-    gnet_errorf("%s: '%s' %s", d->name, value, why);
+    gnet_errorf_once("%s: '%s' %s", d->name, value, why);
     return 2;
 }
 
@@ -120,19 +131,23 @@ static const opt_def *find(const char *name)
 static int check_combination(const gnet_options *o)
 {
     if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda") && strcmp(o->device, "auto")) {
-        gnet_errorf("--device: '%s' is not one of cpu, cuda, auto", o->device);
+        gnet_errorf_once("--device: '%s' is not one of cpu, cuda, auto", o->device);
         return 2;
     }
-    if (o->idx_dir && o->synthetic) {
-        gnet_errorf("--idx and --synthetic: give only one data source");
+    if (!!o->idx_dir + !!o->synthetic + !!o->data_dir > 1) {
+        gnet_errorf_once("--data, --idx and --synthetic: give only one data source");
+        return 2;
+    }
+    if (o->comm && strcmp(o->comm, "mpi") && strcmp(o->comm, "nccl")) {
+        gnet_errorf_once("--comm: '%s' is not one of mpi, nccl", o->comm);
         return 2;
     }
     if (o->nesterov && o->momentum == 0.0) {
-        gnet_errorf("--nesterov: needs --momentum > 0 (as in PyTorch)");
+        gnet_errorf_once("--nesterov: needs --momentum > 0 (as in PyTorch)");
         return 2;
     }
-    if (!o->print_shapes && !o->idx_dir && !o->synthetic) {
-        gnet_errorf("no data: give --idx DIR (e.g. /usr/share/datasets/fashion-mnist) or --synthetic N");
+    if (!o->print_shapes && !o->idx_dir && !o->synthetic && !o->data_dir) {
+        gnet_errorf_once("no data: give --data DIR (from gnet_prepare), --idx DIR (e.g. /usr/share/datasets/fashion-mnist) or --synthetic N");
         return 2;
     }
     return 0;
@@ -148,7 +163,7 @@ int gnet_cli_parse(int argc, char **argv, gnet_options *o)
         }
         const opt_def *d = find(argv[i]);
         if (!d) {
-            gnet_errorf("unknown option '%s' (see --help)", argv[i]);
+            gnet_errorf_once("unknown option '%s' (see --help)", argv[i]);
             return 2;
         }
         if (d->kind == OPT_FLAG) {
@@ -156,7 +171,7 @@ int gnet_cli_parse(int argc, char **argv, gnet_options *o)
             continue;
         }
         if (i + 1 >= argc) {
-            gnet_errorf("%s: missing value", d->name);
+            gnet_errorf_once("%s: missing value", d->name);
             return 2;
         }
         int rc = set_value(d, argv[++i], o);

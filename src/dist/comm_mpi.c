@@ -1,0 +1,197 @@
+/* MPI communicator. Asynchronous all-reduces run on a communication thread that performs
+ * them one after another with blocking MPI_Allreduce: Open MPI has no asynchronous progress
+ * for non-blocking collectives, so a thread is what makes them overlap with backward. */
+#include <mpi.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "dist/comm.h"
+
+#define MPI_CHECK(call)                                                                    \
+    do {                                                                                   \
+        int e_ = (call);                                                                   \
+        if (e_ != MPI_SUCCESS) {                                                           \
+            char m_[MPI_MAX_ERROR_STRING];                                                 \
+            int l_ = 0;                                                                    \
+            MPI_Error_string(e_, m_, &l_);                                                 \
+            gnet_errorf("%s:%d: MPI: %s: %s", __FILE__, __LINE__, #call, m_);              \
+            gnet_fatal(1);                                                                 \
+        }                                                                                  \
+    } while (0)
+
+#define QUEUE_MAX 256 /* all-reduces in flight: more than the buckets of one step */
+
+typedef struct {
+    float *buf;
+    size_t count;
+} request;
+
+typedef struct {
+    MPI_Comm world;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake, done;
+    request queue[QUEUE_MAX];
+    int head, tail, busy, stop;
+} mpi_impl;
+
+static mpi_impl *impl_of(gnet_comm *c) { return c->impl; }
+
+/* MPI counts are ints: large buffers go in chunks. */
+static void allreduce_now(MPI_Comm comm, float *buf, size_t count)
+{
+    const size_t chunk = (size_t)1 << 30;
+    for (size_t off = 0; off < count; off += chunk) {
+        int n = (int)(count - off < chunk ? count - off : chunk);
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + off, n, MPI_FLOAT, MPI_SUM, comm));
+    }
+}
+
+static void *comm_thread(void *arg)
+{
+    mpi_impl *m = arg;
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        while (m->head == m->tail && !m->stop)
+            pthread_cond_wait(&m->wake, &m->lock);
+        if (m->head == m->tail)
+            break;
+        request r = m->queue[m->head % QUEUE_MAX];
+        m->busy = 1;
+        pthread_mutex_unlock(&m->lock);
+        allreduce_now(m->world, r.buf, r.count);
+        pthread_mutex_lock(&m->lock);
+        m->busy = 0;
+        m->head++;
+        pthread_cond_broadcast(&m->done);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+static void mpi_allreduce_start(gnet_comm *c, float *buf, size_t count)
+{
+    mpi_impl *m = impl_of(c);
+    if (c->world == 1)
+        return;
+    pthread_mutex_lock(&m->lock);
+    if (m->tail - m->head >= QUEUE_MAX) {
+        gnet_errorf("too many all-reduces in flight (%d); use larger buckets", QUEUE_MAX);
+        gnet_fatal(1);
+    }
+    m->queue[m->tail % QUEUE_MAX] = (request){buf, count};
+    m->tail++;
+    pthread_cond_signal(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void mpi_allreduce_wait(gnet_comm *c)
+{
+    mpi_impl *m = impl_of(c);
+    pthread_mutex_lock(&m->lock);
+    while (m->head != m->tail)
+        pthread_cond_wait(&m->done, &m->lock);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void mpi_broadcast(gnet_comm *c, float *buf, size_t count, int root)
+{
+    mpi_allreduce_wait(c);
+    const size_t chunk = (size_t)1 << 30;
+    for (size_t off = 0; off < count; off += chunk) {
+        int n = (int)(count - off < chunk ? count - off : chunk);
+        MPI_CHECK(MPI_Bcast(buf + off, n, MPI_FLOAT, root, impl_of(c)->world));
+    }
+}
+
+static void mpi_reduce_sum(gnet_comm *c, double *v, int n)
+{
+    mpi_allreduce_wait(c);
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, impl_of(c)->world));
+}
+
+static void mpi_barrier(gnet_comm *c)
+{
+    mpi_allreduce_wait(c);
+    MPI_CHECK(MPI_Barrier(impl_of(c)->world));
+}
+
+static void mpi_destroy(gnet_comm *c)
+{
+    mpi_impl *m = impl_of(c);
+    pthread_mutex_lock(&m->lock);
+    m->stop = 1;
+    pthread_cond_signal(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->thread, NULL);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->wake);
+    pthread_cond_destroy(&m->done);
+    MPI_CHECK(MPI_Comm_free(&m->world));
+    free(m);
+    free(c);
+}
+
+static void abort_job(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
+
+static void learn_topology(gnet_comm *c, MPI_Comm world)
+{
+    MPI_Comm node;
+    MPI_CHECK(MPI_Comm_rank(world, &c->rank));
+    MPI_CHECK(MPI_Comm_size(world, &c->world));
+    MPI_CHECK(MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node));
+    MPI_CHECK(MPI_Comm_rank(node, &c->local_rank));
+    MPI_CHECK(MPI_Comm_size(node, &c->local_size));
+    MPI_CHECK(MPI_Comm_free(&node));
+}
+
+gnet_comm *gnet_comm_init_mpi(int *argc, char ***argv)
+{
+    int provided = 0;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
+        gnet_errorf("MPI_Init_thread failed");
+        exit(1);
+    }
+    gnet_log_set_abort(abort_job);
+    if (provided < MPI_THREAD_SERIALIZED) {
+        gnet_errorf("MPI provides thread level %d, gnet needs MPI_THREAD_SERIALIZED", provided);
+        gnet_fatal(1);
+    }
+    gnet_comm *c = calloc(1, sizeof *c);
+    mpi_impl *m = calloc(1, sizeof *m);
+    if (!c || !m) {
+        gnet_errorf("out of host memory creating the communicator");
+        gnet_fatal(1);
+    }
+    /* Our own communicator returns errors to MPI_CHECK, which names the call and aborts. */
+    MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &m->world));
+    MPI_CHECK(MPI_Comm_set_errhandler(m->world, MPI_ERRORS_RETURN));
+    learn_topology(c, m->world);
+    gnet_log_set_rank(c->rank, c->world);
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->wake, NULL);
+    pthread_cond_init(&m->done, NULL);
+    if (pthread_create(&m->thread, NULL, comm_thread, m) != 0) {
+        gnet_errorf("cannot start the communication thread");
+        gnet_fatal(1);
+    }
+    c->name = "mpi";
+    c->impl = m;
+    c->broadcast = mpi_broadcast;
+    c->allreduce_start = mpi_allreduce_start;
+    c->allreduce_wait = mpi_allreduce_wait;
+    c->reduce_sum = mpi_reduce_sum;
+    c->barrier = mpi_barrier;
+    c->destroy = mpi_destroy;
+    return c;
+}
+
+void gnet_comm_finalize(gnet_comm *c)
+{
+    if (c)
+        c->destroy(c);
+    gnet_log_set_abort(NULL);
+    MPI_Finalize();
+}
