@@ -33,6 +33,11 @@ struct gnet_comm {
  * never call MPI at the same time), learns rank/world/local rank, installs the abort hook so
  * that gnet_fatal on any rank ends the job, and returns the MPI communicator. */
 gnet_comm *gnet_comm_init_mpi(int *argc, char ***argv);
+/* CUDA builds: the NCCL communicator for device buffers, on top of the MPI one (which it
+ * uses for the unique id, metric sums and barriers, and which must outlive it). The caller
+ * has bound the GPU of this rank's local_rank; compute_stream is the backend's cudaStream_t.
+ * A collective that does not finish within timeout_s aborts the job. */
+gnet_comm *gnet_comm_nccl_create(gnet_comm *mpi, void *compute_stream, double timeout_s);
 /* Finalises MPI after destroying the communicator. */
 void gnet_comm_finalize(gnet_comm *c);
 

@@ -10,24 +10,26 @@
 #include "core/log.h"
 #include "core/model.h"
 #include "core/optim.h"
-#include "data/dataset.h"
+#include "data/loader.h"
+#include "dist/reducer.h"
 
 /* Everything one run holds; created once, so the step loop allocates nothing. */
 typedef struct {
     const gnet_options *o;
+    gnet_comm *comm;
     gnet_backend *be;
     gnet_model *m;
     gnet_sgd *opt;
-    gnet_dataset train, test;
-    gnet_batcher *train_batcher, *test_batcher;
-    int32_t *order, *labels;
-    float *x_host, *x;
-    int size;
+    gnet_reducer *red;
+    gnet_dataset train_set, test_set; /* storage of the in-memory sources */
+    gnet_source *train_src, *test_src;
+    gnet_loader *train, *test;
+    float *x; /* one micro-batch of input, backend memory */
+    int size, micro;
 } run;
 
 typedef struct {
-    double loss_sum;
-    int64_t correct, seen;
+    double loss_sum, correct, seen; /* doubles: reduced across ranks as one vector */
 } tally;
 
 static double now(void)
@@ -37,36 +39,12 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int image_size(const gnet_options *o) { return o->resize ? o->resize : 28; }
-
-/* --device: the CUDA backend is a later addition; until then auto means the CPU. */
-static gnet_backend *open_backend(const gnet_options *o)
+/* A failure on one rank must end every rank: alone, exit normally; in a job, abort it. */
+static int fail(const run *r)
 {
-    if (strcmp(o->device, "cuda") == 0) {
-        gnet_errorf("--device cuda: this build of gnet has no CUDA backend yet; use --device cpu");
-        return NULL;
-    }
-    return gnet_backend_cpu_create(o->threads);
-}
-
-static int load_data(run *r)
-{
-    const gnet_options *o = r->o;
-    if (o->synthetic) {
-        /* A synthetic test set of its own seed, a sixth of the training size (as 10k/60k). */
-        int n_test = o->synthetic / 6 > 0 ? o->synthetic / 6 : 1;
-        if (gnet_dataset_synthetic(&r->train, o->synthetic, 28, o->seed) ||
-            gnet_dataset_synthetic(&r->test, n_test, 28, o->seed + 1))
-            return -1;
-    } else if (gnet_dataset_load_idx(&r->train, o->idx_dir, 1) ||
-               gnet_dataset_load_idx(&r->test, o->idx_dir, 0)) {
-        return -1;
-    }
-    if (o->train_limit && o->train_limit < r->train.n)
-        gnet_dataset_truncate(&r->train, o->train_limit);
-    if (o->test_limit && o->test_limit < r->test.n)
-        gnet_dataset_truncate(&r->test, o->test_limit);
-    return 0;
+    if (r->comm->world > 1)
+        gnet_fatal(1);
+    return 1;
 }
 
 /* Fail before training, not after it, when the checkpoint could never be written. */
@@ -85,109 +63,219 @@ static int check_save_dir(const char *path)
     return 0;
 }
 
+/* --device and --comm: the CUDA backend and NCCL are later additions; until then auto
+ * means the CPU and MPI. */
+static gnet_backend *open_backend(const gnet_options *o, const gnet_comm *c)
+{
+    if (strcmp(o->device, "cuda") == 0) {
+        gnet_errorf("--device cuda: this build of gnet has no CUDA backend yet; use --device cpu");
+        return NULL;
+    }
+    if (o->comm && strcmp(o->comm, "nccl") == 0) {
+        gnet_errorf("--comm nccl: NCCL needs the CUDA backend; use --comm mpi with --device cpu");
+        return NULL;
+    }
+    /* Ranks on one node share its cores. */
+    int threads = o->threads;
+    if (!threads) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores / c->local_size > 0 ? (int)(cores / c->local_size) : 1;
+    }
+    return gnet_backend_cpu_create(threads);
+}
+
+static int open_memory_sources(run *r)
+{
+    const gnet_options *o = r->o;
+    if (o->synthetic) {
+        /* A synthetic test set of its own seed, a sixth of the training size (as 10k/60k). */
+        int n_test = o->synthetic / 6 > 0 ? o->synthetic / 6 : 1;
+        if (gnet_dataset_synthetic(&r->train_set, o->synthetic, 28, o->seed) ||
+            gnet_dataset_synthetic(&r->test_set, n_test, 28, o->seed + 1))
+            return -1;
+    } else if (gnet_dataset_load_idx(&r->train_set, o->idx_dir, 1) ||
+               gnet_dataset_load_idx(&r->test_set, o->idx_dir, 0)) {
+        return -1;
+    }
+    if (o->train_limit && o->train_limit < r->train_set.n)
+        gnet_dataset_truncate(&r->train_set, o->train_limit);
+    if (o->test_limit && o->test_limit < r->test_set.n)
+        gnet_dataset_truncate(&r->test_set, o->test_limit);
+    r->train_src = gnet_source_from_dataset(&r->train_set);
+    r->test_src = gnet_source_from_dataset(&r->test_set);
+    return r->train_src && r->test_src ? 0 : -1;
+}
+
+static int open_sources(run *r)
+{
+    const gnet_options *o = r->o;
+    if (!o->data_dir)
+        return open_memory_sources(r);
+    if (o->train_limit || o->test_limit) {
+        gnet_errorf("--train-limit/--test-limit: only with --idx or --synthetic (prepare a smaller set instead)");
+        return -1;
+    }
+    r->train_src = gnet_source_open_prepared(o->data_dir, "train", r->comm->rank, r->comm->world);
+    r->test_src = r->train_src ? gnet_source_open_prepared(o->data_dir, "test", r->comm->rank, r->comm->world) : NULL;
+    return r->train_src && r->test_src ? 0 : -1;
+}
+
+static int open_loaders(run *r)
+{
+    const gnet_options *o = r->o;
+    const char *what = o->data_dir ? o->data_dir : o->idx_dir ? o->idx_dir : "synthetic data";
+    gnet_sampler_config tc = {.mode = GNET_SAMPLE_TRAIN, .global_batch = o->batch_size,
+                              .rank = r->comm->rank, .world = r->comm->world,
+                              .shuffle = !o->no_shuffle, .drop_last = o->drop_last, .seed = o->seed};
+    gnet_sampler_config ec = {.mode = GNET_SAMPLE_EVAL, .global_batch = r->micro * r->comm->world,
+                              .rank = r->comm->rank, .world = r->comm->world, .seed = o->seed};
+    r->train = gnet_loader_create(r->train_src, &tc, r->size, !o->no_prefetch, what);
+    r->test = r->train ? gnet_loader_create(r->test_src, &ec, r->size, !o->no_prefetch, what) : NULL;
+    return r->train && r->test ? 0 : -1;
+}
+
+/* B is the global batch: each of P ranks takes B/P rows, in K micro-batches. */
+static int check_batch(const gnet_options *o, int world)
+{
+    if (o->batch_size % (world * o->accum_steps)) {
+        gnet_errorf_once("--batch-size %d is not divisible by %d rank(s) x %d accumulation step(s)",
+                         o->batch_size, world, o->accum_steps);
+        return -1;
+    }
+    return 0;
+}
+
+static void grads_ready(void *ctx, size_t lo) { gnet_reducer_ready(ctx, lo); }
+
+static int open_model(run *r)
+{
+    const gnet_options *o = r->o;
+    if (!(r->be = open_backend(o, r->comm)) || !(r->m = gnet_model_create(r->be, r->micro, r->size)))
+        return -1;
+    r->x = r->be->alloc(r->be, (size_t)r->micro * r->size * r->size);
+    gnet_sgd_config sc = {(float)o->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov};
+    r->opt = gnet_sgd_create(r->be, r->m->n_weights, sc);
+    r->red = gnet_reducer_create(r->comm, r->m->grads, r->m->params_spec, r->m->n_params,
+                                 (size_t)(o->bucket_mb * 1e6), !o->no_overlap);
+    r->m->grads_ready_ctx = r->red;
+    return 0;
+}
+
 static void run_free(run *r)
 {
-    gnet_batcher_free(r->train_batcher);
-    gnet_batcher_free(r->test_batcher);
-    gnet_dataset_free(&r->train);
-    gnet_dataset_free(&r->test);
-    free(r->order);
-    free(r->labels);
-    free(r->x_host);
+    gnet_loader_destroy(r->train);
+    gnet_loader_destroy(r->test);
+    if (r->train_src)
+        r->train_src->destroy(r->train_src);
+    if (r->test_src)
+        r->test_src->destroy(r->test_src);
+    gnet_dataset_free(&r->train_set);
+    gnet_dataset_free(&r->test_set);
+    gnet_reducer_destroy(r->red);
+    gnet_sgd_destroy(r->opt);
     if (r->be) {
         if (r->x)
             r->be->free(r->be, r->x);
-        gnet_sgd_destroy(r->opt);
         gnet_model_destroy(r->m);
         r->be->destroy(r->be);
     }
 }
 
-static int run_open(run *r, const gnet_options *o, int with_data)
+static int run_open(run *r, const gnet_options *o, gnet_comm *comm, int with_data)
 {
     memset(r, 0, sizeof *r);
     r->o = o;
-    r->size = image_size(o);
-    if (with_data && load_data(r))
+    r->comm = comm;
+    r->size = o->resize ? o->resize : 28;
+    r->micro = o->batch_size / (comm->world * o->accum_steps);
+    if (with_data && (open_sources(r) || open_loaders(r)))
         return -1;
-    if (!(r->be = open_backend(o)) || !(r->m = gnet_model_create(r->be, o->batch_size, r->size)))
-        return -1;
-    size_t pixels = (size_t)o->batch_size * r->size * r->size;
-    r->x = r->be->alloc(r->be, pixels);
-    r->x_host = malloc(pixels * sizeof(float));
-    r->labels = malloc((size_t)o->batch_size * sizeof(int32_t));
-    if (!r->x_host || !r->labels) {
-        gnet_errorf("out of host memory for a batch of %d images of %dx%d", o->batch_size, r->size, r->size);
-        return -1;
-    }
-    if (with_data) {
-        r->order = malloc((size_t)(r->train.n > r->test.n ? r->train.n : r->test.n) * sizeof(int32_t));
-        r->train_batcher = gnet_batcher_create(&r->train, r->size);
-        r->test_batcher = gnet_batcher_create(&r->test, r->size);
-        if (!r->order || !r->train_batcher || !r->test_batcher) {
-            gnet_errorf("out of host memory preparing the data");
-            return -1;
-        }
-    }
-    return 0;
+    return open_model(r);
 }
 
-/* Forward one batch of b <= batch_size images (the rest of the batch is padding whose
- * gradient is zeroed, so a short last batch updates exactly like a batch of b). */
-static void forward_batch(run *r, gnet_batcher *bt, const int32_t *idx, int b, float grad_scale, tally *t)
+/* Forward `rows` planned rows of which the first `valid` are samples; padding rows get a
+ * zero loss gradient, so the update is that of the valid rows alone. */
+static void forward_rows(run *r, const float *x, const int32_t *y, int valid, float grad_scale, tally *t)
 {
     gnet_backend *be = r->be;
     gnet_model *m = r->m;
-    gnet_batcher_fill(bt, idx, b, r->x_host, r->labels);
-    be->upload(be, r->x, r->x_host, (size_t)b * r->size * r->size);
+    be->upload(be, r->x, x, (size_t)r->micro * r->size * r->size);
     gnet_model_forward(m, r->x);
-    double loss;
-    int64_t correct;
-    be->softmax_xent(be, b, GNET_CLASSES, m->logits, r->labels, grad_scale, m->dlogits, &loss, &correct);
-    if (b < m->batch)
-        memset(m->dlogits + (size_t)b * GNET_CLASSES, 0,
-               (size_t)(m->batch - b) * GNET_CLASSES * sizeof(float));
+    double loss = 0.0;
+    int64_t correct = 0;
+    if (valid > 0)
+        be->softmax_xent(be, valid, GNET_CLASSES, m->logits, y, grad_scale, m->dlogits, &loss, &correct);
+    if (valid < m->batch)
+        memset(m->dlogits + (size_t)valid * GNET_CLASSES, 0,
+               (size_t)(m->batch - valid) * GNET_CLASSES * sizeof(float));
     t->loss_sum += loss;
-    t->correct += correct;
-    t->seen += b;
+    t->correct += (double)correct;
+    t->seen += valid;
 }
 
-static double evaluate(run *r)
+/* One optimizer step on this rank's rows of a global batch: K micro-batches accumulate
+ * gradients (scaled by 1/global batch, so the all-reduced sum is the global mean); the last
+ * one's backward starts the bucketed all-reduce as layers finish. */
+static void train_step(run *r, const gnet_batch *b, float lr, tally *t)
+{
+    int K = r->o->accum_steps, mb = r->micro;
+    size_t px = (size_t)r->size * r->size;
+    for (int k = 0; k < K; k++) {
+        int valid = b->valid - k * mb;
+        valid = valid < 0 ? 0 : valid > mb ? mb : valid;
+        forward_rows(r, b->x + (size_t)k * mb * px, b->y + (size_t)k * mb, valid,
+                     1.0f / (float)b->global_valid, t);
+        int last = k == K - 1;
+        if (last)
+            gnet_reducer_begin(r->red);
+        r->m->grads_ready = last ? grads_ready : NULL;
+        gnet_model_backward(r->m, k > 0);
+    }
+    gnet_reducer_finish(r->red);
+    gnet_sgd_step(r->opt, r->m->params, r->m->grads, lr);
+}
+
+static int evaluate(run *r, double *acc)
 {
     tally t = {0};
-    int bs = r->o->batch_size;
-    for (int32_t i = 0; i < r->test.n; i++)
-        r->order[i] = i;
-    for (int32_t start = 0; start < r->test.n; start += bs) {
-        int b = r->test.n - start < bs ? r->test.n - start : bs;
-        forward_batch(r, r->test_batcher, r->order + start, b, 0.0f, &t);
+    gnet_batch b;
+    gnet_loader_start_epoch(r->test, 0, 0);
+    for (int64_t s = 0; s < gnet_loader_steps(r->test); s++) {
+        if (gnet_loader_next(r->test, &b))
+            return -1;
+        forward_rows(r, b.x, b.y, b.valid, 0.0f, &t);
     }
-    return t.seen ? (double)t.correct / (double)t.seen : 0.0;
+    double v[2] = {t.correct, t.seen};
+    r->comm->reduce_sum(r->comm, v, 2);
+    *acc = v[1] > 0 ? v[0] / v[1] : 0.0;
+    return 0;
 }
 
-/* One epoch (or up to the step limit). Returns the number of steps taken. */
+/* One epoch (or up to the step limit); returns the steps taken or -1. */
 static int64_t train_epoch(run *r, int epoch, int64_t steps_done, tally *t)
 {
     const gnet_options *o = r->o;
-    int bs = o->batch_size;
-    int64_t steps_per_epoch = (r->train.n + bs - 1) / bs, s = 0;
+    int64_t steps = gnet_loader_steps(r->train), s = 0;
     gnet_lr_schedule sched = {GNET_LR_CONSTANT, (float)o->lr};
-    gnet_dataset_order(r->order, r->train.n, !o->no_shuffle, o->seed, (uint64_t)epoch);
-    for (int32_t start = 0; start < r->train.n; start += bs, s++) {
-        if (o->max_steps && steps_done + s >= o->max_steps)
-            break;
-        int b = r->train.n - start < bs ? r->train.n - start : bs;
-        forward_batch(r, r->train_batcher, r->order + start, b, 1.0f / (float)b, t);
-        gnet_model_backward(r->m, 0);
-        gnet_sgd_step(r->opt, r->m->params, r->m->grads, gnet_lr_at(&sched, steps_done + s, steps_per_epoch));
+    gnet_batch b;
+    gnet_loader_start_epoch(r->train, epoch, 0);
+    for (; s < steps && !(o->max_steps && steps_done + s >= o->max_steps); s++) {
+        if (gnet_loader_next(r->train, &b))
+            return -1;
+        train_step(r, &b, gnet_lr_at(&sched, steps_done + s, steps), t);
     }
     r->be->sync(r->be);
+    double v[3] = {t->loss_sum, t->correct, t->seen};
+    r->comm->reduce_sum(r->comm, v, 3);
+    *t = (tally){v[0], v[1], v[2]};
     return s;
 }
 
 static int save_checkpoint(run *r, const char *command_line, int64_t epochs, int64_t steps)
 {
     const gnet_options *o = r->o;
+    if (r->comm->rank != 0)
+        return 0;
     gnet_ckpt_meta meta = {.epoch = epochs, .step = steps, .seed = o->seed, .batch_size = o->batch_size,
                            .resize = o->resize, .lr = o->lr, .momentum = o->momentum,
                            .weight_decay = o->weight_decay};
@@ -208,90 +296,156 @@ static int save_checkpoint(run *r, const char *command_line, int64_t epochs, int
     return rc;
 }
 
-static int load_params(run *r, const char *path)
+/* FNV-1a over the bytes: replicas must agree bit for bit, not approximately. */
+static uint64_t hash_bytes(const void *p, size_t n)
 {
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Every rank compares the hash of its parameters with rank 0's: replicas that drift apart
+ * (a broken broadcast or all-reduce) are an error, not a silently different model. */
+static int check_replicas(run *r, const char *when)
+{
+    if (r->comm->world == 1)
+        return 0;
     size_t n = r->m->n_weights;
-    float *params = malloc(n * sizeof(float));
-    if (!params) {
-        gnet_errorf("%s: out of host memory", path);
+    float *host = malloc(n * sizeof(float));
+    if (!host) {
+        gnet_errorf("out of host memory checking replicas");
         return -1;
     }
-    int rc = gnet_ckpt_load(path, r->m->params_spec, r->m->n_params, params, NULL, NULL);
-    if (rc == 0)
-        r->be->upload(r->be, r->m->params, params, n);
-    free(params);
-    return rc;
+    r->be->download(r->be, host, r->m->params, n);
+    uint64_t h = hash_bytes(host, n * sizeof(float));
+    free(host);
+    float mine[4], ref[4]; /* 16-bit pieces: exact in a float, so a float broadcast carries them */
+    for (int i = 0; i < 4; i++)
+        mine[i] = ref[i] = (float)((h >> (16 * i)) & 0xffff);
+    r->comm->broadcast(r->comm, ref, 4, 0);
+    double differ = memcmp(mine, ref, sizeof mine) != 0;
+    r->comm->reduce_sum(r->comm, &differ, 1);
+    if (differ > 0) {
+        gnet_errorf_once("parameters differ across ranks %s: %.0f rank(s) disagree with rank 0", when, differ);
+        return -1;
+    }
+    return 0;
 }
 
-int gnet_train(const gnet_options *o, const char *command_line)
+/* Rank 0's parameters (initialised from the seed, or read from a checkpoint) go to every
+ * rank, so replicas start identical whatever their seeds. */
+static int init_params(run *r, const char *path)
 {
-    run r;
-    int rc = 1;
-    if (o->save_path && check_save_dir(o->save_path))
-        return 1;
-    if (run_open(&r, o, 1))
-        goto out;
-    gnet_sgd_config sc = {(float)o->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov};
-    r.opt = gnet_sgd_create(r.be, r.m->n_weights, sc);
-    if (o->init_path) {
-        if (load_params(&r, o->init_path))
-            goto out;
-    } else {
-        gnet_model_init(r.m, o->seed);
+    size_t n = r->m->n_weights;
+    int rc = 0;
+    if (path && r->comm->rank == 0) {
+        float *host = malloc(n * sizeof(float));
+        rc = host ? gnet_ckpt_load(path, r->m->params_spec, r->m->n_params, host, NULL, NULL) : -1;
+        if (rc == 0)
+            r->be->upload(r->be, r->m->params, host, n);
+        free(host);
+    } else if (!path) {
+        gnet_model_init(r->m, r->o->seed);
     }
+    if (rc)
+        return -1;
+    r->comm->broadcast(r->comm, r->m->params, n, 0);
+    return check_replicas(r, "after the initial broadcast");
+}
+
+static void print_epoch(const run *r, int epoch, const tally *t, double seconds, double test_acc)
+{
+    char where[64];
+    if (r->comm->world > 1)
+        snprintf(where, sizeof where, "%s (%d ranks)", r->be->name, r->comm->world);
+    else
+        snprintf(where, sizeof where, "%s (%d threads)", r->be->name, r->be->threads);
+    gnet_infof("epoch %d/%d loss %.3f, train acc %.3f, test acc %.3f, %.1f examples/sec on %s\n",
+               epoch + 1, r->o->epochs, t->loss_sum / t->seen, t->correct / t->seen, test_acc,
+               t->seen / seconds, where);
+}
+
+static int train_loop(run *r, const char *command_line)
+{
+    const gnet_options *o = r->o;
     int64_t steps = 0;
     int epoch = 0;
+    double train_seconds = 0.0;
     for (; epoch < o->epochs && !(o->max_steps && steps >= o->max_steps); epoch++) {
         tally t = {0};
-        double t0 = now();
-        steps += train_epoch(&r, epoch, steps, &t);
-        double rate = (double)t.seen / (now() - t0);
-        double test_acc = evaluate(&r);
-        gnet_infof("epoch %d/%d loss %.3f, train acc %.3f, test acc %.3f, %.1f examples/sec on %s (%d threads)\n",
-                   epoch + 1, o->epochs, t.loss_sum / (double)t.seen, (double)t.correct / (double)t.seen,
-                   test_acc, rate, r.be->name, r.be->threads);
+        double t0 = now(), acc;
+        int64_t s = train_epoch(r, epoch, steps, &t);
+        double dt = now() - t0;
+        if (s < 0 || evaluate(r, &acc))
+            return -1;
+        steps += s;
+        train_seconds += dt;
+        print_epoch(r, epoch, &t, dt, acc);
     }
-    rc = o->save_path && save_checkpoint(&r, command_line, epoch, steps) ? 1 : 0;
-out:
-    run_free(&r);
-    return rc;
+    gnet_infof("trained %lld steps in %.1f s; the step waited %.2f s for data\n", (long long)steps,
+               train_seconds, gnet_loader_wait_seconds(r->train));
+    if (check_replicas(r, "after training"))
+        return -1;
+    return o->save_path ? save_checkpoint(r, command_line, epoch, steps) : 0;
 }
 
-int gnet_eval(const gnet_options *o)
+int gnet_train(const gnet_options *o, gnet_comm *comm, const char *command_line)
 {
     run r;
     int rc = 1;
-    if (run_open(&r, o, 1) || load_params(&r, o->eval_path))
-        goto out;
-    double acc = evaluate(&r);
-    gnet_infof("%s: test acc %.4f on %d images at %dx%d\n", o->eval_path, acc, r.test.n, r.size, r.size);
-    rc = 0;
-out:
+    if (check_batch(o, comm->world))
+        return 2;
+    if (o->save_path && comm->rank == 0 && check_save_dir(o->save_path))
+        return fail(&(run){.comm = comm});
+    if (run_open(&r, o, comm, 1) || init_params(&r, o->init_path) || train_loop(&r, command_line))
+        rc = fail(&r);
+    else
+        rc = 0;
     run_free(&r);
     return rc;
 }
 
-int gnet_print_shapes(const gnet_options *o)
+int gnet_eval(const gnet_options *o, gnet_comm *comm)
+{
+    run r;
+    int rc = 1;
+    double acc;
+    if (check_batch(o, comm->world))
+        return 2;
+    if (run_open(&r, o, comm, 1) || init_params(&r, o->eval_path) || evaluate(&r, &acc)) {
+        rc = fail(&r);
+    } else {
+        gnet_infof("%s: test acc %.4f on %lld images at %dx%d\n", o->eval_path, acc,
+                   (long long)r.test_src->shard_size[0], r.size, r.size);
+        rc = 0;
+    }
+    run_free(&r);
+    return rc;
+}
+
+int gnet_print_shapes(const gnet_options *o, gnet_comm *comm)
 {
     static const char *names[GNET_BLOCKS] = {"b1", "b2", "b3", "b4", "b5", "linear"};
     gnet_options one = *o;
-    one.batch_size = 1;
+    one.batch_size = comm->world;
+    one.accum_steps = 1;
     run r;
     int rc = 1;
-    if (run_open(&r, &one, 0))
-        goto out;
-    gnet_infof("input 1x%dx%d\n", r.size, r.size);
-    for (int i = 0; i < GNET_BLOCKS; i++) {
-        gnet_shape s = r.m->block_out[i];
-        if (s.h == 1 && s.w == 1 && i >= 4)
-            gnet_infof("%-6s output %d\n", names[i], s.c);
-        else
-            gnet_infof("%-6s output %dx%dx%d\n", names[i], s.c, s.h, s.w);
+    if (run_open(&r, &one, comm, 0) == 0) {
+        gnet_infof("input 1x%dx%d\n", r.size, r.size);
+        for (int i = 0; i < GNET_BLOCKS; i++) {
+            gnet_shape s = r.m->block_out[i];
+            if (s.h == 1 && s.w == 1 && i >= 4)
+                gnet_infof("%-6s output %d\n", names[i], s.c);
+            else
+                gnet_infof("%-6s output %dx%dx%d\n", names[i], s.c, s.h, s.w);
+        }
+        size_t n = r.m->n_weights;
+        gnet_infof("parameters %zu,%03zu,%03zu\n", n / 1000000, n / 1000 % 1000, n % 1000);
+        rc = 0;
     }
-    size_t n = r.m->n_weights;
-    gnet_infof("parameters %zu,%03zu,%03zu\n", n / 1000000, n / 1000 % 1000, n % 1000);
-    rc = 0;
-out:
     run_free(&r);
     return rc;
 }

@@ -1,0 +1,29 @@
+/* Checked-call macros for the CUDA libraries (included only by CUDA-edge code, built with
+ * GNET_CUDA): file:line, the call, the library's own error string, then gnet_fatal. */
+#ifndef GNET_CHECK_CUDA_H
+#define GNET_CHECK_CUDA_H
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include "core/log.h"
+
+#define CUDA_CHECK(call)                                                                   \
+    do {                                                                                   \
+        cudaError_t e_ = (call);                                                           \
+        if (e_ != cudaSuccess) {                                                           \
+            gnet_errorf("%s:%d: CUDA: %s: %s", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+            gnet_fatal(1);                                                                 \
+        }                                                                                  \
+    } while (0)
+
+#define NCCL_CHECK(call)                                                                   \
+    do {                                                                                   \
+        ncclResult_t e_ = (call);                                                          \
+        if (e_ != ncclSuccess) {                                                           \
+            gnet_errorf("%s:%d: NCCL: %s: %s", __FILE__, __LINE__, #call, ncclGetErrorString(e_)); \
+            gnet_fatal(1);                                                                 \
+        }                                                                                  \
+    } while (0)
+
+#endif

@@ -1,0 +1,139 @@
+/* NCCL communicator (CUDA builds): gradient all-reduces and the parameter broadcast run on
+ * device buffers on a dedicated NCCL stream, ordered after the compute stream by events;
+ * host-side metric sums and barriers go through the MPI communicator that bootstrapped the
+ * job (it also carries the ncclUniqueId from rank 0). NCCL has no watchdog of its own, so
+ * allreduce_wait polls for completion and for ncclCommGetAsyncError, and after timeout_s
+ * aborts the communicator and the job with a message naming this rank. */
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/check_cuda.h"
+#include "dist/comm.h"
+
+typedef struct {
+    gnet_comm *mpi;
+    ncclComm_t nccl;
+    cudaStream_t compute, stream;
+    cudaEvent_t ready, done;
+    double timeout_s;
+} nccl_impl;
+
+static nccl_impl *impl_of(gnet_comm *c) { return c->impl; }
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The NCCL stream waits for everything the compute stream has queued so far. */
+static void after_compute(nccl_impl *n)
+{
+    CUDA_CHECK(cudaEventRecord(n->ready, n->compute));
+    CUDA_CHECK(cudaStreamWaitEvent(n->stream, n->ready, 0));
+}
+
+static void nccl_allreduce_start(gnet_comm *c, float *buf, size_t count)
+{
+    nccl_impl *n = impl_of(c);
+    after_compute(n);
+    NCCL_CHECK(ncclAllReduce(buf, buf, count, ncclFloat32, ncclSum, n->nccl, n->stream));
+}
+
+static void nccl_allreduce_wait(gnet_comm *c)
+{
+    nccl_impl *n = impl_of(c);
+    CUDA_CHECK(cudaEventRecord(n->done, n->stream));
+    double t0 = now();
+    for (;;) {
+        cudaError_t q = cudaEventQuery(n->done);
+        if (q == cudaSuccess)
+            break;
+        if (q != cudaErrorNotReady)
+            CUDA_CHECK(q);
+        ncclResult_t async = ncclSuccess;
+        NCCL_CHECK(ncclCommGetAsyncError(n->nccl, &async));
+        if (async != ncclSuccess || now() - t0 > n->timeout_s) {
+            gnet_errorf("NCCL all-reduce %s after %.0f s; aborting the job",
+                        async != ncclSuccess ? ncclGetErrorString(async) : "timed out", now() - t0);
+            ncclCommAbort(n->nccl);
+            gnet_fatal(1);
+        }
+        struct timespec nap = {0, 100000};
+        nanosleep(&nap, NULL);
+    }
+    /* Later compute (the optimizer step) reads the reduced gradients. */
+    CUDA_CHECK(cudaStreamWaitEvent(n->compute, n->done, 0));
+}
+
+static void nccl_broadcast(gnet_comm *c, float *buf, size_t count, int root)
+{
+    nccl_impl *n = impl_of(c);
+    after_compute(n);
+    NCCL_CHECK(ncclBroadcast(buf, buf, count, ncclFloat32, root, n->nccl, n->stream));
+    nccl_allreduce_wait(c);
+}
+
+static void nccl_reduce_sum(gnet_comm *c, double *v, int count)
+{
+    nccl_allreduce_wait(c);
+    impl_of(c)->mpi->reduce_sum(impl_of(c)->mpi, v, count);
+}
+
+static void nccl_barrier(gnet_comm *c)
+{
+    nccl_allreduce_wait(c);
+    impl_of(c)->mpi->barrier(impl_of(c)->mpi);
+}
+
+static void nccl_destroy(gnet_comm *c)
+{
+    nccl_impl *n = impl_of(c);
+    NCCL_CHECK(ncclCommDestroy(n->nccl));
+    CUDA_CHECK(cudaEventDestroy(n->ready));
+    CUDA_CHECK(cudaEventDestroy(n->done));
+    CUDA_CHECK(cudaStreamDestroy(n->stream));
+    free(n);
+    free(c);
+}
+
+gnet_comm *gnet_comm_nccl_create(gnet_comm *mpi, void *compute_stream, double timeout_s)
+{
+    gnet_comm *c = calloc(1, sizeof *c);
+    nccl_impl *n = calloc(1, sizeof *n);
+    if (!c || !n) {
+        gnet_errorf("out of host memory creating the NCCL communicator");
+        gnet_fatal(1);
+    }
+    *c = *mpi;
+    n->mpi = mpi;
+    n->compute = (cudaStream_t)compute_stream;
+    n->timeout_s = timeout_s;
+    ncclUniqueId id;
+    if (mpi->rank == 0)
+        NCCL_CHECK(ncclGetUniqueId(&id));
+    /* The id is opaque bytes; a float broadcast would not carry them exactly, so go through
+     * a byte-exact path: 16-bit pieces, each exact in a float. */
+    float pieces[NCCL_UNIQUE_ID_BYTES];
+    for (int i = 0; i < NCCL_UNIQUE_ID_BYTES; i++)
+        pieces[i] = mpi->rank == 0 ? (float)(unsigned char)id.internal[i] : 0.0f;
+    mpi->broadcast(mpi, pieces, NCCL_UNIQUE_ID_BYTES, 0);
+    for (int i = 0; i < NCCL_UNIQUE_ID_BYTES; i++)
+        id.internal[i] = (char)(unsigned char)pieces[i];
+    CUDA_CHECK(cudaStreamCreateWithFlags(&n->stream, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreateWithFlags(&n->ready, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&n->done, cudaEventDisableTiming));
+    NCCL_CHECK(ncclCommInitRank(&n->nccl, mpi->world, id, mpi->rank));
+    c->name = "nccl";
+    c->impl = n;
+    c->broadcast = nccl_broadcast;
+    c->allreduce_start = nccl_allreduce_start;
+    c->allreduce_wait = nccl_allreduce_wait;
+    c->reduce_sum = nccl_reduce_sum;
+    c->barrier = nccl_barrier;
+    c->destroy = nccl_destroy;
+    return c;
+}
