@@ -20,18 +20,24 @@ typedef struct {
 
 typedef struct gnet_loader gnet_loader;
 
-/* The loader uses (does not own) src; it owns a sampler made from cfg (shard sizes taken
- * from src). prefetch = 0 reads synchronously in gnet_loader_next (for debugging/tests). */
+/* The loader uses (does not own) src, and must be its only user while it lives: the
+ * prefetch thread reads it, and a source is for one thread at a time. It owns a sampler made
+ * from cfg (n_shards and shard_size are taken from src). prefetch = 0 reads synchronously in
+ * gnet_loader_next (for debugging/tests). NULL after one error line. */
 gnet_loader *gnet_loader_create(gnet_source *src, const gnet_sampler_config *cfg, int size,
                                 int prefetch, const char *what);
 void gnet_loader_destroy(gnet_loader *l);
 int64_t gnet_loader_steps(const gnet_loader *l);
 int gnet_loader_local_batch(const gnet_loader *l);
-/* Starts (or restarts) an epoch at batch first_step (0 normally; > 0 when resuming). */
+/* Starts (or restarts) an epoch at batch first_step in [0, steps] (0 normally; > 0 when
+ * resuming; outside that range is a bug: the process ends). Work prefetched for the previous
+ * epoch is dropped, and the batch last handed out is no longer valid. */
 void gnet_loader_start_epoch(gnet_loader *l, int64_t epoch, int64_t first_step);
-/* The next batch of the epoch; valid until the next call. 0, or -1 after a read error
- * (printed by the source), or past the epoch's end. */
+/* The next batch of the epoch; valid until the next call of next or start_epoch. 0, or -1
+ * after a read error (printed by the source; the epoch ends there), or past the epoch's end
+ * or before any start_epoch (one error line). Padding rows are zeros with label 0. */
 int gnet_loader_next(gnet_loader *l, gnet_batch *out);
-double gnet_loader_wait_seconds(const gnet_loader *l); /* total blocked time so far */
+/* Total time gnet_loader_next blocked so far (with prefetch = 0: all its reading). */
+double gnet_loader_wait_seconds(const gnet_loader *l);
 
 #endif

@@ -16,9 +16,14 @@
  *    P/S ranks r with r mod S == s share shard s, taking its positions within each batch in
  *    turn (the i-th position of shard s in the batch goes to rank s + S*(i mod (P/S))).
  *  - Requirements (else one error line and NULL): B % P == 0, B % S == 0, and S % P == 0 or
- *    P % S == 0. Then every rank gets exactly B/P rows of every batch, padding included.
- * EVAL mode: rank r takes the contiguous slice [r*N/P, (r+1)*N/P) of a single shard in file
- * order, in batches of B/P; the last batch of a slice is short (padding rows). */
+ *    P % S == 0; shard sizes in 1..INT32_MAX, descending, differing by at most one. Then
+ *    every rank gets exactly B/P rows of every batch, padding included.
+ * EVAL mode (S must be 1; shuffle and drop_last are ignored): rank r takes the contiguous
+ * slice [r*N/P, (r+1)*N/P) of the shard in file order, in batches of B/P. Every rank runs
+ * ceil(ceil(N/P) / (B/P)) batches, so collectives stay matched; a rank's last batch may be
+ * short, or even empty when its slice is shorter than the longest.
+ * A rank's rows of a batch are in position order, real samples first; padding rows are
+ * {shard -1, index -1}. */
 #ifndef GNET_SAMPLER_H
 #define GNET_SAMPLER_H
 
@@ -52,10 +57,11 @@ int gnet_sampler_owns(int shard, int n_shards, int rank, int world);
 int64_t gnet_sampler_steps(const gnet_sampler *s); /* this rank's batches per epoch */
 int gnet_sampler_local_batch(const gnet_sampler *s); /* B / P */
 /* Computes the epoch's permutations of the shards this rank owns (allocation-free after
- * create). */
+ * create; nothing to do in EVAL mode). Epoch 0 is set by create. */
 void gnet_sampler_set_epoch(gnet_sampler *s, int64_t epoch);
-/* This rank's rows of batch b (out: local_batch entries; the first *valid are samples, the
- * rest padding) and the number of real samples in the whole global batch. */
+/* This rank's rows of batch b in [0, steps) (out: local_batch entries; the first *valid are
+ * samples, the rest padding) and the number of real samples in the whole global batch (the
+ * sum of *valid over the ranks). A b outside [0, steps) is a bug: the process ends. */
 void gnet_sampler_batch(const gnet_sampler *s, int64_t b, gnet_sample_ref *out, int *valid,
                         int64_t *global_valid);
 

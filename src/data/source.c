@@ -1,5 +1,6 @@
 #include "data/source.h"
 
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,13 @@ gnet_source *gnet_source_open_prepared(const char *dir, const char *split, int r
     }
     if (world < 1 || rank < 0 || rank >= world) {
         gnet_errorf("%s: bad rank %d of %d", dir, rank, world);
+        return NULL;
+    }
+    /* The loader's thread reads shards while the step's thread may write a checkpoint. */
+    hbool_t threadsafe = 0;
+    if (H5is_library_threadsafe(&threadsafe) < 0 || !threadsafe) {
+        gnet_errorf("%s: this HDF5 library is not thread-safe (the loader reads shards on "
+                    "its own thread)", dir);
         return NULL;
     }
     gnet_source *src = prepared_alloc(dir, rank, world);
