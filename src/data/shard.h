@@ -1,4 +1,5 @@
-/* The prepared (HDF5) copy of Fashion-MNIST that gnet_prepare writes and the loader reads.
+/* The prepared (HDF5) copy of Fashion-MNIST that gnet_prepare writes and the loader reads
+ * (docs/data.md has the full layout with an h5dump excerpt).
  *
  * A prepared directory holds:
  *   manifest.txt                 key = value lines (see gnet_manifest): the preparation's id,
@@ -6,9 +7,10 @@
  *   train-SSSSS-of-NNNNN.h5      the training set, shuffled once (seeded) then split into
  *                                NNNNN shards whose sizes differ by at most one, larger first
  *   test.h5                      the whole test set in file order
- * Every .h5 file has datasets `images` uint8 [n, rows, cols] (chunked, deflate) and `labels`
- * uint8 [n], and attributes naming the preparation id, shard index/count, and (for train
- * shards) `global_indices`, the original IDX index of each sample.
+ * Every .h5 file has datasets `images` uint8 [n, rows, cols] (chunked, deflate), `labels`
+ * uint8 [n] and `global_indices` int64 [n] (the original IDX index of each sample), and root
+ * attributes `id` (the preparation id), `shard_index`, `shard_count` (-1 and 1 for
+ * test.h5), `seed`, `format_version` and the CRC32s of the four source files.
  *
  * Reading never loads a whole file: each call reads the requested samples through an HDF5
  * selection. Every failure prints one line naming the file and the problem and returns
@@ -16,20 +18,30 @@
 #ifndef GNET_SHARD_H
 #define GNET_SHARD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define GNET_MAX_SHARDS 4096
+/* `format_version` in manifest.txt and in every .h5 file. */
+#define GNET_PREPARED_VERSION 1
 
 typedef struct {
-    char id[64];                 /* unique per preparation: shards from another one are refused */
+    char id[64];                 /* names the preparation (a hash of the source checksums, seed
+                                    and shard count): shards from another one are refused */
     int32_t shards, rows, cols;
     int64_t train_count, test_count;
     int64_t shard_size[GNET_MAX_SHARDS];
     uint64_t seed;
 } gnet_manifest;
 
-/* Reads and validates DIR/manifest.txt. */
+/* Reads and validates DIR/manifest.txt: every key present once and no unknown key, numbers
+ * in range, 1 <= shards <= GNET_MAX_SHARDS, shard sizes that sum to train_count, descend and
+ * differ by at most one. */
 int gnet_manifest_read(const char *dir, gnet_manifest *m);
+
+/* DIR/train-SSSSS-of-NNNNN.h5 for index >= 0, DIR/test.h5 for index < 0, into buf[cap].
+ * Returns 0, or -1 if it does not fit. */
+int gnet_shard_path(char *buf, size_t cap, const char *dir, int index, int shards);
 
 typedef struct gnet_shard gnet_shard;
 
