@@ -1,0 +1,70 @@
+#!/usr/bin/python3
+"""Projected data-parallel scaling of gnet (docs/scaling.md): ring all-reduce cost model.
+
+usage: scaling_model.py [--step-ms-at B=MS ...] [--params 5977530] [--markdown]
+
+Per-GPU compute time for a per-GPU batch b is modelled as t_c(b) = t0 + b / R, fitted to two
+(batch, step time) points (--step-ms-at, defaults: the reference run's published GPU
+throughputs, 64 -> 1961.3 img/s and 1000 -> 2897.8 img/s; replace them with measured gnet
+figures when a GPU has been benchmarked). Backward is taken as 2/3 of t_c.
+
+Ring all-reduce of S bytes over P GPUs: T = 2 (P-1)/P * S / busbw + 2 (P-1) * alpha, with
+busbw 450 GB/s and alpha 5 us inside an 8-GPU NVLink node (P <= 8), 45 GB/s per GPU and
+alpha 10 us across nodes (InfiniBand NDR, P > 8) — published figures, not measurements.
+Without overlap the step is t_c + T; with overlap (buckets all-reduced during backward) it is
+t_c + max(0, T - t_bwd) + T_last, where T_last is the all-reduce of the last bucket (4 MB),
+which can only start when backward ends. Efficiency = t_c / step.
+"""
+import argparse
+
+
+def fit(points):
+    (b1, t1), (b2, t2) = points
+    rate = (b2 - b1) / (t2 - t1)
+    return t1 - b1 / rate, rate
+
+
+def allreduce_s(nbytes, p):
+    if p == 1:
+        return 0.0
+    busbw, alpha = (450e9, 5e-6) if p <= 8 else (45e9, 10e-6)
+    return 2 * (p - 1) / p * nbytes / busbw + 2 * (p - 1) * alpha
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--step-ms-at", action="append", default=None,
+                    help="B=MS: measured step time MS (ms) at per-GPU batch B; give two")
+    ap.add_argument("--params", type=int, default=5977530)
+    ap.add_argument("--bucket-mb", type=float, default=4.0)
+    args = ap.parse_args()
+    if args.step_ms_at:
+        pts = [tuple(float(x) for x in s.split("=")) for s in args.step_ms_at]
+        pts = [(b, ms / 1e3) for b, ms in pts]
+    else:
+        pts = [(64, 64 / 1961.3), (1000, 1000 / 2897.8)]
+    t0, rate = fit(pts)
+    nbytes = 4 * args.params
+    gpus = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+    print(f"t_c(b) = {t0 * 1e3:.2f} ms + b / {rate:.0f} img/s; gradients {nbytes / 1e6:.1f} MB\n")
+    for overlap in (False, True):
+        print(f"Scaling efficiency, {'with' if overlap else 'without'} overlap:\n")
+        print("| per-GPU batch | " + " | ".join(str(p) for p in gpus) + " |")
+        print("|---" * (len(gpus) + 1) + "|")
+        for b in (32, 64, 128, 256, 512):
+            tc = t0 + b / rate
+            row = []
+            for p in gpus:
+                t = allreduce_s(nbytes, p)
+                if overlap:
+                    t_last = allreduce_s(min(nbytes, args.bucket_mb * 1e6), p)
+                    step = tc + max(0.0, t - 2 / 3 * tc) + t_last
+                else:
+                    step = tc + t
+                row.append(f"{tc / step:.2f}")
+            print(f"| {b} | " + " | ".join(row) + " |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
