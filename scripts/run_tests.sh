@@ -9,6 +9,9 @@ flags=()
 if [ "${1:-}" = "--sanitize" ]; then
   build=build-asan
   flags=(-DGNET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+  # Full unwinding, so that Open MPI's process-lifetime allocations (made inside MCA
+  # components it dlopens) can be matched by the suppressions in tests/lsan.supp.
+  export LSAN_OPTIONS="fast_unwind_on_malloc=0:suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
 cmake -S . -B "$build" "${flags[@]}" >/dev/null
