@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/check.h"
+#include "core/h5util.h"
 #include "core/log.h"
 
 #define OPT_GROUP "optimizer"
@@ -96,73 +97,28 @@ static void spec_dims(const gnet_param_spec *s, hsize_t *dims)
         dims[d] = (hsize_t)s->shape[d];
 }
 
-/* "[64,1,7,7]" */
-static void fmt_dims(char *buf, size_t cap, int ndim, const hsize_t *dims)
-{
-    size_t len = (size_t)snprintf(buf, cap, "[");
-    for (int d = 0; d < ndim && len < cap; d++)
-        len += (size_t)snprintf(buf + len, cap - len, "%s%llu", d ? "," : "",
-                                (unsigned long long)dims[d]);
-    if (len < cap)
-        snprintf(buf + len, cap - len, "]");
-}
-
 /* ---- save -------------------------------------------------------------------------- */
 
-static int write_attr(hid_t loc, const char *path, const char *prefix, const char *name,
-                      hid_t ftype, hid_t mtype, const void *value)
+/* A fixed-length, null-padded string of exactly strnlen(s, cap) bytes (h5py reads it as
+ * bytes). */
+static int write_str_attr(hid_t loc, const char *name, const char *s, size_t cap,
+                          gnet_h5_err *e)
 {
-    hid_t space = H5Screate(H5S_SCALAR);
-    H5_CHECK(space);
-    hid_t a = H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = 0;
-    if (a < 0 || H5Awrite(a, mtype, value) < 0)
-        rc = ckpt_fail("save", path, "writing attribute '%s%s': %s", prefix, name,
-                       gnet_h5_strerror());
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(space);
-    return rc;
-}
-
-/* A fixed-length, null-padded string of exactly len bytes (h5py reads it as bytes). */
-static int write_str_attr(hid_t loc, const char *path, const char *prefix, const char *name,
-                          const char *s, size_t len)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5_CHECK(t);
-    H5_CHECK(H5Tset_size(t, len ? len : 1));
-    H5_CHECK(H5Tset_strpad(t, H5T_STR_NULLPAD));
-    int rc = write_attr(loc, path, prefix, name, t, t, len ? s : "");
-    H5Tclose(t);
-    return rc;
-}
-
-static int write_param(hid_t loc, const char *path, const char *prefix,
-                       const gnet_param_spec *s, const float *arena)
-{
-    hsize_t dims[4];
-    spec_dims(s, dims);
-    hid_t space = H5Screate_simple(s->ndim, dims, NULL);
-    H5_CHECK(space);
-    hid_t d = H5Dcreate2(loc, s->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
-                         H5P_DEFAULT);
-    int rc = 0;
-    if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, arena + s->offset) < 0)
-        rc = ckpt_fail("save", path, "writing dataset '%s%s': %s", prefix, s->name,
-                       gnet_h5_strerror());
-    if (d >= 0)
-        H5Dclose(d);
-    H5Sclose(space);
-    return rc;
+    return gnet_h5_write_str_attr(loc, name, s, strnlen(s, cap), H5T_STR_NULLPAD, e);
 }
 
 static int write_params(hid_t loc, const char *path, const char *prefix,
                         const gnet_param_spec *specs, int n, const float *arena)
 {
-    for (int i = 0; i < n; i++)
-        if (write_param(loc, path, prefix, &specs[i], arena) < 0)
-            return -1;
+    gnet_h5_err e = {.prefix = prefix};
+    for (int i = 0; i < n; i++) {
+        hsize_t dims[4];
+        spec_dims(&specs[i], dims);
+        if (gnet_h5_write_dataset(loc, specs[i].name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                                  specs[i].ndim, dims, H5P_DEFAULT, arena + specs[i].offset,
+                                  &e) < 0)
+            return ckpt_fail("save", path, "%s", e.msg);
+    }
     return 0;
 }
 
@@ -182,25 +138,27 @@ static int write_meta(hid_t file, const char *path, const gnet_ckpt_meta *m)
     hid_t g = H5Gcreate2(file, META_GROUP, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0)
         return ckpt_fail("save", path, "creating group '%s': %s", META_GROUP, gnet_h5_strerror());
+    gnet_h5_err e = {.prefix = META_GROUP "/"};
     int rc = 0;
     for (int i = 0; i < N_META_ATTRS && rc == 0; i++)
-        rc = write_attr(g, path, META_GROUP "/", META_ATTRS[i].name,
-                        attr_file_type(META_ATTRS[i].kind), attr_mem_type(META_ATTRS[i].kind),
-                        (const char *)m + META_ATTRS[i].off);
+        rc = gnet_h5_write_attr(g, META_ATTRS[i].name, attr_file_type(META_ATTRS[i].kind),
+                                attr_mem_type(META_ATTRS[i].kind),
+                                (const char *)m + META_ATTRS[i].off, &e);
     if (rc == 0)
-        rc = write_str_attr(g, path, META_GROUP "/", "config", m->config,
-                            strnlen(m->config, sizeof m->config));
+        rc = write_str_attr(g, "config", m->config, sizeof m->config, &e);
     H5Gclose(g);
-    return rc;
+    return rc == 0 ? 0 : ckpt_fail("save", path, "%s", e.msg);
 }
 
 static int write_contents(hid_t file, const char *path, const gnet_param_spec *specs, int n,
                           const float *params, const float *momentum, const gnet_ckpt_meta *meta)
 {
     const int32_t version = GNET_CKPT_VERSION;
-    if (write_str_attr(file, path, "", "format", GNET_CKPT_FORMAT, strlen(GNET_CKPT_FORMAT)) < 0 ||
-        write_attr(file, path, "", "version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version) < 0 ||
-        write_params(file, path, "", specs, n, params) < 0)
+    gnet_h5_err e = {.prefix = ""};
+    if (write_str_attr(file, "format", GNET_CKPT_FORMAT, sizeof GNET_CKPT_FORMAT, &e) < 0 ||
+        gnet_h5_write_attr(file, "version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version, &e) < 0)
+        return ckpt_fail("save", path, "%s", e.msg);
+    if (write_params(file, path, "", specs, n, params) < 0)
         return -1;
     if (momentum && write_momentum(file, path, specs, n, momentum) < 0)
         return -1;
@@ -320,22 +278,13 @@ static int check_dataset(hid_t d, const char *path, const char *prefix, const gn
     H5Tclose(t);
     if (cls != H5T_FLOAT)
         return ckpt_fail("load", path, "dataset '%s%s' is not floating point", prefix, s->name);
-    hid_t space = H5Dget_space(d);
-    H5_CHECK(space);
-    hsize_t found[H5S_MAX_RANK], want[4];
-    int nd = H5Sget_simple_extent_dims(space, found, NULL);
-    H5Sclose(space);
+    hsize_t want[4];
     spec_dims(s, want);
-    int same = nd == s->ndim;
-    for (int i = 0; same && i < nd; i++)
-        same = found[i] == want[i];
-    if (same)
+    gnet_h5_shapes text;
+    if (gnet_h5_same_shape(d, s->ndim, want, &text))
         return 0;
-    char ws[128], fs[256];
-    fmt_dims(ws, sizeof ws, s->ndim, want);
-    fmt_dims(fs, sizeof fs, nd < 0 ? 0 : nd, found);
     return ckpt_fail("load", path, "dataset '%s%s': expected shape %s, found %s", prefix, s->name,
-                     ws, fs);
+                     text.want, text.found);
 }
 
 static int read_param(hid_t loc, const char *path, const char *prefix, const gnet_param_spec *s,
@@ -391,104 +340,22 @@ static int read_momentum(hid_t file, const char *path, const gnet_param_spec *sp
     return rc;
 }
 
-/* Opens attribute NAME of LOC and checks it holds exactly one element. */
-static hid_t open_scalar_attr(hid_t loc, const char *path, const char *prefix, const char *name)
-{
-    if (H5Aexists(loc, name) <= 0) {
-        ckpt_fail("load", path, "no attribute '%s%s'", prefix, name);
-        return H5I_INVALID_HID;
-    }
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) {
-        ckpt_fail("load", path, "opening attribute '%s%s': %s", prefix, name, gnet_h5_strerror());
-        return H5I_INVALID_HID;
-    }
-    hid_t space = H5Aget_space(a);
-    H5_CHECK(space);
-    hssize_t npoints = H5Sget_simple_extent_npoints(space);
-    H5Sclose(space);
-    if (npoints != 1) {
-        ckpt_fail("load", path, "attribute '%s%s' is not a scalar", prefix, name);
-        H5Aclose(a);
-        return H5I_INVALID_HID;
-    }
-    return a;
-}
-
-static int read_attr(hid_t loc, const char *path, const char *prefix, const char *name,
-                     hid_t mtype, void *out)
-{
-    hid_t a = open_scalar_attr(loc, path, prefix, name);
-    if (a < 0)
-        return -1;
-    int rc = 0;
-    if (H5Aread(a, mtype, out) < 0)
-        rc = ckpt_fail("load", path, "reading attribute '%s%s': %s", prefix, name,
-                       gnet_h5_strerror());
-    H5Aclose(a);
-    return rc;
-}
-
-/* Reads a fixed-length or variable-length string attribute into out[cap] (truncating). */
-static int read_str_value(hid_t a, hid_t ftype, char *out, size_t cap)
-{
-    if (H5Tis_variable_str(ftype) > 0) {
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5_CHECK(mt);
-        H5_CHECK(H5Tset_size(mt, H5T_VARIABLE));
-        H5_CHECK(H5Tset_cset(mt, H5Tget_cset(ftype)));
-        char *s = NULL;
-        herr_t e = H5Aread(a, mt, &s);
-        H5Tclose(mt);
-        if (e < 0)
-            return -1;
-        snprintf(out, cap, "%s", s ? s : "");
-        H5free_memory(s);
-        return 0;
-    }
-    size_t size = H5Tget_size(ftype);
-    char *buf = calloc(size + 1, 1);
-    if (!buf)
-        return -1;
-    int rc = H5Aread(a, ftype, buf) < 0 ? -1 : 0;
-    if (rc == 0)
-        snprintf(out, cap, "%s", buf);
-    free(buf);
-    return rc;
-}
-
-static int read_str_attr(hid_t loc, const char *path, const char *prefix, const char *name,
-                         char *out, size_t cap)
-{
-    hid_t a = open_scalar_attr(loc, path, prefix, name);
-    if (a < 0)
-        return -1;
-    hid_t t = H5Aget_type(a);
-    H5_CHECK(t);
-    int rc = 0;
-    if (H5Tget_class(t) != H5T_STRING)
-        rc = ckpt_fail("load", path, "attribute '%s%s' is not a string", prefix, name);
-    else if (read_str_value(a, t, out, cap) < 0)
-        rc = ckpt_fail("load", path, "reading attribute '%s%s': %s", prefix, name,
-                       gnet_h5_strerror());
-    H5Tclose(t);
-    H5Aclose(a);
-    return rc;
-}
-
 static int read_meta(hid_t file, const char *path, gnet_ckpt_meta *m)
 {
     hid_t g = open_group(file, path, META_GROUP);
     if (g < 0)
         return -1;
+    /* Numbers of any class that HDF5 converts: a file not written by gnet may hold others. */
+    gnet_h5_err e = {.prefix = META_GROUP "/"};
     int rc = 0;
     for (int i = 0; i < N_META_ATTRS && rc == 0; i++)
-        rc = read_attr(g, path, META_GROUP "/", META_ATTRS[i].name,
-                       attr_mem_type(META_ATTRS[i].kind), (char *)m + META_ATTRS[i].off);
+        rc = gnet_h5_read_attr(g, META_ATTRS[i].name, H5T_NO_CLASS,
+                               attr_mem_type(META_ATTRS[i].kind), (char *)m + META_ATTRS[i].off,
+                               &e);
     if (rc == 0)
-        rc = read_str_attr(g, path, META_GROUP "/", "config", m->config, sizeof m->config);
+        rc = gnet_h5_read_str_attr(g, "config", m->config, sizeof m->config, &e);
     H5Gclose(g);
-    return rc;
+    return rc == 0 ? 0 : ckpt_fail("load", path, "%s", e.msg);
 }
 
 /* A file without a version attribute (e.g. a plain h5py state_dict dump) is accepted. */
@@ -497,8 +364,9 @@ static int check_version(hid_t file, const char *path)
     if (H5Aexists(file, "version") <= 0)
         return 0;
     int32_t v = 0;
-    if (read_attr(file, path, "", "version", H5T_NATIVE_INT32, &v) < 0)
-        return -1;
+    gnet_h5_err e = {.prefix = ""};
+    if (gnet_h5_read_attr(file, "version", H5T_NO_CLASS, H5T_NATIVE_INT32, &v, &e) < 0)
+        return ckpt_fail("load", path, "%s", e.msg);
     if (v < 1 || v > GNET_CKPT_VERSION)
         return ckpt_fail("load", path, "unsupported checkpoint version %d (this build reads %d)",
                          (int)v, GNET_CKPT_VERSION);

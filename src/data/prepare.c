@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <zlib.h>
 
 #include "core/check.h"
+#include "core/h5util.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "data/idx.h"
@@ -54,16 +54,8 @@ typedef struct {
     int32_t index, count; /* the shard_index and shard_count attributes */
 } file_job;
 
-__attribute__((format(printf, 2, 3))) static int fail(const char *file, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    gnet_errorf("%s: %s", file, msg);
-    return -1;
-}
+/* "FILE: message", the form shard.c's errors take too. */
+#define fail(file, ...) gnet_file_errorf(file, 0, __VA_ARGS__)
 
 /* ---- sources ----------------------------------------------------------------------------- */
 
@@ -134,63 +126,38 @@ static int plan(prep *p, const gnet_prepare_opts *o)
 
 /* ---- one HDF5 file ----------------------------------------------------------------------- */
 
-static int write_attr(hid_t file, const char *path, const char *name, hid_t ftype, hid_t mtype,
-                      const void *value)
-{
-    hid_t space = H5Screate(H5S_SCALAR);
-    H5_CHECK(space);
-    hid_t a = H5Acreate2(file, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = 0;
-    if (a < 0 || H5Awrite(a, mtype, value) < 0)
-        rc = fail(path, "writing attribute '%s': %s", name, gnet_h5_strerror());
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(space);
-    return rc;
-}
-
-/* A fixed-length, null-terminated string: h5dump and h5py show it plainly. */
-static int write_str_attr(hid_t file, const char *path, const char *name, const char *s)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5_CHECK(t);
-    H5_CHECK(H5Tset_size(t, strlen(s) + 1));
-    H5_CHECK(H5Tset_strpad(t, H5T_STR_NULLTERM));
-    int rc = write_attr(file, path, name, t, t, s);
-    H5Tclose(t);
-    return rc;
-}
-
 static int write_attrs(hid_t file, const char *path, const prep *p, const file_job *j)
 {
     const int32_t version = GNET_PREPARED_VERSION;
-    int rc = write_attr(file, path, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version);
+    gnet_h5_err e = {.prefix = ""};
+    int rc = gnet_h5_write_attr(file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32,
+                                &version, &e);
+    /* A fixed-length, null-terminated string: h5dump and h5py show it plainly. */
     if (rc == 0)
-        rc = write_str_attr(file, path, "id", p->m->id);
+        rc = gnet_h5_write_str_attr(file, "id", p->m->id, strlen(p->m->id) + 1,
+                                    H5T_STR_NULLTERM, &e);
     if (rc == 0)
-        rc = write_attr(file, path, "shard_index", H5T_STD_I32LE, H5T_NATIVE_INT32, &j->index);
+        rc = gnet_h5_write_attr(file, "shard_index", H5T_STD_I32LE, H5T_NATIVE_INT32, &j->index,
+                                &e);
     if (rc == 0)
-        rc = write_attr(file, path, "shard_count", H5T_STD_I32LE, H5T_NATIVE_INT32, &j->count);
+        rc = gnet_h5_write_attr(file, "shard_count", H5T_STD_I32LE, H5T_NATIVE_INT32, &j->count,
+                                &e);
     if (rc == 0)
-        rc = write_attr(file, path, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &p->m->seed);
+        rc = gnet_h5_write_attr(file, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &p->m->seed, &e);
     for (int c = 0; c < N_CRC && rc == 0; c++)
-        rc = write_attr(file, path, CRC_NAMES[c], H5T_STD_U32LE, H5T_NATIVE_UINT32, &p->crc[c]);
-    return rc;
+        rc = gnet_h5_write_attr(file, CRC_NAMES[c], H5T_STD_U32LE, H5T_NATIVE_UINT32, &p->crc[c],
+                                &e);
+    return rc == 0 ? 0 : fail(path, "%s", e.msg);
 }
 
+/* gnet_h5_write_dataset, its failure reported naming the file. */
 static int write_dataset(hid_t file, const char *path, const char *name, hid_t ftype,
                          hid_t mtype, int rank, const hsize_t *dims, hid_t dcpl, const void *buf)
 {
-    hid_t space = H5Screate_simple(rank, dims, NULL);
-    H5_CHECK(space);
-    hid_t d = H5Dcreate2(file, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    int rc = 0;
-    if (d < 0 || H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-        rc = fail(path, "writing dataset '%s': %s", name, gnet_h5_strerror());
-    if (d >= 0)
-        H5Dclose(d);
-    H5Sclose(space);
-    return rc;
+    gnet_h5_err e = {.prefix = ""};
+    if (gnet_h5_write_dataset(file, name, ftype, mtype, rank, dims, dcpl, buf, &e) < 0)
+        return fail(path, "%s", e.msg);
+    return 0;
 }
 
 /* images: chunks of CHUNK_IMAGES whole images, deflated. No shuffle filter: it reorders the

@@ -5,12 +5,12 @@
 
 #include <errno.h>
 #include <hdf5.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/check.h"
+#include "core/h5util.h"
 #include "core/log.h"
 
 #define MAX_SIDE 4096 /* rows, cols: the IDX reader's limit */
@@ -48,19 +48,8 @@ typedef struct {
     gnet_manifest *m;
 } mparse;
 
-__attribute__((format(printf, 2, 3))) static int mp_fail(const mparse *p, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (p->line > 0)
-        gnet_errorf("%s:%d: %s", p->path, p->line, msg);
-    else
-        gnet_errorf("%s: %s", p->path, msg);
-    return -1;
-}
+/* Names the manifest line being parsed, or with p->line 0 the file as a whole. */
+#define mp_fail(p, ...) gnet_file_errorf((p)->path, (p)->line, __VA_ARGS__)
 
 /* Plain decimal digits only (no sign, no spaces, no trailing text), <= max. */
 static int parse_uint(const char *v, uint64_t max, uint64_t *out)
@@ -271,17 +260,8 @@ struct gnet_shard {
     char path[4096];
 };
 
-__attribute__((format(printf, 2, 3))) static int sh_fail(const gnet_shard *s, const char *fmt,
-                                                         ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    gnet_errorf("%s: %s", s->path, msg);
-    return -1;
-}
+/* Every error about a shard names its file. */
+#define sh_fail(s, ...) gnet_file_errorf((s)->path, 0, __VA_ARGS__)
 
 static int open_file(gnet_shard *s)
 {
@@ -297,118 +277,27 @@ static int open_file(gnet_shard *s)
     return 0;
 }
 
-/* Opens root attribute NAME and checks it holds one element. */
-static hid_t open_attr(const gnet_shard *s, const char *name)
-{
-    if (H5Aexists(s->file, name) <= 0) {
-        sh_fail(s, "no attribute '%s' (not a file written by gnet_prepare)", name);
-        return H5I_INVALID_HID;
-    }
-    hid_t a = H5Aopen(s->file, name, H5P_DEFAULT);
-    if (a < 0) {
-        sh_fail(s, "opening attribute '%s': %s", name, gnet_h5_strerror());
-        return H5I_INVALID_HID;
-    }
-    hid_t space = H5Aget_space(a);
-    H5_CHECK(space);
-    hssize_t npoints = H5Sget_simple_extent_npoints(space);
-    H5Sclose(space);
-    if (npoints != 1) {
-        sh_fail(s, "attribute '%s' is not a scalar", name);
-        H5Aclose(a);
-        return H5I_INVALID_HID;
-    }
-    return a;
-}
-
-static int read_int_attr(const gnet_shard *s, const char *name, int64_t *out)
-{
-    hid_t a = open_attr(s, name);
-    if (a < 0)
-        return -1;
-    hid_t t = H5Aget_type(a);
-    H5_CHECK(t);
-    int rc = 0;
-    if (H5Tget_class(t) != H5T_INTEGER)
-        rc = sh_fail(s, "attribute '%s' is not an integer", name);
-    else if (H5Aread(a, H5T_NATIVE_INT64, out) < 0)
-        rc = sh_fail(s, "reading attribute '%s': %s", name, gnet_h5_strerror());
-    H5Tclose(t);
-    H5Aclose(a);
-    return rc;
-}
-
-/* A fixed-length (as gnet_prepare writes) or variable-length (as h5py writes) string. */
-static int read_str_value(hid_t a, hid_t ftype, char *out, size_t cap)
-{
-    if (H5Tis_variable_str(ftype) > 0) {
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5_CHECK(mt);
-        H5_CHECK(H5Tset_size(mt, H5T_VARIABLE));
-        char *str = NULL;
-        herr_t e = H5Aread(a, mt, &str);
-        H5Tclose(mt);
-        if (e < 0)
-            return -1;
-        snprintf(out, cap, "%s", str ? str : "");
-        H5free_memory(str);
-        return 0;
-    }
-    char *buf = calloc(H5Tget_size(ftype) + 1, 1);
-    if (!buf)
-        return -1;
-    int rc = H5Aread(a, ftype, buf) < 0 ? -1 : 0;
-    snprintf(out, cap, "%s", buf);
-    free(buf);
-    return rc;
-}
-
-static int read_str_attr(const gnet_shard *s, const char *name, char *out, size_t cap)
-{
-    hid_t a = open_attr(s, name);
-    if (a < 0)
-        return -1;
-    hid_t t = H5Aget_type(a);
-    H5_CHECK(t);
-    int rc = 0;
-    if (H5Tget_class(t) != H5T_STRING)
-        rc = sh_fail(s, "attribute '%s' is not a string", name);
-    else if (read_str_value(a, t, out, cap) < 0)
-        rc = sh_fail(s, "reading attribute '%s': %s", name, gnet_h5_strerror());
-    H5Tclose(t);
-    H5Aclose(a);
-    return rc;
-}
-
 /* The id first: a file of another preparation is named as such, whatever else differs. */
 static int check_attrs(const gnet_shard *s, const gnet_manifest *m, int index)
 {
+    gnet_h5_err e = {.hint = " (not a file written by gnet_prepare)"};
     char id[256];
     int64_t got_index, got_count, want_count = index < 0 ? 1 : m->shards;
-    if (read_str_attr(s, "id", id, sizeof id) < 0)
-        return -1;
+    if (gnet_h5_read_str_attr(s->file, "id", id, sizeof id, &e) < 0)
+        return sh_fail(s, "%s", e.msg);
     if (strcmp(id, m->id) != 0)
         return sh_fail(s, "a shard from another preparation (id '%s', the manifest's is '%s')",
                        id, m->id);
-    if (read_int_attr(s, "shard_index", &got_index) < 0 ||
-        read_int_attr(s, "shard_count", &got_count) < 0)
-        return -1;
+    if (gnet_h5_read_attr(s->file, "shard_index", H5T_INTEGER, H5T_NATIVE_INT64, &got_index,
+                          &e) < 0 ||
+        gnet_h5_read_attr(s->file, "shard_count", H5T_INTEGER, H5T_NATIVE_INT64, &got_count,
+                          &e) < 0)
+        return sh_fail(s, "%s", e.msg);
     if (got_index != (index < 0 ? -1 : index) || got_count != want_count)
         return sh_fail(s, "holds shard_index %lld of shard_count %lld, expected %d of %lld",
                        (long long)got_index, (long long)got_count, index < 0 ? -1 : index,
                        (long long)want_count);
     return 0;
-}
-
-/* "[15000,28,28]" */
-static void fmt_dims(char *buf, size_t cap, int ndim, const hsize_t *dims)
-{
-    size_t len = (size_t)snprintf(buf, cap, "[");
-    for (int d = 0; d < ndim && len < cap; d++)
-        len += (size_t)snprintf(buf + len, cap - len, "%s%llu", d ? "," : "",
-                                (unsigned long long)dims[d]);
-    if (len < cap)
-        snprintf(buf + len, cap - len, "]");
 }
 
 static int check_type(const gnet_shard *s, hid_t d, const char *name)
@@ -430,20 +319,11 @@ static int check_type(const gnet_shard *s, hid_t d, const char *name)
 static int check_shape(const gnet_shard *s, hid_t d, const char *name, int rank,
                        const hsize_t *want)
 {
-    hid_t space = H5Dget_space(d);
-    H5_CHECK(space);
-    hsize_t found[H5S_MAX_RANK];
-    int nd = H5Sget_simple_extent_dims(space, found, NULL);
-    H5Sclose(space);
-    int same = nd == rank;
-    for (int i = 0; same && i < nd; i++)
-        same = found[i] == want[i];
-    if (same)
+    gnet_h5_shapes text;
+    if (gnet_h5_same_shape(d, rank, want, &text))
         return 0;
-    char ws[128], fs[256];
-    fmt_dims(ws, sizeof ws, rank, want);
-    fmt_dims(fs, sizeof fs, nd < 0 ? 0 : nd, found);
-    return sh_fail(s, "dataset '%s' has shape %s, the manifest says %s", name, fs, ws);
+    return sh_fail(s, "dataset '%s' has shape %s, the manifest says %s", name, text.found,
+                   text.want);
 }
 
 /* The chunk cache for `images` (see CACHE_MAX_BYTES): slots >= chunks, so no two chunks of

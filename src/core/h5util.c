@@ -1,0 +1,225 @@
+#include "core/h5util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/check.h"
+#include "core/log.h"
+
+/* ---- messages ---------------------------------------------------------------------------- */
+
+static const char *or_empty(const char *s) { return s ? s : ""; }
+
+/* Puts the failure into e->msg for the caller to report; returns -1. */
+__attribute__((format(printf, 2, 3))) static int set_err(gnet_h5_err *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* "reading attribute 'meta/lr': <HDF5's message>" */
+static int h5_failed(gnet_h5_err *e, const char *doing, const char *name)
+{
+    return set_err(e, "%s '%s%s': %s", doing, or_empty(e->prefix), name, gnet_h5_strerror());
+}
+
+static const char *class_name(H5T_class_t cls)
+{
+    switch (cls) {
+    case H5T_INTEGER: return "an integer";
+    case H5T_STRING: return "a string";
+    default: return "of the expected class";
+    }
+}
+
+int gnet_file_errorf(const char *file, int line, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        gnet_errorf("%s:%d: %s", file, line, msg);
+    else
+        gnet_errorf("%s: %s", file, msg);
+    return -1;
+}
+
+/* ---- reading attributes ------------------------------------------------------------------ */
+
+/* Opens attribute NAME of LOC and checks it holds exactly one element. */
+static hid_t open_scalar(hid_t loc, const char *name, gnet_h5_err *e)
+{
+    const char *prefix = or_empty(e->prefix);
+    if (H5Aexists(loc, name) <= 0) {
+        set_err(e, "no attribute '%s%s'%s", prefix, name, or_empty(e->hint));
+        return H5I_INVALID_HID;
+    }
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) {
+        h5_failed(e, "opening attribute", name);
+        return H5I_INVALID_HID;
+    }
+    hid_t space = H5Aget_space(a);
+    H5_CHECK(space);
+    hssize_t npoints = H5Sget_simple_extent_npoints(space);
+    H5Sclose(space);
+    if (npoints == 1)
+        return a;
+    set_err(e, "attribute '%s%s' is not a scalar", prefix, name);
+    H5Aclose(a);
+    return H5I_INVALID_HID;
+}
+
+/* open_scalar, then checks the stored class (H5T_NO_CLASS: any); *type is the stored type,
+ * for the caller to close with the attribute. */
+static hid_t open_typed(hid_t loc, const char *name, H5T_class_t cls, hid_t *type,
+                        gnet_h5_err *e)
+{
+    hid_t a = open_scalar(loc, name, e);
+    if (a < 0)
+        return a;
+    *type = H5Aget_type(a);
+    H5_CHECK(*type);
+    if (cls == H5T_NO_CLASS || H5Tget_class(*type) == cls)
+        return a;
+    set_err(e, "attribute '%s%s' is not %s", or_empty(e->prefix), name, class_name(cls));
+    H5Tclose(*type);
+    H5Aclose(a);
+    return H5I_INVALID_HID;
+}
+
+int gnet_h5_read_attr(hid_t loc, const char *name, H5T_class_t cls, hid_t mtype, void *out,
+                      gnet_h5_err *err)
+{
+    hid_t type, a = open_typed(loc, name, cls, &type, err);
+    if (a < 0)
+        return -1;
+    int rc = 0;
+    if (H5Aread(a, mtype, out) < 0)
+        rc = h5_failed(err, "reading attribute", name);
+    H5Tclose(type);
+    H5Aclose(a);
+    return rc;
+}
+
+/* Reads string attribute a, of stored type ftype, into out[cap]. A variable-length one is read
+ * in its own character set: HDF5 does not convert between ASCII and UTF-8 (h5py's). */
+static int read_str_value(hid_t a, hid_t ftype, char *out, size_t cap)
+{
+    if (H5Tis_variable_str(ftype) > 0) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5_CHECK(mt);
+        H5_CHECK(H5Tset_size(mt, H5T_VARIABLE));
+        H5_CHECK(H5Tset_cset(mt, H5Tget_cset(ftype)));
+        char *s = NULL;
+        herr_t e = H5Aread(a, mt, &s);
+        H5Tclose(mt);
+        if (e < 0)
+            return -1;
+        snprintf(out, cap, "%s", s ? s : "");
+        H5free_memory(s);
+        return 0;
+    }
+    /* One byte more than the stored size: a null-padded string fills it all. */
+    char *buf = calloc(H5Tget_size(ftype) + 1, 1);
+    if (!buf)
+        return -1;
+    int rc = H5Aread(a, ftype, buf) < 0 ? -1 : 0;
+    if (rc == 0)
+        snprintf(out, cap, "%s", buf);
+    free(buf);
+    return rc;
+}
+
+int gnet_h5_read_str_attr(hid_t loc, const char *name, char *out, size_t cap, gnet_h5_err *err)
+{
+    hid_t type, a = open_typed(loc, name, H5T_STRING, &type, err);
+    if (a < 0)
+        return -1;
+    int rc = 0;
+    if (read_str_value(a, type, out, cap) < 0)
+        rc = h5_failed(err, "reading attribute", name);
+    H5Tclose(type);
+    H5Aclose(a);
+    return rc;
+}
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+int gnet_h5_write_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *value,
+                       gnet_h5_err *err)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    H5_CHECK(space);
+    hid_t a = H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = 0;
+    if (a < 0 || H5Awrite(a, mtype, value) < 0)
+        rc = h5_failed(err, "writing attribute", name);
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(space);
+    return rc;
+}
+
+int gnet_h5_write_str_attr(hid_t loc, const char *name, const char *s, size_t len, H5T_str_t pad,
+                           gnet_h5_err *err)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5_CHECK(t);
+    H5_CHECK(H5Tset_size(t, len ? len : 1));
+    H5_CHECK(H5Tset_strpad(t, pad));
+    int rc = gnet_h5_write_attr(loc, name, t, t, len ? s : "", err);
+    H5Tclose(t);
+    return rc;
+}
+
+int gnet_h5_write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                          const hsize_t *dims, hid_t dcpl, const void *buf, gnet_h5_err *err)
+{
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    H5_CHECK(space);
+    hid_t d = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    int rc = 0;
+    if (d < 0 || H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        rc = h5_failed(err, "writing dataset", name);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(space);
+    return rc;
+}
+
+/* ---- shapes ------------------------------------------------------------------------------ */
+
+/* "[64,1,7,7]", truncated to cap. */
+static void fmt_dims(char *buf, size_t cap, int ndim, const hsize_t *dims)
+{
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < ndim && len < cap; d++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%llu", d ? "," : "",
+                                (unsigned long long)dims[d]);
+    if (len < cap)
+        snprintf(buf + len, cap - len, "]");
+}
+
+int gnet_h5_same_shape(hid_t d, int rank, const hsize_t *want, gnet_h5_shapes *text)
+{
+    hid_t space = H5Dget_space(d);
+    H5_CHECK(space);
+    hsize_t found[H5S_MAX_RANK];
+    int nd = H5Sget_simple_extent_dims(space, found, NULL);
+    H5Sclose(space);
+    int same = nd == rank;
+    for (int i = 0; same && i < nd; i++)
+        same = found[i] == want[i];
+    if (same)
+        return 1;
+    fmt_dims(text->want, sizeof text->want, rank, want);
+    fmt_dims(text->found, sizeof text->found, nd < 0 ? 0 : nd, found);
+    return 0;
+}
