@@ -28,6 +28,12 @@ static const struct {
 } META_ATTRS[] = {
     {"epoch", A_I64, offsetof(gnet_ckpt_meta, epoch)},
     {"step", A_I64, offsetof(gnet_ckpt_meta, step)},
+    {"epoch_step", A_I64, offsetof(gnet_ckpt_meta, epoch_step)},
+    {"epoch_loss_sum", A_F64, offsetof(gnet_ckpt_meta, epoch_loss_sum)},
+    {"epoch_correct", A_F64, offsetof(gnet_ckpt_meta, epoch_correct)},
+    {"epoch_seen", A_F64, offsetof(gnet_ckpt_meta, epoch_seen)},
+    {"epoch_seconds", A_F64, offsetof(gnet_ckpt_meta, epoch_seconds)},
+    {"ranks", A_I32, offsetof(gnet_ckpt_meta, ranks)},
     {"seed", A_U64, offsetof(gnet_ckpt_meta, seed)},
     {"batch_size", A_I32, offsetof(gnet_ckpt_meta, batch_size)},
     {"resize", A_I32, offsetof(gnet_ckpt_meta, resize)},

@@ -5,9 +5,10 @@
  *   /<state_dict key>        float32 dataset per parameter, e.g. "0.0.weight" [64,1,7,7],
  *                            shape = spec.ndim/spec.shape, data = arena + spec.offset (OIHW)
  *   /optimizer/<key>         SGD momentum buffer per parameter (only when saved with one)
- *   /meta                    group with scalar attributes epoch, step (int64), seed (uint64),
- *                            batch_size, resize (int32), lr, momentum, weight_decay (float64)
- *                            and the string attribute config
+ *   /meta                    group with scalar attributes epoch, step, epoch_step (int64),
+ *                            seed (uint64), batch_size, resize, ranks (int32), lr, momentum,
+ *                            weight_decay, epoch_loss_sum, epoch_correct, epoch_seen,
+ *                            epoch_seconds (float64) and the string attribute config
  *   root attributes          format = "gnet-checkpoint" (string), version = 1 (int32)
  *
  * Saving is atomic: the file is written to "PATH.tmp.<pid>", flushed to disk and renamed
@@ -27,7 +28,12 @@
 #define GNET_CKPT_VERSION 1
 
 typedef struct {
-    int64_t epoch, step; /* completed epochs and optimizer steps */
+    int64_t epoch, step; /* the epoch in progress (0-based) and optimizer steps taken */
+    int64_t epoch_step;  /* steps taken in that epoch: a resumed run continues there */
+    /* That epoch's metrics so far (summed over ranks) and training time, so that the resumed
+     * run prints the epoch line an uninterrupted run would. */
+    double epoch_loss_sum, epoch_correct, epoch_seen, epoch_seconds;
+    int32_t ranks; /* the job size that wrote it (bitwise resumption needs the same) */
     uint64_t seed;
     int32_t batch_size, resize;
     double lr, momentum, weight_decay;
