@@ -1,5 +1,6 @@
 #include "core/optim.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "core/log.h"
@@ -35,13 +36,48 @@ void gnet_sgd_step(gnet_sgd *o, float *params, const float *grads, float lr)
     o->steps++;
 }
 
-float gnet_lr_at(const gnet_lr_schedule *s, int64_t step, int64_t steps_per_epoch)
+/* The schedule's lr at a step, which warmup ramps up to. */
+static double decayed(const gnet_lr_schedule *s, int64_t step, int64_t steps_per_epoch)
 {
-    (void)step;
-    (void)steps_per_epoch;
     switch (s->kind) {
+    case GNET_LR_STEP:
+        return s->base_lr * pow(s->gamma, (double)(step / (s->step_epochs * steps_per_epoch)));
+    case GNET_LR_COSINE: {
+        /* SGDR's annealing without restarts, over the steps after warmup, so that warmup
+         * ends at the peak lr. */
+        const double pi = 3.14159265358979323846;
+        int64_t start = s->warmup_epochs * steps_per_epoch;
+        double t = (double)(step - start) / (double)(s->epochs * steps_per_epoch - start);
+        t = fmin(fmax(t, 0.0), 1.0);
+        return s->min_lr + (s->base_lr - s->min_lr) * 0.5 * (1.0 + cos(pi * t));
+    }
     case GNET_LR_CONSTANT:
         break;
     }
     return s->base_lr;
+}
+
+float gnet_lr_at(const gnet_lr_schedule *s, int64_t step, int64_t steps_per_epoch)
+{
+    double lr = decayed(s, step, steps_per_epoch);
+    int64_t warmup = s->warmup_epochs * steps_per_epoch;
+    /* (step + 1) / warmup: the first step already moves (lr/warmup), the last warmup step
+     * reaches the full lr. */
+    if (step < warmup)
+        lr *= (double)(step + 1) / (double)warmup;
+    return (float)lr;
+}
+
+double gnet_lr_scaled(double lr, gnet_lr_scale rule, int batch, int base_batch)
+{
+    double k = (double)batch / base_batch;
+    switch (rule) {
+    case GNET_LR_SCALE_LINEAR:
+        return lr * k;
+    case GNET_LR_SCALE_SQRT:
+        return lr * sqrt(k);
+    case GNET_LR_SCALE_NONE:
+        break;
+    }
+    return lr;
 }

@@ -1,25 +1,39 @@
 #include "train/cli.h"
 
 #include <errno.h>
+#include <ini.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 
-typedef enum { OPT_INT, OPT_I64, OPT_U64, OPT_REAL, OPT_STR, OPT_FLAG } opt_kind;
+typedef enum { OPT_INT, OPT_I64, OPT_U64, OPT_REAL, OPT_STR, OPT_CHOICE, OPT_FLAG } opt_kind;
 
 typedef struct {
     const char *name, *arg, *help;
     opt_kind kind;
     size_t offset;
-    double min, max; /* inclusive range for numbers */
+    double min, max;            /* inclusive range for numbers */
+    const char *const *choices; /* OPT_CHOICE: the accepted values, NULL-terminated */
+    int cli_only;               /* not a config-file key */
 } opt_def;
 
-#define OFF(field) offsetof(gnet_options, field)
+/* A designator, so that a row may leave out the fields after it that it does not use. */
+#define OFF(field) .offset = offsetof(gnet_options, field)
+
+static const char *const DEVICES[] = {"cpu", "cuda", "auto", NULL};
+static const char *const COMMS[] = {"mpi", "nccl", NULL};
+/* Indexed by the enums, so that a value's position is its kind. */
+static const char *const LR_SCHEDULES[] = {
+    [GNET_LR_CONSTANT] = "constant", [GNET_LR_STEP] = "step", [GNET_LR_COSINE] = "cosine", NULL};
+static const char *const LR_SCALES[] = {
+    [GNET_LR_SCALE_NONE] = "none", [GNET_LR_SCALE_LINEAR] = "linear", [GNET_LR_SCALE_SQRT] = "sqrt", NULL};
 
 static const opt_def OPTIONS[] = {
     {"--batch-size", "B", "global batch size (default 64)", OPT_INT, OFF(batch_size), 1, 65536},
@@ -27,13 +41,20 @@ static const opt_def OPTIONS[] = {
     {"--momentum", "M", "SGD momentum (default 0)", OPT_REAL, OFF(momentum), 0, 1},
     {"--nesterov", NULL, "Nesterov momentum", OPT_FLAG, OFF(nesterov), 0, 0},
     {"--weight-decay", "WD", "L2 weight decay (default 0)", OPT_REAL, OFF(weight_decay), 0, 1},
+    {"--lr-scale", "RULE", "none, linear or sqrt: scale --lr by B/base-batch or its square root (default none)", OPT_CHOICE, OFF(lr_scale), 0, 0, LR_SCALES},
+    {"--base-batch", "B", "the batch size --lr is meant for, for --lr-scale (default 256)", OPT_INT, OFF(base_batch), 1, 65536},
+    {"--lr-schedule", "S", "constant, step or cosine (default constant)", OPT_CHOICE, OFF(lr_schedule), 0, 0, LR_SCHEDULES},
+    {"--lr-step-epochs", "N", "step schedule: multiply the lr by --lr-gamma every N epochs", OPT_INT, OFF(lr_step_epochs), 1, 100000},
+    {"--lr-gamma", "G", "step schedule: the factor (default 0.1)", OPT_REAL, OFF(lr_gamma), 0, 1},
+    {"--lr-min", "LR", "cosine schedule: the lr it ends at (default 0)", OPT_REAL, OFF(lr_min), 0, 1e6},
+    {"--warmup-epochs", "W", "raise the lr linearly to its peak over the first W epochs (default 0)", OPT_INT, OFF(warmup_epochs), 0, 100000},
     {"--epochs", "N", "epochs (default 10)", OPT_INT, OFF(epochs), 1, 100000},
     {"--max-steps", "N", "stop after N optimizer steps (default: no limit)", OPT_I64, OFF(max_steps), 1, 1e15},
     {"--resize", "R", "resize images to RxR like torchvision Resize (default: none, 28)", OPT_INT, OFF(resize), 28, 1024},
     {"--seed", "S", "seed for weights, shuffling and synthetic data (default 0)", OPT_U64, OFF(seed), 0, 1.8e19},
     {"--threads", "N", "CPU threads (default: all cores)", OPT_INT, OFF(threads), 1, 1024},
-    {"--device", "D", "cpu, cuda or auto (default auto)", OPT_STR, OFF(device), 0, 0},
-    {"--comm", "C", "gradient all-reduce: mpi or nccl (default: nccl with cuda, mpi with cpu)", OPT_STR, OFF(comm), 0, 0},
+    {"--device", "D", "cpu, cuda or auto (default auto)", OPT_CHOICE, OFF(device), 0, 0, DEVICES},
+    {"--comm", "C", "gradient all-reduce: mpi or nccl (default: nccl with cuda, mpi with cpu)", OPT_CHOICE, OFF(comm), 0, 0, COMMS},
     {"--accum-steps", "K", "split each rank's share of the batch into K micro-batches (default 1)", OPT_INT, OFF(accum_steps), 1, 65536},
     {"--bucket-mb", "MB", "gradient all-reduce bucket size in MB (default 4)", OPT_REAL, OFF(bucket_mb), 0.001, 1024},
     {"--no-overlap", NULL, "all-reduce after backward instead of overlapping with it", OPT_FLAG, OFF(no_overlap), 0, 0},
@@ -49,8 +70,18 @@ static const opt_def OPTIONS[] = {
     {"--init", "FILE", "start from the parameters of an HDF5 checkpoint", OPT_STR, OFF(init_path), 0, 0},
     {"--eval", "FILE", "print the test accuracy of a checkpoint and exit", OPT_STR, OFF(eval_path), 0, 0},
     {"--print-shapes", NULL, "print block output shapes and the parameter count, then exit", OPT_FLAG, OFF(print_shapes), 0, 0},
+    {"--config", "FILE", "read options from an INI file; the command line wins (docs/training.md)", OPT_STR, OFF(config_path), 0, 0, NULL, 1},
+    {"--dry-run", NULL, "check the options and the batch split, print the resolved config, then exit", OPT_FLAG, OFF(dry_run), 0, 0, NULL, 1},
 };
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
+
+/* The longest reason a value is refused, which callers prefix with where it came from. */
+#define WHY_MAX 512
+
+struct gnet_owned_str {
+    gnet_owned_str *next;
+    char s[];
+};
 
 static void defaults(gnet_options *o)
 {
@@ -61,6 +92,34 @@ static void defaults(gnet_options *o)
     o->device = "auto";
     o->accum_steps = 1;
     o->bucket_mb = 4.0;
+    o->lr_scale = "none";
+    o->base_batch = 256;
+    o->lr_schedule = "constant";
+    o->lr_gamma = 0.1;
+}
+
+void gnet_options_free(gnet_options *o)
+{
+    while (o->owned) {
+        gnet_owned_str *next = o->owned->next;
+        free(o->owned);
+        o->owned = next;
+    }
+}
+
+/* A copy of a config file's string, which inih hands out only for the handler's call. */
+static const char *keep(gnet_options *o, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    gnet_owned_str *k = malloc(sizeof *k + n);
+    if (!k) {
+        gnet_errorf("out of host memory reading the config file");
+        gnet_fatal(1);
+    }
+    memcpy(k->s, s, n);
+    k->next = o->owned;
+    o->owned = k;
+    return k->s;
 }
 
 static void usage(void)
@@ -78,68 +137,122 @@ static void usage(void)
     printf("  %-24s %s\n", "--help", "this text");
 }
 
-static int bad(const opt_def *d, const char *value, const char *why)
+static int refuse(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(char *why, const char *fmt, ...)
 {
-    gnet_errorf_once("%s: '%s' %s", d->name, value, why);
-    return 2;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, WHY_MAX, fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
-static int set_value(const opt_def *d, const char *v, gnet_options *o)
+static int set_flag(int *field, const char *v, char *why)
 {
-    char *base = (char *)o + d->offset;
-    if (d->kind == OPT_STR) {
-        if (!*v)
-            return bad(d, v, "is empty");
-        *(const char **)base = v;
-        return 0;
+    static const char *const yes[] = {"true", "yes", "1"}, *const no[] = {"false", "no", "0"};
+    for (int i = 0; i < 3; i++) {
+        int is_yes = strcasecmp(v, yes[i]) == 0;
+        if (is_yes || strcasecmp(v, no[i]) == 0) {
+            *field = is_yes;
+            return 0;
+        }
     }
+    return refuse(why, "'%s' is not one of true, false, yes, no, 1, 0", v);
+}
+
+/* Stores the table's own string, which outlives v. */
+static int set_choice(const char *const *choices, const char **field, const char *v, char *why)
+{
+    char list[128] = "";
+    for (const char *const *c = choices; *c; c++) {
+        if (strcmp(v, *c) == 0) {
+            *field = *c;
+            return 0;
+        }
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", c == choices ? "" : ", ", *c);
+    }
+    return refuse(why, "'%s' is not one of %s", v, list);
+}
+
+static int set_number(const opt_def *d, void *field, const char *v, char *why)
+{
     char *end;
     errno = 0;
     double x = d->kind == OPT_REAL ? strtod(v, &end) : (double)strtoll(v, &end, 10);
     if (end == v || *end || errno == ERANGE || !isfinite(x))
-        return bad(d, v, d->kind == OPT_REAL ? "is not a number" : "is not an integer");
-    if (x < d->min || x > d->max) {
-        char why[96];
-        snprintf(why, sizeof why, "is out of range (%g to %g)", d->min, d->max);
-        return bad(d, v, why);
-    }
+        return refuse(why, "'%s' %s", v, d->kind == OPT_REAL ? "is not a number" : "is not an integer");
+    if (x < d->min || x > d->max)
+        return refuse(why, "'%s' is out of range (%g to %g)", v, d->min, d->max);
     switch (d->kind) {
     case OPT_INT:
-        *(int *)base = (int)x;
+        *(int *)field = (int)x;
         break;
     case OPT_I64:
-        *(int64_t *)base = strtoll(v, NULL, 10);
+        *(int64_t *)field = strtoll(v, NULL, 10);
         break;
     case OPT_U64:
-        *(uint64_t *)base = strtoull(v, NULL, 10);
+        *(uint64_t *)field = strtoull(v, NULL, 10);
         break;
     default:
-        *(double *)base = x;
+        *(double *)field = x;
         break;
     }
     return 0;
 }
 
-static const opt_def *find(const char *name)
+/* The one place a value is checked and stored, for the command line and config files alike;
+ * a string must outlive the options. Returns 0, or -1 with the reason in why. */
+static int set_value(const opt_def *d, const char *v, gnet_options *o, char *why)
+{
+    void *field = (char *)o + d->offset;
+    switch (d->kind) {
+    case OPT_FLAG:
+        return set_flag(field, v, why);
+    case OPT_CHOICE:
+        return set_choice(d->choices, field, v, why);
+    case OPT_STR:
+        if (!*v)
+            return refuse(why, "'' is empty");
+        *(const char **)field = v;
+        return 0;
+    default:
+        return set_number(d, field, v, why);
+    }
+}
+
+/* The option called name, written with `dashes` leading dashes: 2 on the command line
+ * ("--lr"), 0 in a config file ("lr"). */
+static const opt_def *find(const char *name, size_t dashes)
 {
     for (size_t i = 0; i < N_OPTIONS; i++)
-        if (strcmp(OPTIONS[i].name, name) == 0)
+        if (strcmp(OPTIONS[i].name + 2 - dashes, name) == 0)
             return &OPTIONS[i];
     return NULL;
 }
 
+static int check_schedule(const gnet_options *o)
+{
+    gnet_lr_schedule s = gnet_options_lr_schedule(o);
+    if (s.kind == GNET_LR_STEP && s.step_epochs == 0) {
+        gnet_errorf_once("--lr-schedule step: needs --lr-step-epochs N");
+        return 2;
+    }
+    if (s.warmup_epochs >= s.epochs) {
+        gnet_errorf_once("--warmup-epochs %d: must be less than --epochs %d", s.warmup_epochs, s.epochs);
+        return 2;
+    }
+    if (s.kind == GNET_LR_COSINE && s.min_lr > s.base_lr) {
+        gnet_errorf_once("--lr-min %g: above the peak learning rate %g", s.min_lr, s.base_lr);
+        return 2;
+    }
+    return 0;
+}
+
 static int check_combination(const gnet_options *o)
 {
-    if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda") && strcmp(o->device, "auto")) {
-        gnet_errorf_once("--device: '%s' is not one of cpu, cuda, auto", o->device);
-        return 2;
-    }
     if (!!o->idx_dir + !!o->synthetic + !!o->data_dir > 1) {
         gnet_errorf_once("--data, --idx and --synthetic: give only one data source");
-        return 2;
-    }
-    if (o->comm && strcmp(o->comm, "mpi") && strcmp(o->comm, "nccl")) {
-        gnet_errorf_once("--comm: '%s' is not one of mpi, nccl", o->comm);
         return 2;
     }
     if (o->nesterov && o->momentum == 0.0) {
@@ -150,33 +263,233 @@ static int check_combination(const gnet_options *o)
         gnet_errorf_once("no data: give --data DIR (from gnet_prepare), --idx DIR (e.g. /usr/share/datasets/fashion-mnist) or --synthetic N");
         return 2;
     }
-    return 0;
+    return check_schedule(o);
 }
 
-int gnet_cli_parse(int argc, char **argv, gnet_options *o)
+/* The command line, over whatever *o holds. */
+static int parse_argv(int argc, char **argv, gnet_options *o)
 {
-    defaults(o);
+    char why[WHY_MAX];
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage();
             return 1;
         }
-        const opt_def *d = find(argv[i]);
+        const opt_def *d = find(argv[i], 2);
         if (!d) {
             gnet_errorf_once("unknown option '%s' (see --help)", argv[i]);
             return 2;
         }
-        if (d->kind == OPT_FLAG) {
-            *(int *)((char *)o + d->offset) = 1;
-            continue;
+        const char *v = "true";
+        if (d->kind != OPT_FLAG) {
+            if (i + 1 >= argc) {
+                gnet_errorf_once("%s: missing value", d->name);
+                return 2;
+            }
+            v = argv[++i];
         }
-        if (i + 1 >= argc) {
-            gnet_errorf_once("%s: missing value", d->name);
+        if (set_value(d, v, o, why)) {
+            gnet_errorf_once("%s: %s", d->name, why);
             return 2;
         }
-        int rc = set_value(d, argv[++i], o);
-        if (rc)
-            return rc;
     }
-    return check_combination(o);
+    return 0;
+}
+
+/* A --config file being read: the line inih is at, where each key was set (duplicates are
+ * errors) and the first error, which stops the reading. */
+typedef struct {
+    FILE *f;
+    gnet_options *o;
+    int line, key_line[N_OPTIONS], error_line;
+    char error[WHY_MAX + 128];
+} config_file;
+
+static int file_error(config_file *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int file_error(config_file *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->error, sizeof c->error, fmt, ap);
+    va_end(ap);
+    c->error_line = c->line;
+    return 0; /* inih: the handler failed */
+}
+
+/* inih's fgets. Besides counting lines, it refuses a line longer than inih's buffer (inih
+ * would silently read the rest as another line) and drops indentation (inih would read an
+ * indented key as the continuation of the previous value). */
+static char *read_line(char *buf, int size, void *user)
+{
+    config_file *c = user;
+    if (c->error_line || !fgets(buf, size, c->f))
+        return NULL;
+    c->line++;
+    size_t n = strlen(buf);
+    if (n && buf[n - 1] != '\n') {
+        int next = getc(c->f);
+        if (next != EOF) {
+            file_error(c, "line longer than %d characters", size - 2);
+            return NULL;
+        }
+    }
+    size_t indent = strspn(buf, " \t");
+    memmove(buf, buf + indent, n - indent + 1);
+    return buf;
+}
+
+static int on_key(void *user, const char *section, const char *key, const char *value)
+{
+    config_file *c = user;
+    char why[WHY_MAX];
+    if (*section && strcmp(section, "train"))
+        return file_error(c, "%s: in section [%s]; keys go before any section or under [train]", key, section);
+    const opt_def *d = find(key, 0);
+    if (!d || d->cli_only)
+        return file_error(c, "%s: %s", key, d ? "only allowed on the command line" : "unknown key (see gnet_dist --help)");
+    int *first = &c->key_line[d - OPTIONS];
+    if (*first)
+        return file_error(c, "%s: duplicate key (first on line %d)", key, *first);
+    *first = c->line;
+    if (set_value(d, d->kind == OPT_STR ? keep(c->o, value) : value, c->o, why))
+        return file_error(c, "%s: %s", key, why);
+    return 1;
+}
+
+static int parse_file(const char *path, gnet_options *o)
+{
+    config_file c = {.o = o};
+    if (!(c.f = fopen(path, "r"))) {
+        gnet_errorf_once("%s: cannot open the config file: %s", path, strerror(errno));
+        return 2;
+    }
+    int syntax_line = ini_parse_stream(read_line, &c, on_key, &c);
+    int read_errno = ferror(c.f) ? errno : 0;
+    fclose(c.f);
+    /* inih reports the first bad line, which is ours when the handler refused it. */
+    if (read_errno)
+        gnet_errorf_once("%s: cannot read the config file: %s", path, strerror(read_errno));
+    else if (syntax_line > 0 && syntax_line != c.error_line)
+        gnet_errorf_once("%s:%d: not a 'key = value' or '[section]' line", path, syntax_line);
+    else if (c.error_line)
+        gnet_errorf_once("%s:%d: %s", path, c.error_line, c.error);
+    return read_errno || syntax_line || c.error_line ? 2 : 0;
+}
+
+int gnet_cli_parse(int argc, char **argv, gnet_options *o)
+{
+    defaults(o);
+    int rc = parse_argv(argc, argv, o);
+    /* The command line wins whatever the order: its first pass reports its errors and finds
+     * --config, then the file is read over the defaults and the command line again over it. */
+    if (rc == 0 && o->config_path) {
+        const char *path = o->config_path;
+        defaults(o);
+        rc = parse_file(path, o);
+        if (rc == 0)
+            rc = parse_argv(argc, argv, o);
+    }
+    return rc ? rc : check_combination(o);
+}
+
+int gnet_options_check_batch(const gnet_options *o, int world)
+{
+    if (o->batch_size % (world * o->accum_steps) == 0)
+        return 0;
+    gnet_errorf_once("--batch-size %d is not divisible by %d rank(s) x %d accumulation step(s)",
+                     o->batch_size, world, o->accum_steps);
+    return 2;
+}
+
+/* A double as short as it reads back exactly. */
+static void format_real(char *buf, size_t n, double x)
+{
+    snprintf(buf, n, "%.15g", x);
+    if (strtod(buf, NULL) != x)
+        snprintf(buf, n, "%.17g", x);
+}
+
+/* An option's value as a config file holds it (numbers formatted in buf), or NULL when unset:
+ * a NULL string, or a number outside its range, such as --max-steps's 0 for "no limit". */
+static const char *format_value(const opt_def *d, const gnet_options *o, char *buf, size_t n)
+{
+    const void *field = (const char *)o + d->offset;
+    double x = 0;
+    switch (d->kind) {
+    case OPT_FLAG:
+        return *(const int *)field ? "true" : "false";
+    case OPT_STR:
+    case OPT_CHOICE:
+        return *(const char *const *)field;
+    case OPT_INT:
+        x = *(const int *)field;
+        snprintf(buf, n, "%d", *(const int *)field);
+        break;
+    case OPT_I64:
+        x = (double)*(const int64_t *)field;
+        snprintf(buf, n, "%" PRId64, *(const int64_t *)field);
+        break;
+    case OPT_U64:
+        x = (double)*(const uint64_t *)field;
+        snprintf(buf, n, "%" PRIu64, *(const uint64_t *)field);
+        break;
+    case OPT_REAL:
+        x = *(const double *)field;
+        format_real(buf, n, x);
+        break;
+    }
+    return x >= d->min && x <= d->max ? buf : NULL;
+}
+
+void gnet_options_write(const gnet_options *o, FILE *f)
+{
+    fprintf(f, "; gnet_dist's resolved options (defaults < %s < command line)\n[train]\n",
+            o->config_path ? o->config_path : "no config file");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char number[32];
+        const char *value = format_value(&OPTIONS[i], o, number, sizeof number);
+        if (OPTIONS[i].cli_only)
+            continue;
+        if (value)
+            fprintf(f, "%s = %s\n", OPTIONS[i].name + 2, value);
+        else
+            fprintf(f, "; %s: not set\n", OPTIONS[i].name + 2);
+    }
+}
+
+int gnet_options_dry_run(const gnet_options *o, int world)
+{
+    if (gnet_options_check_batch(o, world))
+        return 2;
+    if (gnet_log_rank() != 0)
+        return 0;
+    gnet_options_write(o, stdout);
+    printf("; each of %d rank(s) takes %d rows a step, in %d micro-batch(es) of %d\n", world,
+           o->batch_size / world, o->accum_steps, o->batch_size / (world * o->accum_steps));
+    printf("; peak learning rate %g (lr-scale %s, base-batch %d)\n",
+           gnet_options_lr_schedule(o).base_lr, o->lr_scale, o->base_batch);
+    return 0;
+}
+
+/* v's position in choices; v is one of them (set_choice or the defaults put it there). */
+static int choice_index(const char *const *choices, const char *v)
+{
+    int i = 0;
+    while (strcmp(choices[i], v))
+        i++;
+    return i;
+}
+
+gnet_lr_schedule gnet_options_lr_schedule(const gnet_options *o)
+{
+    gnet_lr_scale rule = (gnet_lr_scale)choice_index(LR_SCALES, o->lr_scale);
+    return (gnet_lr_schedule){
+        .kind = (gnet_lr_kind)choice_index(LR_SCHEDULES, o->lr_schedule),
+        .base_lr = (float)gnet_lr_scaled(o->lr, rule, o->batch_size, o->base_batch),
+        .epochs = o->epochs,
+        .warmup_epochs = o->warmup_epochs,
+        .step_epochs = o->lr_step_epochs,
+        .gamma = (float)o->lr_gamma,
+        .min_lr = (float)o->lr_min,
+    };
 }
