@@ -256,7 +256,7 @@ static int64_t train_epoch(run *r, int epoch, int64_t steps_done, tally *t)
 {
     const gnet_options *o = r->o;
     int64_t steps = gnet_loader_steps(r->train), s = 0;
-    gnet_lr_schedule sched = {GNET_LR_CONSTANT, (float)o->lr};
+    gnet_lr_schedule sched = gnet_options_lr_schedule(o);
     gnet_batch b;
     gnet_loader_start_epoch(r->train, epoch, 0);
     for (; s < steps && !(o->max_steps && steps_done + s >= o->max_steps); s++) {
