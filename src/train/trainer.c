@@ -12,11 +12,13 @@
 #include "core/optim.h"
 #include "data/loader.h"
 #include "dist/reducer.h"
+#include "train/device.h"
 
 /* Everything one run holds; created once, so the step loop allocates nothing. */
 typedef struct {
     const gnet_options *o;
-    gnet_comm *comm;
+    gnet_comm *comm; /* the device's communicator */
+    gnet_device dev;
     gnet_backend *be;
     gnet_model *m;
     gnet_sgd *opt;
@@ -61,27 +63,6 @@ static int check_save_dir(const char *path)
         return -1;
     }
     return 0;
-}
-
-/* --device and --comm: the CUDA backend and NCCL are later additions; until then auto
- * means the CPU and MPI. */
-static gnet_backend *open_backend(const gnet_options *o, const gnet_comm *c)
-{
-    if (strcmp(o->device, "cuda") == 0) {
-        gnet_errorf("--device cuda: this build of gnet has no CUDA backend yet; use --device cpu");
-        return NULL;
-    }
-    if (o->comm && strcmp(o->comm, "nccl") == 0) {
-        gnet_errorf("--comm nccl: NCCL needs the CUDA backend; use --comm mpi with --device cpu");
-        return NULL;
-    }
-    /* Ranks on one node share its cores. */
-    int threads = o->threads;
-    if (!threads) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = cores / c->local_size > 0 ? (int)(cores / c->local_size) : 1;
-    }
-    return gnet_backend_cpu_create(threads);
 }
 
 static int open_memory_sources(run *r)
@@ -150,7 +131,11 @@ static void grads_ready(void *ctx, size_t lo) { gnet_reducer_ready(ctx, lo); }
 static int open_model(run *r)
 {
     const gnet_options *o = r->o;
-    if (!(r->be = open_backend(o, r->comm)) || !(r->m = gnet_model_create(r->be, r->micro, r->size)))
+    if (gnet_device_open(&r->dev, o, r->comm))
+        return -1;
+    r->be = r->dev.be;
+    r->comm = r->dev.comm;
+    if (!(r->m = gnet_model_create(r->be, r->micro, r->size)))
         return -1;
     r->x = r->be->alloc(r->be, (size_t)r->micro * r->size * r->size);
     gnet_sgd_config sc = {(float)o->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov};
@@ -177,8 +162,8 @@ static void run_free(run *r)
         if (r->x)
             r->be->free(r->be, r->x);
         gnet_model_destroy(r->m);
-        r->be->destroy(r->be);
     }
+    gnet_device_close(&r->dev);
 }
 
 static int run_open(run *r, const gnet_options *o, gnet_comm *comm, int with_data)
