@@ -29,6 +29,7 @@ typedef struct {
 
 static const char *const DEVICES[] = {"cpu", "cuda", "auto", NULL};
 static const char *const COMMS[] = {"mpi", "nccl", NULL};
+static const char *const PRECISIONS[] = {"fp32", "tf32", "bf16", NULL};
 /* Indexed by the enums, so that a value's position is its kind. */
 static const char *const LR_SCHEDULES[] = {
     [GNET_LR_CONSTANT] = "constant", [GNET_LR_STEP] = "step", [GNET_LR_COSINE] = "cosine", NULL};
@@ -54,6 +55,8 @@ static const opt_def OPTIONS[] = {
     {"--seed", "S", "seed for weights, shuffling and synthetic data (default 0)", OPT_U64, OFF(seed), 0, 1.8e19},
     {"--threads", "N", "CPU threads (default: all cores)", OPT_INT, OFF(threads), 1, 1024},
     {"--device", "D", "cpu, cuda or auto (default auto)", OPT_CHOICE, OFF(device), 0, 0, DEVICES},
+    {"--precision", "P", "CUDA math: fp32 (default, matches the CPU), tf32 or bf16 (autocast-like, fp32 master weights)", OPT_CHOICE, OFF(precision), 0, 0, PRECISIONS},
+    {"--comm-timeout", "S", "abort the job when a collective takes longer than S seconds (default 300)", OPT_REAL, OFF(comm_timeout), 1, 1e6},
     {"--comm", "C", "gradient all-reduce: mpi or nccl (default: nccl with cuda, mpi with cpu)", OPT_CHOICE, OFF(comm), 0, 0, COMMS},
     {"--accum-steps", "K", "split each rank's share of the batch into K micro-batches (default 1)", OPT_INT, OFF(accum_steps), 1, 65536},
     {"--bucket-mb", "MB", "gradient all-reduce bucket size in MB (default 4)", OPT_REAL, OFF(bucket_mb), 0.001, 1024},
@@ -66,7 +69,13 @@ static const opt_def OPTIONS[] = {
     {"--no-shuffle", NULL, "keep file order (no per-epoch shuffle)", OPT_FLAG, OFF(no_shuffle), 0, 0},
     {"--drop-last", NULL, "drop the last partial global batch (default: pad it, like PyTorch)", OPT_FLAG, OFF(drop_last), 0, 0},
     {"--no-prefetch", NULL, "load batches in the step instead of a prefetch thread", OPT_FLAG, OFF(no_prefetch), 0, 0},
-    {"--save", "FILE", "write an HDF5 checkpoint at the end", OPT_STR, OFF(save_path), 0, 0},
+    {"--out", "DIR", "collect the run in DIR: config.ini, metrics.jsonl, log.txt, checkpoint.h5", OPT_STR, OFF(out_dir), 0, 0},
+    {"--save", "FILE", "write an HDF5 checkpoint at the end (default with --out: DIR/checkpoint.h5)", OPT_STR, OFF(save_path), 0, 0},
+    {"--checkpoint-every", "N", "also write the checkpoint every N optimizer steps", OPT_I64, OFF(checkpoint_every), 1, 1e15},
+    {"--checkpoint-epochs", "N", "also write the checkpoint every N epochs", OPT_I64, OFF(checkpoint_epochs), 1, 1e15},
+    {"--resume", "PATH", "continue the run of a checkpoint (a file, or a --out directory) exactly", OPT_STR, OFF(resume_path), 0, 0},
+    {"--trace", "FILE", "write a Chrome trace-event timeline (Perfetto); rank r writes FILE.r with several ranks", OPT_STR, OFF(trace_path), 0, 0},
+    {"--no-progress", NULL, "no progress line within the epoch (default: a bar on a terminal, a line every 10% otherwise)", OPT_FLAG, OFF(progress_off), 0, 0},
     {"--init", "FILE", "start from the parameters of an HDF5 checkpoint", OPT_STR, OFF(init_path), 0, 0},
     {"--eval", "FILE", "print the test accuracy of a checkpoint and exit", OPT_STR, OFF(eval_path), 0, 0},
     {"--print-shapes", NULL, "print block output shapes and the parameter count, then exit", OPT_FLAG, OFF(print_shapes), 0, 0},
@@ -96,6 +105,8 @@ static void defaults(gnet_options *o)
     o->base_batch = 256;
     o->lr_schedule = "constant";
     o->lr_gamma = 0.1;
+    o->precision = "fp32";
+    o->comm_timeout = 300.0;
 }
 
 void gnet_options_free(gnet_options *o)

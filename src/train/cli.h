@@ -21,10 +21,14 @@ typedef struct {
     double lr, momentum, weight_decay, bucket_mb;
     int nesterov, no_shuffle, print_shapes, dry_run;
     int warmup_epochs, lr_step_epochs, base_batch;
+    int64_t checkpoint_every, checkpoint_epochs;
+    double comm_timeout;
+    int progress_off;
     double lr_gamma, lr_min;
     uint64_t seed;
     const char *device, *comm, *idx_dir, *data_dir, *save_path, *init_path, *eval_path;
-    const char *config_path, *lr_schedule, *lr_scale;
+    const char *config_path, *lr_schedule, *lr_scale, *precision;
+    const char *out_dir, *resume_path, *trace_path;
     gnet_owned_str *owned; /* the config file's strings, freed by gnet_options_free */
 } gnet_options;
 
