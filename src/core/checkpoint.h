@@ -8,7 +8,8 @@
  *   /meta                    group with scalar attributes epoch, step, epoch_step (int64),
  *                            seed (uint64), batch_size, resize, ranks (int32), lr, momentum,
  *                            weight_decay, epoch_loss_sum, epoch_correct, epoch_seen,
- *                            epoch_seconds (float64) and the string attribute config
+ *                            epoch_seconds, run_seconds, train_seconds, train_images
+ *                            (float64) and the string attribute config
  *   root attributes          format = "gnet-checkpoint" (string), version = 1 (int32)
  *
  * Saving is atomic: the file is written to "PATH.tmp.<pid>", flushed to disk and renamed
@@ -33,6 +34,9 @@ typedef struct {
     /* That epoch's metrics so far (summed over ranks) and training time, so that the resumed
      * run prints the epoch line an uninterrupted run would. */
     double epoch_loss_sum, epoch_correct, epoch_seen, epoch_seconds;
+    /* The whole run so far: wall time (evaluation included), training time and images, so
+     * that a resumed run's totals (metrics.jsonl's wall_s and img/s) count every session. */
+    double run_seconds, train_seconds, train_images;
     int32_t ranks; /* the job size that wrote it (bitwise resumption needs the same) */
     uint64_t seed;
     int32_t batch_size, resize;
