@@ -1,6 +1,8 @@
 /* HDF5 checkpoint: round trips (with and without optimizer state and meta), validation
- * failures that leave the caller's arrays untouched, and atomic-save hygiene. Error lines
- * printed by the expected failures are part of the normal output. */
+ * failures that leave the caller's arrays untouched, per-tensor checksums (a flipped byte, a
+ * truncated file, a missing checksum, an old version, a plain h5py-style dump), and
+ * atomic-save hygiene. Error lines printed by the expected failures are part of the normal
+ * output. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <dirent.h>
@@ -161,14 +163,51 @@ static void test_without_momentum(const char *dir, const gnet_param_spec *specs,
     free(p), free(p2), free(m2), free(p3), free(m3);
 }
 
-static void expect_load_fails(const char *path, const gnet_param_spec *specs, size_t arena)
+/* The error output of the last load_capturing call. */
+static char g_err[2048];
+
+/* gnet_ckpt_load with stderr captured into g_err (and then printed as usual). */
+static int load_capturing(const char *path, const gnet_param_spec *specs, float *p, float *m)
+{
+    fflush(stderr);
+    FILE *cap = tmpfile();
+    int saved = dup(2);
+    if (!cap || saved < 0 || dup2(fileno(cap), 2) < 0)
+        abort();
+    int rc = gnet_ckpt_load(path, specs, N_SPECS, p, m, NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(cap);
+    size_t n = fread(g_err, 1, sizeof g_err - 1, cap);
+    g_err[n] = '\0';
+    fclose(cap);
+    fputs(g_err, stderr);
+    return rc;
+}
+
+/* The load fails with one error line that names path and contains needle (unless NULL),
+ * and the caller's arrays are untouched. */
+static void expect_refused(const char *path, const gnet_param_spec *specs, size_t arena,
+                           const char *needle)
 {
     float *p = filled(arena, 9.0f), *before = filled(arena, 9.0f);
     float *m = filled(arena, 4.0f), *mbefore = filled(arena, 4.0f);
-    EXPECT(gnet_ckpt_load(path, specs, N_SPECS, p, m, NULL) == -1);
+    EXPECT(load_capturing(path, specs, p, m) == -1);
+    EXPECT(strstr(g_err, path) != NULL);
+    EXPECT(strchr(g_err, '\n') == g_err + strlen(g_err) - 1);
+    if (needle && !strstr(g_err, needle)) {
+        fprintf(stderr, "expected '%s' in the error\n", needle);
+        EXPECT(!"the error names the problem");
+    }
     EXPECT(memcmp(p, before, arena * sizeof(float)) == 0);
     EXPECT(memcmp(m, mbefore, arena * sizeof(float)) == 0);
     free(p), free(before), free(m), free(mbefore);
+}
+
+static void expect_load_fails(const char *path, const gnet_param_spec *specs, size_t arena)
+{
+    expect_refused(path, specs, arena, NULL);
 }
 
 static void test_validation(const char *dir, const gnet_param_spec *specs, size_t arena)
@@ -183,15 +222,15 @@ static void test_validation(const char *dir, const gnet_param_spec *specs, size_
     memcpy(bad, specs, sizeof bad);
     bad[3] = make_spec("5.weight", 2, 3, 9, 0, 0); /* wrong shape, last-but-one entry */
     size_t bad_arena = layout(bad, N_SPECS);
-    expect_load_fails(path, bad, bad_arena);
+    expect_refused(path, bad, bad_arena, "dataset '5.weight': expected shape [3,9], found [3,8]");
 
     memcpy(bad, specs, sizeof bad);
     bad[2] = make_spec("2.0.p1_1.weight", 2, 2, 4, 0, 0); /* wrong rank, same count */
     expect_load_fails(path, bad, layout(bad, N_SPECS));
 
     memcpy(bad, specs, sizeof bad);
-    bad[4] = make_spec("5.bias_missing", 1, 3, 0, 0, 0); /* missing dataset */
-    expect_load_fails(path, bad, layout(bad, N_SPECS));
+    bad[4] = make_spec("5.bias_missing", 1, 3, 0, 0, 0); /* another model: a missing tensor */
+    expect_refused(path, bad, layout(bad, N_SPECS), "no dataset '5.bias_missing'");
 
     char other[512];
     join(other, sizeof other, dir, "not_hdf5.h5");
@@ -207,6 +246,116 @@ static void test_validation(const char *dir, const gnet_param_spec *specs, size_
     join(other, sizeof other, dir, "does_not_exist.h5");
     expect_load_fails(other, specs, arena);
     expect_load_fails(dir, specs, arena); /* a directory */
+}
+
+/* ---- checksums --------------------------------------------------------------------- */
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    char buf[4096];
+    size_t n;
+    EXPECT(in && out);
+    while (in && out && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        EXPECT(fwrite(buf, 1, n, out) == n);
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+}
+
+/* Where in the file dataset NAME's data starts (gnet writes contiguous datasets). */
+static long data_offset(const char *path, const char *name)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    haddr_t at = H5Dget_offset(d);
+    H5Dclose(d);
+    H5Fclose(f);
+    EXPECT(at != HADDR_UNDEF);
+    return (long)at;
+}
+
+/* Flips one bit of the byte at offset. */
+static void flip_byte(const char *path, long offset)
+{
+    FILE *fp = fopen(path, "r+b");
+    EXPECT(fp && fseek(fp, offset, SEEK_SET) == 0);
+    int c = fgetc(fp);
+    EXPECT(c != EOF && fseek(fp, offset, SEEK_SET) == 0 && fputc(c ^ 0x10, fp) != EOF);
+    fclose(fp);
+}
+
+/* Deletes attribute ATTR of object OBJ ("." for the root). */
+static void drop_attr(const char *path, const char *obj, const char *attr)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    EXPECT(f >= 0 && H5Adelete_by_name(f, obj, attr, H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+}
+
+static void set_version(const char *path, int32_t v)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t a = H5Aopen(f, "version", H5P_DEFAULT);
+    EXPECT(a >= 0 && H5Awrite(a, H5T_NATIVE_INT32, &v) >= 0);
+    H5Aclose(a);
+    H5Fclose(f);
+}
+
+static void test_checksums(const char *dir, const gnet_param_spec *specs, size_t arena)
+{
+    char valid[512], path[512];
+    join(valid, sizeof valid, dir, "checked.h5");
+    join(path, sizeof path, dir, "damaged.h5");
+    float *p = filled(arena, 1.0f), *m = filled(arena, -2.0f), *got = calloc(arena, sizeof(float));
+    EXPECT(gnet_ckpt_save(valid, specs, N_SPECS, p, m, NULL) == 0);
+
+    /* One flipped bit in a weight, in a momentum buffer: refused, naming the tensor. */
+    copy_file(valid, path);
+    flip_byte(path, data_offset(path, "5.weight") + 37);
+    expect_refused(path, specs, arena, "dataset '5.weight' is corrupted");
+    copy_file(valid, path);
+    flip_byte(path, data_offset(path, "optimizer/0.0.bias") + 2);
+    expect_refused(path, specs, arena, "dataset 'optimizer/0.0.bias' is corrupted");
+
+    /* Truncated anywhere: refused. */
+    struct stat st;
+    EXPECT(stat(valid, &st) == 0);
+    for (off_t keep = 0; keep < st.st_size; keep += st.st_size / 7 + 1) {
+        copy_file(valid, path);
+        EXPECT(truncate(path, keep) == 0);
+        expect_load_fails(path, specs, arena);
+    }
+    copy_file(valid, path);
+    EXPECT(truncate(path, st.st_size - 1) == 0);
+    expect_load_fails(path, specs, arena);
+
+    /* A gnet checkpoint must carry every checksum, and be this version. */
+    copy_file(valid, path);
+    drop_attr(path, "2.0.p1_1.weight", "crc32");
+    expect_refused(path, specs, arena, "dataset '2.0.p1_1.weight': no checksum attribute 'crc32'");
+    copy_file(valid, path);
+    set_version(path, 1);
+    expect_refused(path, specs, arena, "unsupported checkpoint version 1");
+    copy_file(valid, path);
+    drop_attr(path, ".", "version");
+    expect_refused(path, specs, arena, "no attribute 'version'");
+
+    /* A plain state_dict dump (no format/version, as h5py writes): checksums are verified
+     * where present and not required. */
+    copy_file(valid, path);
+    drop_attr(path, ".", "version");
+    drop_attr(path, ".", "format");
+    flip_byte(path, data_offset(path, "0.0.weight"));
+    expect_refused(path, specs, arena, "dataset '0.0.weight' is corrupted");
+    copy_file(valid, path);
+    drop_attr(path, ".", "version");
+    drop_attr(path, ".", "format");
+    drop_attr(path, "5.bias", "crc32");
+    EXPECT(gnet_ckpt_load(path, specs, N_SPECS, got, NULL, NULL) == 0);
+    EXPECT(same_params(specs, N_SPECS, p, got));
+    free(p), free(m), free(got);
 }
 
 static void test_save_hygiene(const char *dir, const gnet_param_spec *specs, size_t arena)
@@ -267,6 +416,7 @@ int main(void)
     test_round_trip(dir, specs, arena);
     test_without_momentum(dir, specs, arena);
     test_validation(dir, specs, arena);
+    test_checksums(dir, specs, arena);
     test_save_hygiene(dir, specs, arena);
     EXPECT(open_objects() == 0);
 

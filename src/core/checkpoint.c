@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/check.h"
 #include "core/h5util.h"
@@ -18,6 +19,14 @@
 
 #define OPT_GROUP "optimizer"
 #define META_GROUP "meta"
+/* Per tensor: zlib's CRC-32 of its float32 little-endian bytes, as a uint32 attribute. */
+#define CRC_ATTR "crc32"
+
+/* The CRC is taken over the native floats, which are the stored little-endian bytes only on
+ * a little-endian host. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "checkpoint checksums assume a little-endian host"
+#endif
 
 /* The numeric /meta attributes, shared by save and load. */
 enum attr_kind { A_I64, A_U64, A_I32, A_F64 };
@@ -106,6 +115,11 @@ static void spec_dims(const gnet_param_spec *s, hsize_t *dims)
         dims[d] = (hsize_t)s->shape[d];
 }
 
+static uint32_t tensor_crc(const float *data, size_t count)
+{
+    return (uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), (const Bytef *)data, count * sizeof(float));
+}
+
 /* ---- save -------------------------------------------------------------------------- */
 
 /* A fixed-length, null-padded string of exactly strnlen(s, cap) bytes (h5py reads it as
@@ -116,18 +130,29 @@ static int write_str_attr(hid_t loc, const char *name, const char *s, size_t cap
     return gnet_h5_write_str_attr(loc, name, s, strnlen(s, cap), H5T_STR_NULLPAD, e);
 }
 
+/* One tensor and its checksum attribute. */
+static int write_param(hid_t loc, const gnet_param_spec *s, const float *data, gnet_h5_err *e)
+{
+    hsize_t dims[4];
+    spec_dims(s, dims);
+    if (gnet_h5_write_dataset(loc, s->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, s->ndim, dims,
+                              H5P_DEFAULT, data, e) < 0)
+        return -1;
+    hid_t d = H5Dopen2(loc, s->name, H5P_DEFAULT);
+    H5_CHECK(d); /* it was just written */
+    const uint32_t crc = tensor_crc(data, s->count);
+    int rc = gnet_h5_write_attr(d, CRC_ATTR, H5T_STD_U32LE, H5T_NATIVE_UINT32, &crc, e);
+    H5Dclose(d);
+    return rc;
+}
+
 static int write_params(hid_t loc, const char *path, const char *prefix,
                         const gnet_param_spec *specs, int n, const float *arena)
 {
     gnet_h5_err e = {.prefix = prefix};
-    for (int i = 0; i < n; i++) {
-        hsize_t dims[4];
-        spec_dims(&specs[i], dims);
-        if (gnet_h5_write_dataset(loc, specs[i].name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
-                                  specs[i].ndim, dims, H5P_DEFAULT, arena + specs[i].offset,
-                                  &e) < 0)
+    for (int i = 0; i < n; i++)
+        if (write_param(loc, &specs[i], arena + specs[i].offset, &e) < 0)
             return ckpt_fail("save", path, "%s", e.msg);
-    }
     return 0;
 }
 
@@ -260,6 +285,14 @@ int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const 
 
 /* ---- load -------------------------------------------------------------------------- */
 
+/* The file being loaded. A gnet checkpoint (one with the format or version attribute) must
+ * carry every tensor's checksum; a plain state_dict dump (h5py, the PyTorch reference's
+ * outputs) has none to require, and its checksums are checked where present. */
+typedef struct {
+    const char *path;
+    int need_crc;
+} ckpt_in;
+
 static hid_t open_for_read(const char *path)
 {
     FILE *fp = fopen(path, "rb");
@@ -296,30 +329,54 @@ static int check_dataset(hid_t d, const char *path, const char *prefix, const gn
                      text.want, text.found);
 }
 
-static int read_param(hid_t loc, const char *path, const char *prefix, const gnet_param_spec *s,
+/* Compares the tensor just read from dataset d with its stored checksum. */
+static int check_crc(const ckpt_in *in, hid_t d, const char *prefix, const gnet_param_spec *s,
+                     const float *data)
+{
+    int has = H5Aexists(d, CRC_ATTR);
+    if (has <= 0 && !in->need_crc)
+        return 0;
+    uint32_t stored = 0;
+    gnet_h5_err e = {.hint = " (a gnet checkpoint stores one per tensor)"};
+    if (has <= 0 || gnet_h5_read_attr(d, CRC_ATTR, H5T_INTEGER, H5T_NATIVE_UINT32, &stored,
+                                      &e) < 0)
+        return ckpt_fail("load", in->path, "dataset '%s%s': %s", prefix, s->name,
+                         has <= 0 ? "no checksum attribute 'crc32'" : e.msg);
+    uint32_t found = tensor_crc(data, s->count);
+    if (found != stored)
+        return ckpt_fail("load", in->path,
+                         "dataset '%s%s' is corrupted: its data has CRC-32 %08x, the checksum "
+                         "stored with it is %08x",
+                         prefix, s->name, found, stored);
+    return 0;
+}
+
+static int read_param(const ckpt_in *in, hid_t loc, const char *prefix, const gnet_param_spec *s,
                       float *out)
 {
     if (H5Lexists(loc, s->name, H5P_DEFAULT) <= 0)
-        return ckpt_fail("load", path, "no dataset '%s%s'", prefix, s->name);
+        return ckpt_fail("load", in->path, "no dataset '%s%s'", prefix, s->name);
     hid_t d = H5Dopen2(loc, s->name, H5P_DEFAULT);
     if (d < 0)
-        return ckpt_fail("load", path, "'%s%s' is not a dataset: %s", prefix, s->name,
+        return ckpt_fail("load", in->path, "'%s%s' is not a dataset: %s", prefix, s->name,
                          gnet_h5_strerror());
-    int rc = check_dataset(d, path, prefix, s);
+    int rc = check_dataset(d, in->path, prefix, s);
     if (rc == 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
-        rc = ckpt_fail("load", path, "reading dataset '%s%s': %s", prefix, s->name,
+        rc = ckpt_fail("load", in->path, "reading dataset '%s%s': %s", prefix, s->name,
                        gnet_h5_strerror());
+    if (rc == 0)
+        rc = check_crc(in, d, prefix, s, out);
     H5Dclose(d);
     return rc;
 }
 
 /* Reads every parameter, packed one after another, into buf. */
-static int read_params(hid_t loc, const char *path, const char *prefix,
+static int read_params(const ckpt_in *in, hid_t loc, const char *prefix,
                        const gnet_param_spec *specs, int n, float *buf)
 {
     size_t pos = 0;
     for (int i = 0; i < n; i++) {
-        if (read_param(loc, path, prefix, &specs[i], buf + pos) < 0)
+        if (read_param(in, loc, prefix, &specs[i], buf + pos) < 0)
             return -1;
         pos += specs[i].count;
     }
@@ -338,13 +395,13 @@ static hid_t open_group(hid_t file, const char *path, const char *name)
     return g;
 }
 
-static int read_momentum(hid_t file, const char *path, const gnet_param_spec *specs, int n,
+static int read_momentum(const ckpt_in *in, hid_t file, const gnet_param_spec *specs, int n,
                          float *buf)
 {
-    hid_t g = open_group(file, path, OPT_GROUP);
+    hid_t g = open_group(file, in->path, OPT_GROUP);
     if (g < 0)
         return -1;
-    int rc = read_params(g, path, OPT_GROUP "/", specs, n, buf);
+    int rc = read_params(in, g, OPT_GROUP "/", specs, n, buf);
     H5Gclose(g);
     return rc;
 }
@@ -367,32 +424,42 @@ static int read_meta(hid_t file, const char *path, gnet_ckpt_meta *m)
     return rc == 0 ? 0 : ckpt_fail("load", path, "%s", e.msg);
 }
 
-/* A file without a version attribute (e.g. a plain h5py state_dict dump) is accepted. */
-static int check_version(hid_t file, const char *path)
+/* A file with neither a format nor a version attribute is a plain state_dict dump (h5py), read
+ * without required checksums. One with either is a gnet checkpoint: both must be right, and
+ * it must be this version (version 1 had no checksums), so in->need_crc is set. */
+static int check_version(hid_t file, ckpt_in *in)
 {
-    if (H5Aexists(file, "version") <= 0)
+    if (H5Aexists(file, "format") <= 0 && H5Aexists(file, "version") <= 0)
         return 0;
+    char format[64];
     int32_t v = 0;
-    gnet_h5_err e = {.prefix = ""};
-    if (gnet_h5_read_attr(file, "version", H5T_NO_CLASS, H5T_NATIVE_INT32, &v, &e) < 0)
-        return ckpt_fail("load", path, "%s", e.msg);
-    if (v < 1 || v > GNET_CKPT_VERSION)
-        return ckpt_fail("load", path, "unsupported checkpoint version %d (this build reads %d)",
+    gnet_h5_err e = {.prefix = "", .hint = " (the file has the other of format and version)"};
+    if (gnet_h5_read_str_attr(file, "format", format, sizeof format, &e) < 0 ||
+        gnet_h5_read_attr(file, "version", H5T_INTEGER, H5T_NATIVE_INT32, &v, &e) < 0)
+        return ckpt_fail("load", in->path, "%s", e.msg);
+    if (strcmp(format, GNET_CKPT_FORMAT) != 0)
+        return ckpt_fail("load", in->path, "format '%s' is not '%s'", format, GNET_CKPT_FORMAT);
+    if (v != GNET_CKPT_VERSION)
+        return ckpt_fail("load", in->path,
+                         "unsupported checkpoint version %d (this build reads version %d, "
+                         "which added per-tensor checksums)",
                          (int)v, GNET_CKPT_VERSION);
+    in->need_crc = 1;
     return 0;
 }
 
 static int load_file(const char *path, const gnet_param_spec *specs, int n, float *pbuf,
                      float *mbuf, gnet_ckpt_meta *meta)
 {
+    ckpt_in in = {.path = path};
     hid_t f = open_for_read(path);
     if (f < 0)
         return -1;
-    int rc = check_version(f, path);
+    int rc = check_version(f, &in);
     if (rc == 0)
-        rc = read_params(f, path, "", specs, n, pbuf);
+        rc = read_params(&in, f, "", specs, n, pbuf);
     if (rc == 0 && mbuf)
-        rc = read_momentum(f, path, specs, n, mbuf);
+        rc = read_momentum(&in, f, specs, n, mbuf);
     if (rc == 0 && meta)
         rc = read_meta(f, path, meta);
     H5Fclose(f);

@@ -10,12 +10,15 @@
  *                            weight_decay, epoch_loss_sum, epoch_correct, epoch_seen,
  *                            epoch_seconds, run_seconds, train_seconds, train_images
  *                            (float64) and the string attribute config
- *   root attributes          format = "gnet-checkpoint" (string), version = 1 (int32)
+ *   root attributes          format = "gnet-checkpoint" (string), version = 2 (int32)
+ * Every tensor dataset has a uint32 attribute crc32: zlib's CRC-32 of its float32
+ * little-endian bytes (version 2; version 1 files had none and are refused).
  *
  * Saving is atomic: the file is written to "PATH.tmp.<pid>", flushed to disk and renamed
  * over PATH, so PATH is either the old checkpoint or the complete new one. Loading checks
- * everything (the file is HDF5, every name exists, float type, exact rank and shape) and
- * reads into scratch buffers first, so on failure the caller's arrays are untouched.
+ * everything (the file is HDF5, every name exists, float type, exact rank and shape, each
+ * tensor's checksum) and reads into scratch buffers first, so on failure the caller's
+ * arrays are untouched: a flipped byte or a truncated file is refused, never loaded.
  * Every failure prints one line via gnet_errorf naming the file and the problem and
  * returns -1; success returns 0. Not thread-safe (HDF5 serial). */
 #ifndef GNET_CHECKPOINT_H
@@ -26,7 +29,7 @@
 #include "core/params.h"
 
 #define GNET_CKPT_FORMAT "gnet-checkpoint"
-#define GNET_CKPT_VERSION 1
+#define GNET_CKPT_VERSION 2
 
 typedef struct {
     int64_t epoch, step; /* the epoch in progress (0-based) and optimizer steps taken */
@@ -51,8 +54,9 @@ int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const 
 
 /* Reads the parameters into params + spec.offset; when momentum != NULL also /optimizer
  * (an error if the file has none), when meta != NULL also /meta (an error if absent). A
- * config longer than the buffer is truncated. A file whose version attribute is newer than
- * GNET_CKPT_VERSION is refused; a file without format/version attributes is accepted. */
+ * config longer than the buffer is truncated. A gnet checkpoint (format/version attributes)
+ * must be GNET_CKPT_VERSION with a checksum on every tensor; a file with neither attribute
+ * (a plain h5py state_dict dump) is accepted, its checksums verified where present. */
 int gnet_ckpt_load(const char *path, const gnet_param_spec *specs, int n, float *params,
                    float *momentum, gnet_ckpt_meta *meta);
 

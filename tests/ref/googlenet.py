@@ -8,13 +8,16 @@ Checkpoint format (the same one src/core/checkpoint.c writes and reads):
   /meta               group with scalar attributes epoch, step (int64), seed (uint64),
                       batch_size, resize (int32), lr, momentum, weight_decay (float64),
                       config (string)
-  root attributes     format = "gnet-checkpoint", version = 1 (int32)
+  root attributes     format = "gnet-checkpoint", version = 2 (int32)
+  every dataset       attribute crc32 (uint32): zlib.crc32 of its float32 little-endian
+                      bytes (version 2; gnet refuses a version-2 file without them)
 
 Importable (tests/ref is not a package: put this directory on sys.path). Running it
 directly (python3 googlenet.py) performs a self-check of the model and the format.
 Needs torch, h5py and numpy (Debian: python3-torch, python3-h5py).
 """
 import os
+import zlib
 
 import h5py
 import numpy as np
@@ -23,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 CKPT_FORMAT = "gnet-checkpoint"
-CKPT_VERSION = 1
+CKPT_VERSION = 2
 OPT_GROUP = "optimizer"
 META_GROUP = "meta"
 # name -> numpy type of the /meta attributes (config is a string).
@@ -122,7 +125,10 @@ def _check_dataset(f, key, shape, where):
                          f"found {list(d.shape)}")
     if d.dtype.kind != "f":
         raise TypeError(f"{where}: dataset '{name}' is not floating point")
-    return torch.from_numpy(np.asarray(d[()], dtype=np.float32))
+    data = np.asarray(d[()], dtype="<f4")
+    if "crc32" in d.attrs and zlib.crc32(data.tobytes()) != int(d.attrs["crc32"]):
+        raise ValueError(f"{where}: dataset '{name}' is corrupted (CRC-32 mismatch)")
+    return torch.from_numpy(data.astype(np.float32))
 
 
 def load_ckpt(net, path, optimizer=None):
@@ -175,17 +181,22 @@ def save_ckpt(net, path, optimizer=None, meta=None):
         raise
 
 
+def _put_tensor(group, key, tensor):
+    data = tensor.detach().cpu().numpy().astype("<f4")
+    group.create_dataset(key, data=data).attrs["crc32"] = np.uint32(zlib.crc32(data.tobytes()))
+
+
 def _write_contents(f, net, optimizer, meta):
     f.attrs["format"] = np.bytes_(CKPT_FORMAT)
     f.attrs["version"] = np.int32(CKPT_VERSION)
     for k, v in net.state_dict().items():
-        f.create_dataset(k, data=v.detach().cpu().numpy().astype(np.float32))
+        _put_tensor(f, k, v)
     if optimizer is not None:
         g = f.create_group(OPT_GROUP)
         for k, p in net.named_parameters():
             buf = optimizer.state.get(p, {}).get("momentum_buffer")
             buf = torch.zeros_like(p) if buf is None else buf
-            g.create_dataset(k, data=buf.detach().cpu().numpy().astype(np.float32))
+            _put_tensor(g, k, buf)
     g = f.create_group(META_GROUP)
     for k, t in META_TYPES.items():
         g.attrs[k] = t(meta[k])

@@ -1,0 +1,55 @@
+/* gnet_shard_open + gnet_shard_read (src/data/shard.c, core/h5util.c): a prepared HDF5 file
+ * checked against its manifest, then read. The manifest is a real one (fixtures.h prepares a
+ * small directory once per process); the input replaces one of its files. Input: byte 0 picks
+ * the file (0: test.h5, 1..FIX_SHARDS: train shard 0..), the rest is the file. */
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "data/shard.h"
+#include "fixtures.h"
+#include "fuzz.h"
+
+static gnet_manifest g_m;
+static char g_prep[1024];
+
+/* Reads every sample, last first, and sample 0 twice: on success each label is a class. */
+static void read_all(gnet_shard *s, int64_t count)
+{
+    int n = (int)count + 1;
+    int64_t idx[FIX_TRAIN + 1];
+    uint8_t images[(FIX_TRAIN + 1) * FIX_ROWS * FIX_COLS], labels[FIX_TRAIN + 1];
+    for (int i = 0; i < n - 1; i++)
+        idx[i] = count - 1 - i;
+    idx[n - 1] = 0;
+    if (gnet_shard_read(s, idx, n, images, labels) == 0)
+        for (int i = 0; i < n; i++)
+            FUZZ_ASSERT(labels[i] < 10);
+    idx[0] = count; /* one past the end: always refused */
+    FUZZ_ASSERT(gnet_shard_read(s, idx, 1, images, labels) == -1);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!g_prep[0]) {
+        fix_prepare(fuzz_dir(), &g_m);
+        fuzz_path(g_prep, sizeof g_prep, "prep");
+    }
+    if (size < 1)
+        return 0;
+    int index = data[0] % (FIX_SHARDS + 1) - 1;
+    char path[1100];
+    FUZZ_ASSERT(gnet_shard_path(path, sizeof path, g_prep, index, FIX_SHARDS) == 0);
+    fuzz_write(path, data + 1, size - 1);
+
+    gnet_shard *s = gnet_shard_open(g_prep, &g_m, index);
+    if (s) {
+        int64_t want = index < 0 ? g_m.test_count : g_m.shard_size[index];
+        FUZZ_ASSERT(gnet_shard_count(s) == want);
+        read_all(s, want);
+        gnet_shard_close(s);
+    }
+    /* Every file, dataset and attribute the reader opened is closed again. */
+    FUZZ_ASSERT(H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
+    return 0;
+}

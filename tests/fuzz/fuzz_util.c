@@ -1,0 +1,63 @@
+/* Helpers shared by the fuzz harnesses: see fuzz.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "fuzz.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char g_dir[512];
+
+_Noreturn void fuzz_fail(const char *file, int line, const char *cond)
+{
+    fprintf(stderr, "%s:%d: parser contract broken: %s\n", file, line, cond);
+    abort();
+}
+
+/* The harness's files only: the directory holds nothing else. */
+static void remove_dir(void)
+{
+    DIR *d = opendir(g_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[1024];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    rmdir(g_dir);
+}
+
+const char *fuzz_dir(void)
+{
+    if (g_dir[0])
+        return g_dir;
+    const char *base = getenv("TMPDIR");
+    snprintf(g_dir, sizeof g_dir, "%s/gnet_fuzz_XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(g_dir)) {
+        perror("fuzz: mkdtemp");
+        abort();
+    }
+    atexit(remove_dir);
+    return g_dir;
+}
+
+void fuzz_path(char *buf, size_t cap, const char *name)
+{
+    if ((size_t)snprintf(buf, cap, "%s/%s", fuzz_dir(), name) >= cap)
+        fuzz_fail(__FILE__, __LINE__, "path fits");
+}
+
+void fuzz_write(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+}
