@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Tabulates gnet_dist run directories (--out DIR) as the reference study's Markdown table.
+
+usage: scripts/summarize.py [-o FILE] RUN_DIR|SWEEP_DIR...
+
+A RUN_DIR holds metrics.jsonl (and config.ini); a SWEEP_DIR (scripts/sweep.sh) holds run
+directories, tabulated sorted by batch, lr and epochs. One row per run, from its final
+record; a run without one (still going, stopped, failed) shows its last epoch record and
+"k/E (unfinished)" epochs. -o writes the table to FILE (atomically) instead of stdout.
+
+Columns: batch | lr | epochs | loss | train acc | test acc | examples/s | wall, as the
+reference prints them, then ranks | device | run. lr is the configured --lr (config.ini),
+wall the run's wall time (summed over resumes) as XmYYs.
+Exit status: 0, or 1 with one line "summarize.py: error: FILE:LINE: ..." on bad input.
+Plain Python 3 standard library (any python3 runs it).
+"""
+import json
+import os
+import sys
+
+PROG = "summarize.py"
+HEADER = ("| batch | lr | epochs | loss | train acc | test acc | examples/s | wall "
+          "| ranks | device | run |")
+RULE = "|---|---|---|---|---|---|---|---|---|---|---|"
+
+
+class InputError(Exception):
+    """Bad input: the message names the file (and line)."""
+
+
+def read_config(run_dir):
+    """config.ini's key = value pairs (gnet_dist --out writes it), {} when absent."""
+    path = os.path.join(run_dir, "config.ini")
+    cfg = {}
+    if not os.path.exists(path):
+        return cfg
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line[0] in ";#[" or "=" not in line:
+                continue
+            key, value = line.split("=", 1)
+            cfg[key.strip()] = value.split(" ;")[0].strip()
+    return cfg
+
+
+def read_metrics(run_dir):
+    """The records of RUN_DIR/metrics.jsonl: (epoch records, final record or None).
+
+    A last line without its newline is a record being written by a running job and is left
+    out; any other line that is not a JSON object is an error naming the file and line."""
+    path = os.path.join(run_dir, "metrics.jsonl")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise InputError(f"{path}: {e.strerror}") from None
+    lines = text.split("\n")
+    if lines[-1] != "":
+        lines = lines[:-1]  # unterminated: still being written
+    epochs, final = [], None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as e:
+            raise InputError(f"{path}:{n}: not valid JSON ({e})") from None
+        if not isinstance(rec, dict):
+            raise InputError(f"{path}:{n}: not a JSON object")
+        if rec.get("final") is True:
+            final = rec
+        elif "epoch" in rec:
+            epochs.append(rec)
+        else:
+            raise InputError(f"{path}:{n}: neither an epoch record nor the final record")
+        for key in ("loss", "train_acc", "test_acc", "img_per_s", "wall_s"):
+            if not isinstance(rec.get(key), (int, float)):
+                raise InputError(f"{path}:{n}: '{key}' missing or not a number")
+    return epochs, final
+
+
+def load_run(run_dir):
+    """One run as a dict: its records, configuration and the values of its table row."""
+    epochs, final = read_metrics(run_dir)
+    cfg = read_config(run_dir)
+    last = final or (epochs[-1] if epochs else None)
+    src = last or {}
+
+    def pick(key, cfg_key=None, cast=float):
+        # config.ini says what was asked for; the records say what ran.
+        if cfg_key and cfg.get(cfg_key) not in (None, ""):
+            try:
+                return cast(cfg[cfg_key])
+            except ValueError:
+                raise InputError(f"{os.path.join(run_dir, 'config.ini')}: "
+                                 f"{cfg_key} = '{cfg[cfg_key]}' is not a number") from None
+        return src.get(key)
+
+    return {
+        "dir": run_dir,
+        "name": os.path.basename(os.path.normpath(run_dir)),
+        "epochs_rec": epochs,
+        "final": final,
+        "last": last,
+        "batch": pick("global_batch", "batch-size", int),
+        "lr": pick("lr", "lr", float),
+        "epochs": pick("epochs", "epochs", int),
+        "ranks": src.get("ranks"),
+        "device": src.get("device"),
+    }
+
+
+def wall(seconds):
+    s = int(round(seconds))
+    return f"{s // 60}m{s % 60:02d}s"
+
+
+def fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def row(run):
+    last = run["last"] or {}
+    if run["final"]:
+        epochs = fmt(run["epochs"], "d")
+    else:
+        done = len(run["epochs_rec"]) and run["epochs_rec"][-1]["epoch"]
+        epochs = f"{done}/{fmt(run['epochs'], 'd')} (unfinished)"
+    cells = [fmt(run["batch"], "d"), fmt(run["lr"], "g"), epochs,
+             fmt(last.get("loss"), ".3f"), fmt(last.get("train_acc"), ".3f"),
+             fmt(last.get("test_acc"), ".3f"), fmt(last.get("img_per_s"), ".1f"),
+             wall(last["wall_s"]) if last else "-",
+             fmt(run["ranks"], "d"), run["device"] or "-", run["name"]]
+    return "| " + " | ".join(cells) + " |"
+
+
+def expand(paths):
+    """RUN_DIRs as given; a directory without metrics.jsonl is a sweep: its run
+    directories, sorted by (batch, lr, epochs)."""
+    runs = []
+    for p in paths:
+        if not os.path.isdir(p):
+            raise InputError(f"{p}: not a directory")
+        if os.path.exists(os.path.join(p, "metrics.jsonl")):
+            runs.append(load_run(p))
+            continue
+        subs = sorted(os.path.join(p, d) for d in os.listdir(p)
+                      if os.path.exists(os.path.join(p, d, "metrics.jsonl")))
+        if not subs:
+            raise InputError(f"{p}: no metrics.jsonl in it or in its subdirectories")
+        found = [load_run(s) for s in subs]
+        found.sort(key=lambda r: (r["batch"] or 0, r["lr"] or 0, r["epochs"] or 0, r["name"]))
+        runs.extend(found)
+    return runs
+
+
+def table(runs):
+    return "\n".join([HEADER, RULE] + [row(r) for r in runs]) + "\n"
+
+
+def write_atomic(path, text):
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise InputError(f"{path}: {e.strerror}") from None
+
+
+def main(argv):
+    out, paths = None, []
+    args = iter(argv)
+    for a in args:
+        if a in ("-h", "--help"):
+            print(__doc__.strip())
+            return 0
+        if a == "-o":
+            out = next(args, None)
+            if out is None:
+                raise InputError("-o: needs a file name")
+        elif a.startswith("-"):
+            raise InputError(f"{a}: unknown option (usage: {PROG} [-o FILE] RUN_DIR...)")
+        else:
+            paths.append(a)
+    if not paths:
+        raise InputError(f"no run directory given (usage: {PROG} [-o FILE] RUN_DIR...)")
+    text = table(expand(paths))
+    if out:
+        write_atomic(out, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except InputError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        sys.exit(1)
