@@ -1,7 +1,8 @@
 /* The communicator the trainer uses: who am I (rank, world, local rank on this node), and
- * the collectives of data-parallel training. MPI always bootstraps the job (mpirun, srun
- * --mpi=pmix, or a plain single process); the gradient all-reduce runs over MPI (host
- * buffers, CPU backend) or NCCL (device buffers, CUDA backend).
+ * the collectives of data-parallel training. MPI bootstraps a launched job (mpirun, srun
+ * --mpi=pmix); a process started alone gets the serial communicator (gnet_comm_init); the
+ * gradient all-reduce runs over MPI (host buffers, CPU backend) or NCCL (device buffers,
+ * CUDA backend).
  *
  * Rules: every rank issues the same collectives in the same order. All-reduces are started
  * asynchronously in FIFO order (so backward can overlap with them) and completed by
@@ -15,7 +16,7 @@
 
 typedef struct gnet_comm gnet_comm;
 struct gnet_comm {
-    const char *name; /* "mpi" or "nccl" */
+    const char *name; /* "mpi", "nccl" or "serial" */
     int rank, world, local_rank, local_size;
     void *impl;
     void (*broadcast)(gnet_comm *c, float *buf, size_t count, int root);
@@ -27,18 +28,35 @@ struct gnet_comm {
     void (*reduce_sum)(gnet_comm *c, double *v, int n);
     void (*barrier)(gnet_comm *c);
     void (*destroy)(gnet_comm *c);
+    /* Optional observer (--trace): called, from the thread that ran it, when an all-reduce
+     * of count floats ran from t0 to t1 (gnet_now() seconds). Set it while no all-reduce is
+     * in flight. The MPI communicator calls it; the NCCL one does not (its all-reduces run
+     * on the GPU's stream, not on a host thread). */
+    void (*on_allreduce)(void *ctx, size_t count, double t0, double t1);
+    void *on_allreduce_ctx;
 };
 
 /* Initialises MPI (thread level SERIALIZED: the communication thread and the main thread
  * never call MPI at the same time), learns rank/world/local rank, installs the abort hook so
  * that gnet_fatal on any rank ends the job, and returns the MPI communicator. */
 gnet_comm *gnet_comm_init_mpi(int *argc, char ***argv);
-/* CUDA builds: the NCCL communicator for device buffers, on top of the MPI one (which it
- * uses for the unique id, metric sums and barriers, and which must outlive it). The caller
+/* CUDA builds: the NCCL communicator for device buffers, on top of the MPI (or serial) one
+ * (which it uses for the unique id, metric sums and barriers, and which must outlive it). The caller
  * has bound the GPU of this rank's local_rank; compute_stream is the backend's cudaStream_t.
  * A collective that does not finish within timeout_s aborts the job. */
 gnet_comm *gnet_comm_nccl_create(gnet_comm *mpi, void *compute_stream, double timeout_s);
-/* Finalises MPI after destroying the communicator. */
+/* The world-of-one communicator ("serial"): every collective is the identity; no MPI call. */
+gnet_comm *gnet_comm_serial_create(void);
+/* Whether a launcher started this process, so that MPI must bootstrap it. GNET_MPI=1 forces
+ * yes and GNET_MPI=0 no; otherwise yes when any of OMPI_COMM_WORLD_SIZE (Open MPI's mpirun),
+ * PMIX_RANK (mpirun, srun --mpi=pmix), PMI_RANK (MPICH, srun --mpi=pmi2) is set, or when
+ * SLURM_NTASKS > 1 (srun without an MPI plugin: MPI then fails loudly instead of each task
+ * training alone). */
+int gnet_comm_launched(void);
+/* The communicator of this process: gnet_comm_init_mpi when gnet_comm_launched(), else the
+ * serial one, so that a plain single process needs no MPI runtime (libmpi only to load). */
+gnet_comm *gnet_comm_init(int *argc, char ***argv);
+/* Destroys the communicator, then finalises MPI if it was initialised. */
 void gnet_comm_finalize(gnet_comm *c);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "dist/comm.h"
 
@@ -30,6 +31,7 @@ typedef struct {
 
 typedef struct {
     MPI_Comm world;
+    gnet_comm *owner; /* for its on_allreduce observer */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
@@ -61,7 +63,10 @@ static void *comm_thread(void *arg)
         request r = m->queue[m->head % QUEUE_MAX];
         m->busy = 1;
         pthread_mutex_unlock(&m->lock);
+        double t0 = gnet_now();
         allreduce_now(m->world, r.buf, r.count);
+        if (m->owner->on_allreduce)
+            m->owner->on_allreduce(m->owner->on_allreduce_ctx, r.count, t0, gnet_now());
         pthread_mutex_lock(&m->lock);
         m->busy = 0;
         m->head++;
@@ -178,6 +183,7 @@ gnet_comm *gnet_comm_init_mpi(int *argc, char ***argv)
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->wake, NULL);
     pthread_cond_init(&m->done, NULL);
+    m->owner = c;
     if (pthread_create(&m->thread, NULL, comm_thread, m) != 0) {
         gnet_errorf("cannot start the communication thread");
         gnet_fatal(1);

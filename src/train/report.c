@@ -1,0 +1,298 @@
+#include "train/report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "train/run.h"
+
+struct gnet_report {
+    int active; /* rank 0 */
+    const gnet_options *o;
+    int world, tty;
+    char device[16], where[64];
+    char dir[900]; /* --out, or "" */
+    FILE *log;
+    double last_draw;   /* when the terminal bar was last drawn */
+    int64_t last_tenth; /* plain progress: the last tenth of the epoch reported */
+};
+
+static int out_path(const gnet_report *rep, char *buf, size_t n, const char *name)
+{
+    if (snprintf(buf, n, "%s/%s", rep->dir, name) < (int)n)
+        return 0;
+    gnet_errorf("--out %s: path too long", rep->dir);
+    return -1;
+}
+
+/* Writes PATH through a temporary file and a rename, so a reader never sees half of it. */
+static int write_atomic(const char *path, void (*fill)(FILE *f, const void *ctx), const void *ctx)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        gnet_errorf("%s: cannot create: %s", path, strerror(errno));
+        return -1;
+    }
+    fill(f, ctx);
+    int bad = ferror(f);
+    if (fflush(f) || bad || fsync(fileno(f)) || fclose(f) || rename(tmp, path)) {
+        gnet_errorf("%s: cannot write: %s", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static void fill_config(FILE *f, const void *o) { gnet_options_write(o, f); }
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int open_dir(gnet_report *rep, int resuming)
+{
+    char metrics[1024], config[1024], log[1024];
+    if (out_path(rep, metrics, sizeof metrics, "metrics.jsonl") ||
+        out_path(rep, config, sizeof config, "config.ini") || out_path(rep, log, sizeof log, "log.txt"))
+        return -1;
+    if (mkdir(rep->dir, 0777) && errno != EEXIST) {
+        gnet_errorf("--out %s: cannot create the directory: %s", rep->dir, strerror(errno));
+        return -1;
+    }
+    if (!resuming && exists(metrics)) {
+        gnet_errorf("--out %s: already holds a run (metrics.jsonl); continue it with --resume %s, or choose another --out",
+                    rep->dir, rep->dir);
+        return -1;
+    }
+    if (write_atomic(config, fill_config, rep->o))
+        return -1;
+    if (!(rep->log = fopen(log, "a"))) {
+        gnet_errorf("%s: cannot open: %s", log, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const char *device,
+                              const char *where, int resuming)
+{
+    gnet_report *rep = calloc(1, sizeof *rep);
+    if (!rep) {
+        gnet_errorf("out of host memory");
+        return NULL;
+    }
+    rep->active = rank == 0;
+    rep->o = o;
+    rep->world = world;
+    /* mpirun hands its ranks a pseudo-terminal even when its own output is a file: a rank
+     * of a launched job writes plain lines. */
+    rep->tty = isatty(STDOUT_FILENO) && !getenv("OMPI_COMM_WORLD_SIZE");
+    rep->last_tenth = -1;
+    snprintf(rep->device, sizeof rep->device, "%s", device);
+    snprintf(rep->where, sizeof rep->where, "%s", where);
+    if (rep->active && o->out_dir) {
+        if (snprintf(rep->dir, sizeof rep->dir, "%s", o->out_dir) >= (int)sizeof rep->dir) {
+            gnet_errorf("--out %s: path too long", o->out_dir);
+            gnet_report_close(rep);
+            return NULL;
+        }
+        if (open_dir(rep, resuming)) {
+            gnet_report_close(rep);
+            return NULL;
+        }
+    }
+    return rep;
+}
+
+void gnet_report_close(gnet_report *rep)
+{
+    if (!rep)
+        return;
+    if (rep->log && fclose(rep->log))
+        gnet_errorf("--out %s: cannot write log.txt: %s", rep->dir, strerror(errno));
+    free(rep);
+}
+
+typedef struct {
+    char *text;
+    size_t len;
+} kept_lines;
+
+static void fill_kept(FILE *f, const void *ctx)
+{
+    const kept_lines *k = ctx;
+    fwrite(k->text, 1, k->len, f);
+}
+
+/* The lines of metrics.jsonl to keep: epoch records up to `completed`. */
+static int read_kept(const char *path, int64_t completed, kept_lines *k)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? 0 : (gnet_errorf("%s: cannot open: %s", path, strerror(errno)), -1);
+    FILE *mem = open_memstream(&k->text, &k->len);
+    char *line = NULL;
+    size_t cap = 0;
+    int64_t epoch;
+    while (mem && getline(&line, &cap, f) > 0)
+        if (sscanf(line, "{\"epoch\": %" SCNd64, &epoch) == 1 && epoch <= completed)
+            fputs(line, mem);
+    free(line);
+    int bad = ferror(f);
+    fclose(f);
+    if (!mem || fclose(mem) || bad) {
+        gnet_errorf("%s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int gnet_report_keep_epochs(gnet_report *rep, int64_t completed)
+{
+    char path[1024];
+    if (!rep->active || !rep->dir[0])
+        return 0;
+    if (out_path(rep, path, sizeof path, "metrics.jsonl"))
+        return -1;
+    kept_lines k = {0};
+    int rc = read_kept(path, completed, &k);
+    if (rc == 0 && k.text)
+        rc = write_atomic(path, fill_kept, &k);
+    free(k.text);
+    return rc;
+}
+
+/* Clears the terminal's progress bar before a line is printed over it. */
+static void clear_bar(const gnet_report *rep)
+{
+    if (rep->tty && rep->last_draw > 0)
+        fputs("\r\033[K", stdout);
+}
+
+void gnet_report_line(gnet_report *rep, const char *fmt, ...)
+{
+    if (!rep || !rep->active)
+        return;
+    clear_bar(rep);
+    rep->last_draw = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+    if (rep->log) {
+        va_start(ap, fmt);
+        vfprintf(rep->log, fmt, ap);
+        va_end(ap);
+        fputc('\n', rep->log);
+        fflush(rep->log);
+    }
+}
+
+static void format_eta(char *buf, size_t n, double seconds)
+{
+    long s = (long)(seconds + 0.5);
+    if (s >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", s / 3600, s / 60 % 60);
+    else
+        snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
+}
+
+void gnet_report_progress(gnet_report *rep, int64_t epoch, int64_t first, int64_t done,
+                          int64_t steps, double images, double seconds)
+{
+    if (!rep || !rep->active || rep->o->progress_off || seconds <= 0 || done <= first)
+        return;
+    int64_t tenth = done * 10 / steps;
+    double now = gnet_now();
+    /* The plain line skips 100%: the epoch line follows at once. */
+    if (rep->tty ? now - rep->last_draw < 0.25 && done < steps
+                 : tenth == rep->last_tenth || tenth == 0 || done == steps)
+        return;
+    char eta[32];
+    format_eta(eta, sizeof eta, seconds / (double)(done - first) * (double)(steps - done));
+    if (rep->tty) {
+        char bar[21];
+        int filled = (int)(20 * done / steps);
+        for (int i = 0; i < 20; i++)
+            bar[i] = i < filled ? '=' : i == filled ? '>' : ' ';
+        bar[20] = '\0';
+        printf("\r  epoch %" PRId64 "/%d [%s] %" PRId64 "/%" PRId64 " steps, %.1f img/s, ETA %s ", epoch + 1,
+               rep->o->epochs, bar, done, steps, images / seconds, eta);
+    } else {
+        printf("  epoch %" PRId64 "/%d: %3" PRId64 "%% (%" PRId64 "/%" PRId64 " steps), %.1f img/s, ETA %s\n",
+               epoch + 1, rep->o->epochs, tenth * 10, done, steps, images / seconds, eta);
+    }
+    fflush(stdout);
+    rep->last_draw = now;
+    rep->last_tenth = tenth;
+}
+
+static int append_metrics(gnet_report *rep, const char *record)
+{
+    char path[1024];
+    if (!rep->dir[0])
+        return 0;
+    if (out_path(rep, path, sizeof path, "metrics.jsonl"))
+        return -1;
+    FILE *f = fopen(path, "a");
+    int bad = !f || fputs(record, f) < 0;
+    if (f && (fflush(f) || fsync(fileno(f)) || fclose(f)))
+        bad = 1;
+    if (bad)
+        gnet_errorf("%s: cannot append: %s", path, strerror(errno));
+    return bad ? -1 : 0;
+}
+
+/* The fields every record ends with: how the run was set up. */
+static void run_fields(const gnet_report *rep, char *buf, size_t n)
+{
+    const gnet_options *o = rep->o;
+    snprintf(buf, n, "\"ranks\": %d, \"global_batch\": %d, \"resize\": %d, \"device\": \"%s\"",
+             rep->world, o->batch_size, o->resize ? o->resize : 28, rep->device);
+}
+
+int gnet_report_epoch(gnet_report *rep, const gnet_epoch_record *e)
+{
+    if (!rep->active)
+        return 0;
+    gnet_report_line(rep, "epoch %" PRId64 "/%d loss %.3f, train acc %.3f, test acc %.3f, %.1f examples/sec on %s",
+                     e->epoch, rep->o->epochs, e->loss, e->train_acc, e->test_acc, e->img_per_s, rep->where);
+    rep->last_tenth = -1;
+    char record[1024], fields[256];
+    run_fields(rep, fields, sizeof fields);
+    snprintf(record, sizeof record,
+             "{\"epoch\": %" PRId64 ", \"epochs\": %d, \"step\": %" PRId64 ", \"loss\": %.6f, \"train_acc\": %.6f, "
+             "\"test_acc\": %.6f, \"img_per_s\": %.2f, \"epoch_s\": %.3f, \"wall_s\": %.3f, \"lr\": %.7g, %s}\n",
+             e->epoch, rep->o->epochs, e->step, e->loss, e->train_acc, e->test_acc, e->img_per_s, e->epoch_s,
+             e->wall_s, e->lr, fields);
+    return append_metrics(rep, record);
+}
+
+int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t steps,
+                      double img_per_s, double wall_s)
+{
+    if (!rep->active)
+        return 0;
+    char record[1024], fields[256], metrics[160] = "\"loss\": null, \"train_acc\": null, \"test_acc\": null, \"lr\": null";
+    run_fields(rep, fields, sizeof fields);
+    if (last)
+        snprintf(metrics, sizeof metrics, "\"loss\": %.6f, \"train_acc\": %.6f, \"test_acc\": %.6f, \"lr\": %.7g",
+                 last->loss, last->train_acc, last->test_acc, last->lr);
+    snprintf(record, sizeof record,
+             "{\"final\": true, \"epochs\": %" PRId64 ", \"steps\": %" PRId64 ", %s, \"img_per_s\": %.2f, "
+             "\"wall_s\": %.3f, %s}\n",
+             last ? last->epoch : 0, steps, metrics, img_per_s, wall_s, fields);
+    return append_metrics(rep, record);
+}

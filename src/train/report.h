@@ -1,0 +1,54 @@
+/* What a run tells its user (rank 0 only; on other ranks every call does nothing): the
+ * d2l-style epoch line, a progress line within the epoch (a bar redrawn in place on a
+ * terminal, a plain line every 10% of the epoch otherwise, e.g. under Slurm), and with
+ * --out DIR the run directory:
+ *   DIR/config.ini     the resolved options (gnet_dist --config reads it back)
+ *   DIR/log.txt        the report lines (epoch lines, resumes, stops, the summary)
+ *   DIR/metrics.jsonl  one JSON object per epoch: epoch, epochs, step, loss, train_acc,
+ *                      test_acc, img_per_s, epoch_s, wall_s (since the run began, all
+ *                      sessions), lr, ranks, global_batch, resize, device; and at the end one
+ *                      with "final": true, epochs (completed), steps, the last epoch's loss
+ *                      and accuracies, img_per_s over the whole run, wall_s
+ *   DIR/checkpoint.h5  written by the trainer (state.c), not here
+ * Functions returning int give 0, or -1 after one error line naming the file. */
+#ifndef GNET_REPORT_H
+#define GNET_REPORT_H
+
+#include <stdint.h>
+
+#include "train/cli.h"
+
+typedef struct gnet_report gnet_report;
+
+typedef struct {
+    int64_t epoch; /* 1-based: epochs completed */
+    int64_t step;  /* optimizer steps taken in all */
+    double loss, train_acc, test_acc, img_per_s, epoch_s, wall_s, lr;
+} gnet_epoch_record;
+
+/* device: the backend's name ("cpu", "cuda"); where: it with the job size, for the epoch
+ * line, e.g. "cpu (2 ranks)". resuming: an
+ * existing --out DIR is expected (else a DIR that already holds metrics.jsonl is refused).
+ * NULL after an error. */
+gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const char *device,
+                              const char *where, int resuming);
+void gnet_report_close(gnet_report *rep);
+
+/* A resumed run: drop the records of epochs after the checkpoint's (and the final record),
+ * so that metrics.jsonl reads as if the run had never stopped. */
+int gnet_report_keep_epochs(gnet_report *rep, int64_t completed);
+
+/* A line to stdout and log.txt (a newline is added). */
+void gnet_report_line(gnet_report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Within epoch (0-based) of steps steps: done taken, of which those after first in this
+ * session, with images (global) in seconds. */
+void gnet_report_progress(gnet_report *rep, int64_t epoch, int64_t first, int64_t done,
+                          int64_t steps, double images, double seconds);
+
+int gnet_report_epoch(gnet_report *rep, const gnet_epoch_record *e);
+/* last: the last completed epoch (NULL when none completed: its fields are null). */
+int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t steps,
+                      double img_per_s, double wall_s);
+
+#endif

@@ -1,0 +1,128 @@
+#include "train/run.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+int gnet_run_agree(gnet_comm *comm, int ok)
+{
+    double bad = !ok;
+    comm->reduce_sum(comm, &bad, 1);
+    return bad > 0 ? -1 : 0;
+}
+
+int gnet_run_fail(const gnet_comm *comm)
+{
+    if (comm->world > 1)
+        gnet_fatal(1);
+    return 1;
+}
+
+static int open_memory_sources(gnet_run *r)
+{
+    const gnet_options *o = r->o;
+    if (o->synthetic) {
+        /* A synthetic test set of its own seed, a sixth of the training size (as 10k/60k). */
+        int n_test = o->synthetic / 6 > 0 ? o->synthetic / 6 : 1;
+        if (gnet_dataset_synthetic(&r->train_set, o->synthetic, 28, o->seed) ||
+            gnet_dataset_synthetic(&r->test_set, n_test, 28, o->seed + 1))
+            return -1;
+    } else if (gnet_dataset_load_idx(&r->train_set, o->idx_dir, 1) ||
+               gnet_dataset_load_idx(&r->test_set, o->idx_dir, 0)) {
+        return -1;
+    }
+    if (o->train_limit && o->train_limit < r->train_set.n)
+        gnet_dataset_truncate(&r->train_set, o->train_limit);
+    if (o->test_limit && o->test_limit < r->test_set.n)
+        gnet_dataset_truncate(&r->test_set, o->test_limit);
+    r->train_src = gnet_source_from_dataset(&r->train_set);
+    r->test_src = gnet_source_from_dataset(&r->test_set);
+    return r->train_src && r->test_src ? 0 : -1;
+}
+
+static int open_sources(gnet_run *r)
+{
+    const gnet_options *o = r->o;
+    if (!o->data_dir)
+        return open_memory_sources(r);
+    if (o->train_limit || o->test_limit) {
+        gnet_errorf("--train-limit/--test-limit: only with --idx or --synthetic (prepare a smaller set instead)");
+        return -1;
+    }
+    r->train_src = gnet_source_open_prepared(o->data_dir, "train", r->comm->rank, r->comm->world);
+    r->test_src = r->train_src ? gnet_source_open_prepared(o->data_dir, "test", r->comm->rank, r->comm->world) : NULL;
+    return r->train_src && r->test_src ? 0 : -1;
+}
+
+static int open_loaders(gnet_run *r)
+{
+    const gnet_options *o = r->o;
+    const char *what = o->data_dir ? o->data_dir : o->idx_dir ? o->idx_dir : "synthetic data";
+    gnet_sampler_config tc = {.mode = GNET_SAMPLE_TRAIN, .global_batch = o->batch_size,
+                              .rank = r->comm->rank, .world = r->comm->world,
+                              .shuffle = !o->no_shuffle, .drop_last = o->drop_last, .seed = o->seed};
+    gnet_sampler_config ec = {.mode = GNET_SAMPLE_EVAL, .global_batch = r->micro * r->comm->world,
+                              .rank = r->comm->rank, .world = r->comm->world, .seed = o->seed};
+    r->train = gnet_loader_create(r->train_src, &tc, r->size, !o->no_prefetch, what);
+    r->test = r->train ? gnet_loader_create(r->test_src, &ec, r->size, !o->no_prefetch, what) : NULL;
+    return r->train && r->test ? 0 : -1;
+}
+
+static int open_model(gnet_run *r)
+{
+    const gnet_options *o = r->o;
+    if (gnet_device_open(&r->dev, o, r->comm))
+        return -1;
+    r->be = r->dev.be;
+    r->comm = r->dev.comm;
+    if (!(r->m = gnet_model_create(r->be, r->micro, r->size)))
+        return -1;
+    size_t n = r->m->n_weights;
+    /* Host staging for the parameters and, with momentum, its buffer (checkpoints). */
+    if (!(r->host = malloc(2 * n * sizeof(float)))) {
+        gnet_errorf("out of host memory staging %zu parameters", n);
+        return -1;
+    }
+    r->x = r->be->alloc(r->be, (size_t)r->micro * r->size * r->size);
+    gnet_sgd_config sc = {(float)o->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov};
+    r->opt = gnet_sgd_create(r->be, n, sc);
+    r->red = gnet_reducer_create(r->comm, r->m->grads, r->m->params_spec, r->m->n_params,
+                                 (size_t)(o->bucket_mb * 1e6), !o->no_overlap);
+    r->m->grads_ready_ctx = r->red;
+    return 0;
+}
+
+void gnet_run_close(gnet_run *r)
+{
+    gnet_loader_destroy(r->train);
+    gnet_loader_destroy(r->test);
+    if (r->train_src)
+        r->train_src->destroy(r->train_src);
+    if (r->test_src)
+        r->test_src->destroy(r->test_src);
+    gnet_dataset_free(&r->train_set);
+    gnet_dataset_free(&r->test_set);
+    gnet_reducer_destroy(r->red);
+    gnet_sgd_destroy(r->opt);
+    if (r->be) {
+        if (r->x)
+            r->be->free(r->be, r->x);
+        gnet_model_destroy(r->m);
+    }
+    free(r->host);
+    gnet_device_close(&r->dev);
+}
+
+int gnet_run_open(gnet_run *r, const gnet_options *o, gnet_comm *comm, int with_data)
+{
+    memset(r, 0, sizeof *r);
+    r->o = o;
+    r->comm = comm;
+    r->t_start = gnet_now();
+    r->size = o->resize ? o->resize : 28;
+    r->micro = o->batch_size / (comm->world * o->accum_steps);
+    if (with_data && (open_sources(r) || open_loaders(r)))
+        return -1;
+    return open_model(r);
+}

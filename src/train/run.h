@@ -1,0 +1,78 @@
+/* What one gnet_dist run holds, shared by the trainer's files: trainer.c (the step and epoch
+ * loops), state.c (initial parameters, checkpoints, resumption), report.c (epoch lines,
+ * progress, the --out directory) and trace.c (the --trace timeline). Everything is created
+ * once by gnet_run_open, so the step loop allocates nothing. */
+#ifndef GNET_RUN_H
+#define GNET_RUN_H
+
+#include <stdint.h>
+
+#include "core/clock.h"
+#include "core/model.h"
+#include "core/optim.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "dist/reducer.h"
+#include "train/cli.h"
+#include "train/device.h"
+
+/* Exit codes of gnet_dist besides 0, 1 (an error) and 2 (bad options): stopped by SIGTERM or
+ * SIGUSR1 with the state saved, to be resumed (Slurm requeue). */
+#define GNET_EXIT_STOPPED 3
+
+typedef struct gnet_report gnet_report;
+typedef struct gnet_trace gnet_trace;
+
+/* Sums over samples; doubles, so that all ranks' tallies reduce as one vector. */
+typedef struct {
+    double loss_sum, correct, seen;
+} gnet_tally;
+
+/* Where training stands: what a checkpoint records so that a resumed run continues exactly. */
+typedef struct {
+    int64_t epoch;      /* the epoch in progress, 0-based (== epochs when training is done) */
+    int64_t epoch_step; /* optimizer steps taken in it */
+    int64_t step;       /* optimizer steps taken in all */
+    gnet_tally t;       /* the epoch's metrics so far: this rank's, plus (rank 0, after a
+                           resume) the sum of all ranks' before the checkpoint */
+    double epoch_seconds;                    /* training time in this epoch so far */
+    double run_seconds_before;               /* wall time of earlier sessions of the run */
+    double train_seconds, train_images;      /* the run's totals (all sessions), global */
+} gnet_progress;
+
+typedef struct {
+    const gnet_options *o;
+    gnet_comm *comm; /* the device's communicator (MPI, or NCCL over it) */
+    gnet_device dev;
+    gnet_backend *be;
+    gnet_model *m;
+    gnet_sgd *opt;
+    gnet_reducer *red;
+    gnet_dataset train_set, test_set; /* storage of the in-memory sources */
+    gnet_source *train_src, *test_src;
+    gnet_loader *train, *test;
+    float *x;        /* one micro-batch of input, backend memory */
+    float *host;     /* n_weights floats of host staging (checkpoints, replica checks) */
+    int size, micro; /* image side; rows per micro-batch */
+    const char *save_path; /* --save, or DIR/checkpoint.h5 with --out; NULL: none */
+    char out_checkpoint[1024]; /* storage for the latter */
+    const char *command_line; /* recorded in checkpoints */
+    gnet_report *report;
+    gnet_trace *trace;
+    double t_start; /* when this session began (monotonic seconds) */
+} gnet_run;
+
+/* Opens everything a run needs (with_data: the loaders too; without, only the model, for
+ * --print-shapes): 0, or -1 after an error line. gnet_run_close frees whatever was opened. */
+int gnet_run_open(gnet_run *r, const gnet_options *o, gnet_comm *comm, int with_data);
+void gnet_run_close(gnet_run *r);
+
+/* Collective: 0 on every rank when ok on every rank, else -1 on every rank. One rank's
+ * failure becomes everyone's, so no rank goes on into a collective the failed one will
+ * never join. */
+int gnet_run_agree(gnet_comm *comm, int ok);
+
+/* A failure on one rank must end every rank: alone, return 1; in a job, abort it. */
+int gnet_run_fail(const gnet_comm *comm);
+
+#endif

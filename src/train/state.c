@@ -1,0 +1,173 @@
+#include "train/state.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/checkpoint.h"
+#include "core/log.h"
+
+void gnet_state_resume_file(const char *path, char *buf, size_t n)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(buf, n, "%s/checkpoint.h5", path);
+    else
+        snprintf(buf, n, "%s", path);
+}
+
+/* FNV-1a over the bytes: replicas must agree bit for bit, not approximately. */
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+int gnet_state_check_replicas(gnet_run *r, const char *when)
+{
+    if (r->comm->world == 1)
+        return 0;
+    size_t n = r->m->n_weights;
+    r->be->download(r->be, r->host, r->m->params, n);
+    uint64_t h = hash_bytes(r->host, n * sizeof(float));
+    float mine[4], ref[4]; /* 16-bit pieces: exact in a float, so a float broadcast carries them */
+    for (int i = 0; i < 4; i++)
+        mine[i] = ref[i] = (float)((h >> (16 * i)) & 0xffff);
+    r->comm->broadcast(r->comm, ref, 4, 0);
+    double differ = memcmp(mine, ref, sizeof mine) != 0;
+    r->comm->reduce_sum(r->comm, &differ, 1);
+    if (differ > 0) {
+        gnet_errorf_once("parameters differ across ranks %s: %.0f rank(s) disagree with rank 0", when, differ);
+        return -1;
+    }
+    return 0;
+}
+
+/* Rank 0's parameters (and momentum) go to every rank, so replicas start identical. */
+static int share_from_rank0(gnet_run *r)
+{
+    size_t n = r->m->n_weights;
+    r->comm->broadcast(r->comm, r->m->params, n, 0);
+    if (r->opt->momentum)
+        r->comm->broadcast(r->comm, r->opt->momentum, n, 0);
+    return gnet_state_check_replicas(r, "after the initial broadcast");
+}
+
+static int init_params(gnet_run *r, const char *path)
+{
+    size_t n = r->m->n_weights;
+    int ok = 1;
+    if (path && r->comm->rank == 0) {
+        ok = gnet_ckpt_load(path, r->m->params_spec, r->m->n_params, r->host, NULL, NULL) == 0;
+        if (ok)
+            r->be->upload(r->be, r->m->params, r->host, n);
+    } else if (!path) {
+        gnet_model_init(r->m, r->o->seed);
+    }
+    if (gnet_run_agree(r->comm, ok))
+        return -1;
+    return share_from_rank0(r);
+}
+
+/* What must match for the resumed run to be the run the checkpoint belongs to. */
+static int check_compatible(const gnet_run *r, const char *file, const gnet_ckpt_meta *m)
+{
+    const gnet_options *o = r->o;
+    const char *why = "the data order and the step count depend on it";
+    if (m->batch_size != o->batch_size)
+        gnet_errorf("--resume %s: the checkpoint was trained with --batch-size %d, this run asks for %d (%s)",
+                    file, m->batch_size, o->batch_size, why);
+    else if (m->resize != o->resize)
+        gnet_errorf("--resume %s: the checkpoint was trained with --resize %d, this run asks for %d",
+                    file, m->resize ? m->resize : 28, o->resize ? o->resize : 28);
+    else if (m->seed != o->seed)
+        gnet_errorf("--resume %s: the checkpoint was trained with --seed %llu, this run asks for %llu (%s)",
+                    file, (unsigned long long)m->seed, (unsigned long long)o->seed, why);
+    else if (m->momentum != o->momentum)
+        gnet_errorf("--resume %s: the checkpoint was trained with --momentum %g, this run asks for %g (its momentum buffer belongs to that value)",
+                    file, m->momentum, o->momentum);
+    else
+        return 0;
+    return -1;
+}
+
+/* Rank 0 reads the checkpoint into host staging and checks it belongs to this run. */
+static int load_rank0(gnet_run *r, const char *file, gnet_ckpt_meta *m)
+{
+    size_t n = r->m->n_weights;
+    float *mom = r->opt->momentum ? r->host + n : NULL;
+    if (gnet_ckpt_load(file, r->m->params_spec, r->m->n_params, r->host, mom, m) || check_compatible(r, file, m))
+        return -1;
+    r->be->upload(r->be, r->m->params, r->host, n);
+    if (mom)
+        r->be->upload(r->be, r->opt->momentum, mom, n);
+    if (m->ranks != r->comm->world)
+        gnet_infof("resuming on %d rank(s) a run checkpointed on %d: the batches are the same, float sums may differ in the last bits\n",
+                   r->comm->world, m->ranks);
+    return 0;
+}
+
+static int resume(gnet_run *r, gnet_progress *p)
+{
+    char file[1024];
+    gnet_state_resume_file(r->o->resume_path, file, sizeof file);
+    gnet_ckpt_meta m;
+    memset(&m, 0, sizeof m);
+    int ok = r->comm->rank != 0 || load_rank0(r, file, &m) == 0;
+    if (gnet_run_agree(r->comm, ok))
+        return -1;
+    /* Rank 0's position goes to every rank as a sum over ranks that only rank 0 adds to
+     * (steps below 2^53 are exact in a double). */
+    double v[7] = {(double)m.epoch, (double)m.epoch_step, (double)m.step, m.epoch_seconds,
+                   m.run_seconds, m.train_seconds, m.train_images};
+    r->comm->reduce_sum(r->comm, v, 7);
+    *p = (gnet_progress){.epoch = (int64_t)v[0], .epoch_step = (int64_t)v[1], .step = (int64_t)v[2],
+                         .epoch_seconds = v[3], .run_seconds_before = v[4], .train_seconds = v[5],
+                         .train_images = v[6]};
+    /* The epoch's metrics so far are all ranks' sums: rank 0 carries them, the rest add theirs. */
+    if (r->comm->rank == 0)
+        p->t = (gnet_tally){m.epoch_loss_sum, m.epoch_correct, m.epoch_seen};
+    r->opt->steps = p->step;
+    return share_from_rank0(r);
+}
+
+int gnet_state_init(gnet_run *r, const char *path, gnet_progress *p)
+{
+    memset(p, 0, sizeof *p);
+    return r->o->resume_path ? resume(r, p) : init_params(r, path);
+}
+
+static gnet_ckpt_meta meta_of(const gnet_run *r, const gnet_progress *p, const double tally[3])
+{
+    const gnet_options *o = r->o;
+    gnet_ckpt_meta m = {.epoch = p->epoch, .step = p->step, .epoch_step = p->epoch_step,
+                        .epoch_loss_sum = tally[0], .epoch_correct = tally[1], .epoch_seen = tally[2],
+                        .epoch_seconds = p->epoch_seconds,
+                        .run_seconds = p->run_seconds_before + gnet_now() - r->t_start,
+                        .train_seconds = p->train_seconds, .train_images = p->train_images,
+                        .ranks = r->comm->world, .seed = o->seed, .batch_size = o->batch_size,
+                        .resize = o->resize, .lr = o->lr, .momentum = o->momentum,
+                        .weight_decay = o->weight_decay};
+    snprintf(m.config, sizeof m.config, "%s", r->command_line);
+    return m;
+}
+
+int gnet_state_save(gnet_run *r, const gnet_progress *p)
+{
+    double tally[3] = {p->t.loss_sum, p->t.correct, p->t.seen};
+    r->comm->reduce_sum(r->comm, tally, 3);
+    int ok = 1;
+    if (r->comm->rank == 0) {
+        size_t n = r->m->n_weights;
+        float *mom = r->opt->momentum ? r->host + n : NULL;
+        r->be->download(r->be, r->host, r->m->params, n);
+        if (mom)
+            r->be->download(r->be, mom, r->opt->momentum, n);
+        gnet_ckpt_meta m = meta_of(r, p, tally);
+        ok = gnet_ckpt_save(r->save_path, r->m->params_spec, r->m->n_params, r->host, mom, &m) == 0;
+    }
+    return gnet_run_agree(r->comm, ok);
+}

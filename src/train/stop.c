@@ -1,0 +1,46 @@
+#include "train/stop.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include "core/log.h"
+
+/* The one piece of process-wide mutable state outside log.c: a signal handler can reach
+ * nothing else. */
+static volatile sig_atomic_t received;
+
+static void on_signal(int sig)
+{
+    if (received == sig) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    received = sig;
+}
+
+int gnet_stop_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGUSR1, &sa, NULL)) {
+        gnet_errorf("cannot install the SIGTERM/SIGUSR1 handlers");
+        return -1;
+    }
+    return 0;
+}
+
+int gnet_stop_signal(void) { return received; }
+
+int gnet_stop_agreed(gnet_comm *c)
+{
+    if (c->world == 1)
+        return received;
+    /* Which signals any rank got, as counts; SIGTERM (the harder request) names the stop. */
+    double v[2] = {received == SIGTERM, received == SIGUSR1};
+    c->reduce_sum(c, v, 2);
+    return v[0] > 0 ? SIGTERM : v[1] > 0 ? SIGUSR1 : 0;
+}

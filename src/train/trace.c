@@ -1,0 +1,117 @@
+#include "train/trace.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+typedef struct {
+    const char *name;
+    int track;
+    double t0, t1;
+    size_t count; /* all-reduce: floats; else 0 */
+} event;
+
+struct gnet_trace {
+    char path[1024];
+    int rank;
+    pthread_mutex_t lock; /* the communication thread records too */
+    event *events;
+    size_t n, max, dropped;
+};
+
+gnet_trace *gnet_trace_open(const char *path, int rank, int world, size_t max_events)
+{
+    gnet_trace *t = calloc(1, sizeof *t);
+    if (!t || !(t->events = calloc(max_events, sizeof *t->events))) {
+        gnet_errorf("--trace %s: out of host memory for %zu events", path, max_events);
+        free(t);
+        return NULL;
+    }
+    int len = world > 1 ? snprintf(t->path, sizeof t->path, "%s.%d", path, rank)
+                        : snprintf(t->path, sizeof t->path, "%s", path);
+    if (len >= (int)sizeof t->path) {
+        gnet_errorf("--trace %s: path too long", path);
+        free(t->events);
+        free(t);
+        return NULL;
+    }
+    t->rank = rank;
+    t->max = max_events;
+    pthread_mutex_init(&t->lock, NULL);
+    return t;
+}
+
+static void record(gnet_trace *t, event e)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->n < t->max)
+        t->events[t->n++] = e;
+    else
+        t->dropped++;
+    pthread_mutex_unlock(&t->lock);
+}
+
+void gnet_trace_span(gnet_trace *t, int track, const char *name, double t0, double t1)
+{
+    if (t)
+        record(t, (event){name, track, t0, t1, 0});
+}
+
+void gnet_trace_allreduce(void *trace, size_t count, double t0, double t1)
+{
+    if (trace)
+        record(trace, (event){"all-reduce", GNET_TRACK_ALLREDUCE, t0, t1, count});
+}
+
+static void write_events(const gnet_trace *t, FILE *f)
+{
+    static const char *const tracks[] = {"train", "all-reduce"};
+    double origin = t->n ? t->events[0].t0 : 0.0;
+    for (size_t i = 1; i < t->n; i++)
+        origin = t->events[i].t0 < origin ? t->events[i].t0 : origin;
+    fprintf(f, "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"dropped_events\": %zu},\n\"traceEvents\": [\n", t->dropped);
+    fprintf(f, "{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": %d, \"args\": {\"name\": \"rank %d\"}}", t->rank, t->rank);
+    for (int k = 0; k < 2; k++)
+        fprintf(f, ",\n{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": %d, \"tid\": %d, \"args\": {\"name\": \"%s\"}}",
+                t->rank, k, tracks[k]);
+    for (size_t i = 0; i < t->n; i++) {
+        const event *e = &t->events[i];
+        fprintf(f, ",\n{\"ph\": \"X\", \"name\": \"%s\", \"pid\": %d, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f",
+                e->name, t->rank, e->track, 1e6 * (e->t0 - origin), 1e6 * (e->t1 - e->t0));
+        if (e->count)
+            fprintf(f, ", \"args\": {\"floats\": %zu, \"MB\": %.2f}", e->count, 4e-6 * (double)e->count);
+        fputc('}', f);
+    }
+    fputs("\n]}\n", f);
+}
+
+int gnet_trace_close(gnet_trace *t)
+{
+    if (!t)
+        return 0;
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", t->path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    int rc = -1;
+    if (!f) {
+        gnet_errorf("--trace %s: cannot create: %s", t->path, strerror(errno));
+    } else {
+        write_events(t, f);
+        int bad = ferror(f);
+        if (fclose(f) || bad || rename(tmp, t->path)) {
+            gnet_errorf("--trace %s: cannot write: %s", t->path, strerror(errno));
+            remove(tmp);
+        } else {
+            rc = 0;
+        }
+    }
+    pthread_mutex_destroy(&t->lock);
+    free(t->events);
+    free(t);
+    return rc;
+}

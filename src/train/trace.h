@@ -1,0 +1,30 @@
+/* --trace: a timeline of the step in Chrome's trace-event JSON (open it in Perfetto or
+ * chrome://tracing), one file per rank (FILE with one rank, FILE.<rank> with several), the
+ * way Horovod's timeline shows it. Spans: forward, backward, optimizer, waiting for the
+ * all-reduce and for data, evaluation and checkpoints on the "train" track; each bucket's
+ * all-reduce, from the moment it ran to its end, on the "all-reduce" track (recorded by the
+ * communication thread, so the overlap with backward is visible). With the CUDA backend the
+ * compute spans are host-side enqueue times.
+ *
+ * Events go to a buffer sized at open (no allocation in the step); when it is full, later
+ * events are counted and dropped, and the file says how many. The file is written at close,
+ * atomically. Every function accepts a NULL trace (no --trace) and does nothing. */
+#ifndef GNET_TRACE_H
+#define GNET_TRACE_H
+
+#include <stddef.h>
+
+typedef struct gnet_trace gnet_trace;
+
+enum { GNET_TRACK_TRAIN = 0, GNET_TRACK_ALLREDUCE = 1 };
+
+/* NULL after one error line (or when path is NULL: no tracing; check path first). */
+gnet_trace *gnet_trace_open(const char *path, int rank, int world, size_t max_events);
+/* A span [t0, t1] (gnet_now() seconds) named by a string literal. Thread-safe. */
+void gnet_trace_span(gnet_trace *t, int track, const char *name, double t0, double t1);
+/* The communicator's hook: an all-reduce of count floats ran from t0 to t1. */
+void gnet_trace_allreduce(void *trace, size_t count, double t0, double t1);
+/* Writes the file and frees the trace: 0, or -1 after an error line. */
+int gnet_trace_close(gnet_trace *t);
+
+#endif
