@@ -1,18 +1,26 @@
 #!/usr/bin/python3
-"""Times the PyTorch reference training step of the d2l GoogLeNet on the CPU, the baseline
-gnet's own step is compared with.
+"""Times the PyTorch reference training step of the d2l GoogLeNet, the baseline gnet's own
+step is compared with: on the CPU (bench/step_vs_pytorch.sh) or on a GPU (scripts/gpu_check.sh).
 
 usage: torch_bench.py [--batch 64] [--resize 96] [--threads 2] [--steps 10] [--warmup 2]
+                      [--device cpu|cuda] [--precision fp32|tf32|bf16]
 
 One step = forward + cross-entropy (mean) + backward + torch.optim.SGD step (lr 0.05, no
-momentum, as d2l's train_ch6), eager float32, net in train mode, Xavier init, on one fixed
-random batch (torch.rand(N,1,R,R), random labels; seed 0). The warmup steps are not timed.
+momentum, as d2l's train_ch6), eager, net in train mode, Xavier init, on one fixed random
+batch (torch.rand(N,1,R,R), random labels; seed 0). The warmup steps are not timed.
+Precision (cuda): fp32 = TF32 off in cuDNN and cuBLAS (PyTorch's cuDNN default allows it,
+so it is switched off explicitly, as gnet's fp32 does); tf32 = allowed in both; bf16 =
+torch.autocast(bfloat16) around forward and loss, fp32 weights and gradients (AMP).
+On the CPU only fp32 is accepted.
 Prints one line of JSON:
-  {"impl": "pytorch", "batch", "resize", "threads", "img_per_s", "step_ms", "peak_rss_mb"}
-step_ms is the mean over the timed steps; peak_rss_mb is the process's peak RSS
-(getrusage ru_maxrss / 1024).
+  {"impl": "pytorch", "device", "precision", "batch", "resize", "threads", "img_per_s",
+   "step_ms", "peak_rss_mb"[, "peak_gpu_mb"]}
+step_ms is the mean over the timed steps (the GPU is synchronised before and after);
+peak_rss_mb is the process's peak RSS (getrusage ru_maxrss / 1024), peak_gpu_mb PyTorch's
+peak allocated GPU memory.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -35,44 +43,76 @@ def parse_args(argv):
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32")
     args = ap.parse_args(argv)
     if args.batch < 1 or args.resize < 1 or args.threads < 1 or args.steps < 1 or args.warmup < 0:
         ap.error("--batch, --resize, --threads and --steps must be >= 1, --warmup >= 0")
+    if args.device == "cpu" and args.precision != "fp32":
+        ap.error("--precision tf32/bf16 needs --device cuda")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: torch sees no CUDA device")
     return args
+
+
+def set_precision(args):
+    """The math of the step; returns the autocast context the forward runs in."""
+    if args.device != "cuda":
+        return contextlib.nullcontext()
+    tf32 = args.precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    if args.precision == "bf16":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def sync(args):
+    if args.device == "cuda":
+        torch.cuda.synchronize()
 
 
 def main(argv):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    net = googlenet.xavier_init(googlenet.make_net(), args.seed).train()
+    autocast = set_precision(args)
+    net = googlenet.xavier_init(googlenet.make_net(), args.seed).train().to(args.device)
     opt = torch.optim.SGD(net.parameters(), lr=args.lr)
     g = torch.Generator().manual_seed(args.seed)
-    x = torch.rand(args.batch, 1, args.resize, args.resize, generator=g)
-    y = torch.randint(0, 10, (args.batch,), generator=g)
+    x = torch.rand(args.batch, 1, args.resize, args.resize, generator=g).to(args.device)
+    y = torch.randint(0, 10, (args.batch,), generator=g).to(args.device)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x), y)
+        with autocast:
+            loss = F.cross_entropy(net(x), y)
         loss.backward()
         opt.step()
         return loss
 
     for _ in range(args.warmup):
         step()
+    sync(args)
     t0 = time.perf_counter()
     for _ in range(args.steps):
         loss = step()
-    loss.item()  # eager CPU: already done, but make the end of the work explicit
+    loss.item()  # waits for the last step (eager CPU: already done)
+    sync(args)
     dt = time.perf_counter() - t0
-    print(json.dumps({
+    result = {
         "impl": "pytorch",
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "precision": args.precision,
         "batch": args.batch,
         "resize": args.resize,
         "threads": args.threads,
         "img_per_s": round(args.batch * args.steps / dt, 2),
         "step_ms": round(1000.0 * dt / args.steps, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-    }))
+    }
+    if args.device == "cuda":
+        result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    print(json.dumps(result))
     return 0
 
 

@@ -204,5 +204,9 @@ void gnet_comm_finalize(gnet_comm *c)
     if (c)
         c->destroy(c);
     gnet_log_set_abort(NULL);
-    MPI_Finalize();
+    /* The serial communicator never initialised MPI (MPI_Initialized may be called anyway). */
+    int initialised = 0;
+    MPI_Initialized(&initialised);
+    if (initialised)
+        MPI_Finalize();
 }

@@ -1,9 +1,13 @@
 #include "train/device.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#ifdef GNET_CUDA
+#include "core/backend_cuda.h"
+#endif
 
 /* CPU threads per rank: ranks on one node share its cores. */
 static int cpu_threads(const gnet_options *o, const gnet_comm *c)
@@ -14,20 +18,89 @@ static int cpu_threads(const gnet_options *o, const gnet_comm *c)
     return cores / c->local_size > 0 ? (int)(cores / c->local_size) : 1;
 }
 
-int gnet_device_open(gnet_device *d, const gnet_options *o, gnet_comm *mpi)
+static int open_cpu(gnet_device *d, const gnet_options *o, gnet_comm *boot, const char *why_not_cuda)
 {
-    memset(d, 0, sizeof *d);
-    if (strcmp(o->device, "cuda") == 0) {
-        gnet_errorf("--device cuda: this build of gnet has no CUDA backend yet; use --device cpu");
+    if (strcmp(o->precision, "fp32") != 0) {
+        gnet_errorf_once("--precision %s needs the CUDA backend; the CPU computes in fp32", o->precision);
         return -1;
     }
     if (o->comm && strcmp(o->comm, "nccl") == 0) {
-        gnet_errorf("--comm nccl: NCCL needs the CUDA backend; use --comm mpi with --device cpu");
+        gnet_errorf_once("--comm nccl: NCCL needs the CUDA backend; use --comm mpi with --device cpu");
         return -1;
     }
-    d->be = gnet_backend_cpu_create(cpu_threads(o, mpi));
-    d->comm = mpi;
-    return d->be ? 0 : -1;
+    d->be = gnet_backend_cpu_create(cpu_threads(o, boot));
+    d->comm = boot;
+    snprintf(d->summary, sizeof d->summary, "cpu (%d threads), %s communicator%s%s", d->be->threads,
+             boot->name, why_not_cuda ? "; no CUDA: " : "", why_not_cuda ? why_not_cuda : "");
+    return 0;
+}
+
+#ifdef GNET_CUDA
+/* The communicator for device buffers: NCCL by default; MPI only where it never touches a
+ * device buffer (one rank: every collective is the identity), since this build does not
+ * assume a CUDA-aware MPI. */
+static int open_cuda_comm(gnet_device *d, const gnet_options *o, gnet_comm *boot)
+{
+    if (o->comm && strcmp(o->comm, "mpi") == 0) {
+        if (boot->world > 1) {
+            gnet_errorf_once("--comm mpi with --device cuda would hand GPU buffers to MPI, which "
+                             "gnet does not assume is CUDA-aware; use --comm nccl (the default)");
+            return -1;
+        }
+        d->comm = boot;
+        return 0;
+    }
+    d->owned_comm = gnet_comm_nccl_create(boot, gnet_backend_cuda_stream(d->be), o->comm_timeout);
+    d->comm = d->owned_comm;
+    return 0;
+}
+
+static int open_cuda(gnet_device *d, const gnet_options *o, gnet_comm *boot, int devices)
+{
+    if (strcmp(o->precision, "bf16") == 0) {
+        gnet_errorf_once("--precision bf16 is not implemented in the CUDA backend yet; use fp32 or tf32");
+        return -1;
+    }
+    if (boot->local_rank >= devices) {
+        gnet_errorf("local rank %d has no GPU: this node has %d CUDA device(s); start at most %d "
+                    "ranks per node", boot->local_rank, devices, devices);
+        return -1;
+    }
+    gnet_cuda_math math = strcmp(o->precision, "tf32") == 0 ? GNET_CUDA_TF32 : GNET_CUDA_FP32;
+    int micro = o->batch_size / (boot->world * o->accum_steps);
+    char hint[96], name[128];
+    snprintf(hint, sizeof hint, "at --batch-size %d (%d rows per micro-batch on this GPU)",
+             o->batch_size, micro);
+    d->be = gnet_backend_cuda_create(boot->local_rank, math, hint, name, sizeof name);
+    if (open_cuda_comm(d, o, boot))
+        return -1;
+    snprintf(d->summary, sizeof d->summary, "cuda:%d (%s), %s math, %s communicator",
+             boot->local_rank, name, o->precision, d->comm->name);
+    /* The CPU's choice is silent (errors after it must leave stdout empty, cli_test.sh);
+     * a GPU run says which GPU, math and communicator it got. */
+    gnet_infof("device: %s\n", d->summary);
+    return 0;
+}
+#endif
+
+int gnet_device_open(gnet_device *d, const gnet_options *o, gnet_comm *boot)
+{
+    memset(d, 0, sizeof *d);
+    if (strcmp(o->device, "cpu") == 0)
+        return open_cpu(d, o, boot, NULL);
+#ifdef GNET_CUDA
+    char why[160] = "";
+    int devices = gnet_cuda_device_count(why, sizeof why);
+    if (devices > 0)
+        return open_cuda(d, o, boot, devices);
+#else
+    const char *why = "this gnet was built without the CUDA toolkit (GNET_CUDA=OFF)";
+#endif
+    if (strcmp(o->device, "cuda") == 0) {
+        gnet_errorf("--device cuda: no usable CUDA device (%s)", why);
+        return -1;
+    }
+    return open_cpu(d, o, boot, why);
 }
 
 void gnet_device_close(gnet_device *d)

@@ -14,11 +14,19 @@ typedef struct {
      * on top of it (owned: gnet_device_close destroys it, before MPI is finalised). */
     gnet_comm *comm;
     gnet_comm *owned_comm;
+    /* One line on what was chosen, e.g. "cuda:0 (NVIDIA H100 80GB HBM3), fp32 math, nccl
+     * communicator" or "cpu (16 threads), serial communicator; no CUDA: <reason>". */
+    char summary[256];
 } gnet_device;
 
-/* Opens the backend and communicator the options ask for (auto: CUDA when a device is
- * present, the CPU otherwise; rank 0 says which). 0, or -1 after printing why. */
-int gnet_device_open(gnet_device *d, const gnet_options *o, gnet_comm *mpi);
+/* Opens the backend and communicator the options ask for, on top of `boot` (the MPI or
+ * serial communicator that started the process). --device auto: CUDA when a device is
+ * present, the CPU otherwise; cuda without a device is an error. With CUDA each rank uses
+ * GPU local_rank and --comm defaults to NCCL; --precision fp32|tf32 picks the math (bf16 is
+ * refused for now). d->summary says what was chosen; rank 0 prints it ("device: ...") when
+ * it is CUDA, while the CPU choice stays silent (the epoch line names the CPU, and an error
+ * after this call must leave stdout empty). 0, or -1 after printing why. */
+int gnet_device_open(gnet_device *d, const gnet_options *o, gnet_comm *boot);
 void gnet_device_close(gnet_device *d);
 
 #endif

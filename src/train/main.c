@@ -1,5 +1,5 @@
-/* gnet_dist: one process per rank (mpirun, srun --mpi=pmix, or alone). Joins the job, parses
- * the command line, then trains, evaluates or prints shapes. */
+/* gnet_dist: one process per rank (mpirun, srun --mpi=pmix, or alone: then without MPI).
+ * Joins the job, parses the command line, then trains, evaluates or prints shapes. */
 #include <stdio.h>
 #include <string.h>
 
@@ -38,7 +38,7 @@ static int dispatch(int argc, char **argv, gnet_comm *comm)
 
 int main(int argc, char **argv)
 {
-    gnet_comm *comm = gnet_comm_init_mpi(&argc, &argv);
+    gnet_comm *comm = gnet_comm_init(&argc, &argv);
     int rc = dispatch(argc, argv, comm);
     gnet_comm_finalize(comm);
     return rc;

@@ -1,0 +1,40 @@
+/* The CUDA backend (built with GNET_CUDA): the op table of backend.h on one GPU, with cuDNN
+ * (convolution, pooling), cuBLAS (the linear layer) and small kernels (ReLU backward, add,
+ * bias + ReLU, softmax cross-entropy, SGD). Activations are plain NCHW (act_count is the
+ * logical count; copy_channels takes any channel range). Everything runs in order on one
+ * compute stream (gnet_backend_cuda_stream, which NCCL orders itself after).
+ *
+ * Memory: every buffer is a plain cudaMalloc, made while the model is planned (alloc, conv
+ * and pool creation, one shared cuDNN workspace); the step allocates nothing. Out of memory
+ * is fatal, with one line naming the bytes asked for and the caller's hint (the batch size).
+ *
+ * Contracts beyond backend.h: pool_backward uses the x and y of that plan's last
+ * pool_forward, which the caller keeps unchanged in between (the model does); softmax_xent's
+ * labels may be host or device memory (they are copied in with cudaMemcpyDefault); the
+ * host-visible results of softmax_xent are complete when it returns (it synchronises). */
+#ifndef GNET_BACKEND_CUDA_H
+#define GNET_BACKEND_CUDA_H
+
+#include <stddef.h>
+
+#include "core/backend.h"
+
+typedef enum {
+    GNET_CUDA_FP32, /* fp32 with FMA-only math: no tensor cores, matches the CPU backend */
+    GNET_CUDA_TF32  /* fp32 data, TF32 tensor-core math allowed in cuDNN and cuBLAS */
+} gnet_cuda_math;
+
+/* Number of usable CUDA devices; 0 when there is none, with the runtime's reason (no device,
+ * driver too old for this runtime, ...) written to why. */
+int gnet_cuda_device_count(char *why, size_t why_len);
+
+/* The backend on GPU `device` (cudaSetDevice is called). oom_hint (may be NULL) is appended
+ * to an out-of-memory error, e.g. "at --batch-size 1024". The name of the device is written
+ * to name (name_len bytes) when name is not NULL. */
+gnet_backend *gnet_backend_cuda_create(int device, gnet_cuda_math math, const char *oom_hint,
+                                       char *name, size_t name_len);
+
+/* The backend's compute stream (a cudaStream_t), for the NCCL communicator. */
+void *gnet_backend_cuda_stream(gnet_backend *be);
+
+#endif

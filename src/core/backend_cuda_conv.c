@@ -1,0 +1,293 @@
+/* CUDA backend, convolution and pooling on cuDNN's legacy API (still part of cuDNN 9).
+ * Each convolution is planned once per shape: descriptors, and for each direction the
+ * algorithm cuDNN's heuristics rank first among those allowed (see pick_*), whose workspace
+ * grows the one workspace all convolutions share. Bias and ReLU are one extra kernel pass
+ * after cudnnConvolutionForward: cuDNN's fused bias+activation call only supports ReLU with
+ * one algorithm, which would tie the algorithm choice to the fusion. */
+#include <stdlib.h>
+
+#include "core/backend_cuda_internal.h"
+#include "core/check_cuda.h"
+
+/* A single direction may not ask for more workspace than this: the FFT algorithms can want
+ * gigabytes at large batches, and a slightly slower algorithm is better than running out. */
+#define WORKSPACE_CAP ((size_t)512 << 20)
+
+static void *xcalloc(size_t size, const char *what)
+{
+    void *p = calloc(1, size);
+    if (!p) {
+        gnet_errorf("out of host memory planning a %s", what);
+        gnet_fatal(1);
+    }
+    return p;
+}
+
+static cudnnHandle_t handle_of(gnet_cuda_ctx *c) { return (cudnnHandle_t)gnet_cuda_cudnn(c); }
+static cudaStream_t stream_of(gnet_cuda_ctx *c) { return (cudaStream_t)gnet_cuda_ctx_stream(c); }
+
+static cudnnTensorDescriptor_t tensor_desc(gnet_shape s)
+{
+    cudnnTensorDescriptor_t t;
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&t));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(t, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.c, s.h, s.w));
+    return t;
+}
+
+/* ---------- algorithm choice ---------- */
+
+/* fp32 must not reach tensor cores (TF32 would break agreement with the CPU backend); a
+ * deterministic algorithm is preferred so that a run repeats bit for bit on the same GPU. */
+static int allowed(gnet_cuda_math math, cudnnStatus_t status, cudnnMathType_t mt, size_t memory)
+{
+    if (status != CUDNN_STATUS_SUCCESS || memory > WORKSPACE_CAP)
+        return 0;
+    return math == GNET_CUDA_TF32 || (mt != CUDNN_TENSOR_OP_MATH && mt != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+}
+
+/* Index of the first allowed result (deterministic first when asked), or -1. */
+#define PICK(perf, n, math, want_det)                                                            \
+    do {                                                                                         \
+        for (int pass = want_det ? 0 : 1; pass < 2; pass++)                                      \
+            for (int i_ = 0; i_ < (n); i_++)                                                     \
+                if (allowed(math, (perf)[i_].status, (perf)[i_].mathType, (perf)[i_].memory) &&  \
+                    (pass == 1 || (perf)[i_].determinism == CUDNN_DETERMINISTIC))                 \
+                    return i_;                                                                   \
+        return -1;                                                                               \
+    } while (0)
+
+static int pick_fwd(const cudnnConvolutionFwdAlgoPerf_t *p, int n, gnet_cuda_math m) { PICK(p, n, m, 0); }
+static int pick_data(const cudnnConvolutionBwdDataAlgoPerf_t *p, int n, gnet_cuda_math m) { PICK(p, n, m, 1); }
+static int pick_filter(const cudnnConvolutionBwdFilterAlgoPerf_t *p, int n, gnet_cuda_math m) { PICK(p, n, m, 1); }
+
+static void no_algorithm(const gnet_conv_desc *d, const char *dir)
+{
+    gnet_errorf("cuDNN offers no usable %s algorithm for a %dx%d convolution %dx%dx%d -> %d channels "
+                "(batch %d)", dir, d->k, d->k, d->in.c, d->in.h, d->in.w, d->out.c, d->in.n);
+    gnet_fatal(1);
+}
+
+/* ---------- convolution ---------- */
+
+struct gnet_conv {
+    gnet_cuda_ctx *c;
+    gnet_conv_desc d;
+    cudnnTensorDescriptor_t x, y, b;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+    cudnnConvolutionFwdAlgo_t fwd;
+    cudnnConvolutionBwdDataAlgo_t data;
+    cudnnConvolutionBwdFilterAlgo_t filter;
+    size_t ws_fwd, ws_data, ws_filter;
+    int has_data; /* the first layer's input gradient is never needed (its input is the image) */
+};
+
+static void conv_descriptors(gnet_conv *cv)
+{
+    const gnet_conv_desc *d = &cv->d;
+    gnet_shape bias = {1, d->out.c, 1, 1};
+    cv->x = tensor_desc(d->in);
+    cv->y = tensor_desc(d->out);
+    cv->b = tensor_desc(bias);
+    CUDNN_CHECK(cudnnCreateFilterDescriptor(&cv->w));
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(cv->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, d->out.c,
+                                           d->in.c, d->k, d->k));
+    CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cv->conv));
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cv->conv, d->pad, d->pad, d->stride, d->stride, 1, 1,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    /* FMA-only math is what keeps fp32 off TF32 tensor cores on Ampere and Hopper. */
+    CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, gnet_cuda_ctx_math(cv->c) == GNET_CUDA_TF32
+                                                          ? CUDNN_TENSOR_OP_MATH
+                                                          : CUDNN_FMA_MATH));
+    int n, c, h, w;
+    CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(cv->conv, cv->x, cv->w, &n, &c, &h, &w));
+    if (n != d->out.n || c != d->out.c || h != d->out.h || w != d->out.w) {
+        gnet_errorf("convolution plan: cuDNN's output %dx%dx%dx%d differs from the model's %dx%dx%dx%d",
+                    n, c, h, w, d->out.n, d->out.c, d->out.h, d->out.w);
+        gnet_fatal(1);
+    }
+}
+
+static void plan_forward(gnet_conv *cv, cudnnHandle_t h, gnet_cuda_math math)
+{
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int n = 0;
+    CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, cv->x, cv->w, cv->conv, cv->y,
+                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+    int i = pick_fwd(perf, n, math);
+    if (i < 0)
+        no_algorithm(&cv->d, "forward");
+    cv->fwd = perf[i].algo;
+    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, cv->x, cv->w, cv->conv, cv->y, cv->fwd,
+                                                        &cv->ws_fwd));
+}
+
+static void plan_backward_data(gnet_conv *cv, cudnnHandle_t h, gnet_cuda_math math)
+{
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int n = 0;
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, cv->w, cv->y, cv->conv, cv->x,
+                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+    int i = pick_data(perf, n, math);
+    if (i < 0)
+        no_algorithm(&cv->d, "backward-data");
+    cv->data = perf[i].algo;
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, cv->w, cv->y, cv->conv, cv->x, cv->data,
+                                                             &cv->ws_data));
+}
+
+static void plan_backward_filter(gnet_conv *cv, cudnnHandle_t h, gnet_cuda_math math)
+{
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    int n = 0;
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, cv->x, cv->y, cv->conv, cv->w,
+                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+    int i = pick_filter(perf, n, math);
+    if (i < 0)
+        no_algorithm(&cv->d, "backward-filter");
+    cv->filter = perf[i].algo;
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, cv->x, cv->y, cv->conv, cv->w,
+                                                               cv->filter, &cv->ws_filter));
+}
+
+static gnet_conv *cuda_conv_create(gnet_backend *be, const gnet_conv_desc *d)
+{
+    gnet_conv *cv = xcalloc(sizeof *cv, "convolution");
+    cv->c = be->ctx;
+    cv->d = *d;
+    cv->has_data = d->in.c > 1;
+    conv_descriptors(cv);
+    cudnnHandle_t h = handle_of(cv->c);
+    gnet_cuda_math math = gnet_cuda_ctx_math(cv->c);
+    plan_forward(cv, h, math);
+    plan_backward_filter(cv, h, math);
+    if (cv->has_data)
+        plan_backward_data(cv, h, math);
+    size_t need = cv->ws_fwd > cv->ws_filter ? cv->ws_fwd : cv->ws_filter;
+    gnet_cuda_workspace_reserve(cv->c, need > cv->ws_data ? need : cv->ws_data);
+    return cv;
+}
+
+static void cuda_conv_forward(gnet_conv *cv, const float *x, const float *w, const float *b, float *y)
+{
+    const float one = 1.0f, zero = 0.0f;
+    size_t bytes;
+    void *ws = gnet_cuda_workspace(cv->c, &bytes);
+    CUDNN_CHECK(cudnnConvolutionForward(handle_of(cv->c), &one, cv->x, x, cv->w, w, cv->conv, cv->fwd, ws,
+                                        cv->ws_fwd, &zero, cv->y, y));
+    const gnet_shape o = cv->d.out;
+    CUDA_CHECK(gnet_cuda_bias_act(stream_of(cv->c), y, b, o.n, o.c, o.h * o.w, cv->d.relu));
+}
+
+static void cuda_conv_backward_data(gnet_conv *cv, const float *dy, const float *w, float *dx)
+{
+    if (!cv->has_data) {
+        gnet_errorf("conv_backward_data called on a layer planned without an input gradient");
+        gnet_fatal(1);
+    }
+    const float one = 1.0f, zero = 0.0f;
+    size_t bytes;
+    void *ws = gnet_cuda_workspace(cv->c, &bytes);
+    CUDNN_CHECK(cudnnConvolutionBackwardData(handle_of(cv->c), &one, cv->w, w, cv->y, dy, cv->conv, cv->data,
+                                             ws, cv->ws_data, &zero, cv->x, dx));
+}
+
+static void cuda_conv_backward_filter(gnet_conv *cv, const float *x, const float *dy, float *dw,
+                                      float *db, int accumulate)
+{
+    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    size_t bytes;
+    void *ws = gnet_cuda_workspace(cv->c, &bytes);
+    cudnnHandle_t h = handle_of(cv->c);
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, cv->x, x, cv->y, dy, cv->conv, cv->filter, ws,
+                                               cv->ws_filter, &beta, cv->w, dw));
+    CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, cv->y, dy, &beta, cv->b, db));
+}
+
+static void cuda_conv_destroy(gnet_conv *cv)
+{
+    if (!cv)
+        return;
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->x));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->y));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->b));
+    CUDNN_CHECK(cudnnDestroyFilterDescriptor(cv->w));
+    CUDNN_CHECK(cudnnDestroyConvolutionDescriptor(cv->conv));
+    free(cv);
+}
+
+/* ---------- pooling ---------- */
+
+struct gnet_pool {
+    gnet_cuda_ctx *c;
+    cudnnPoolingDescriptor_t pool;
+    cudnnTensorDescriptor_t x, y;
+    /* cuDNN's backward recomputes the routing from x and y instead of keeping an argmax
+     * workspace: the last forward's buffers, which the model keeps until backward. */
+    const float *last_x, *last_y;
+};
+
+static gnet_pool *cuda_pool_create(gnet_backend *be, const gnet_pool_desc *d)
+{
+    gnet_pool *p = xcalloc(sizeof *p, "pooling layer");
+    p->c = be->ctx;
+    p->x = tensor_desc(d->in);
+    p->y = tensor_desc(d->out);
+    /* MAX_DETERMINISTIC routes a tie's gradient to one input, like PyTorch and oneDNN.
+     * test_cuda_ops checks the padded windows against the CPU backend on signed inputs. */
+    cudnnPoolingMode_t mode = d->alg == GNET_POOL_MAX ? CUDNN_POOLING_MAX_DETERMINISTIC
+                                                      : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+    CUDNN_CHECK(cudnnCreatePoolingDescriptor(&p->pool));
+    CUDNN_CHECK(cudnnSetPooling2dDescriptor(p->pool, mode, CUDNN_PROPAGATE_NAN, d->k, d->k, d->pad,
+                                            d->pad, d->stride, d->stride));
+    int n, c, h, w;
+    CUDNN_CHECK(cudnnGetPooling2dForwardOutputDim(p->pool, p->x, &n, &c, &h, &w));
+    if (n != d->out.n || c != d->out.c || h != d->out.h || w != d->out.w) {
+        gnet_errorf("pooling plan: cuDNN's output %dx%dx%dx%d differs from the model's %dx%dx%dx%d",
+                    n, c, h, w, d->out.n, d->out.c, d->out.h, d->out.w);
+        gnet_fatal(1);
+    }
+    return p;
+}
+
+static void cuda_pool_forward(gnet_pool *p, const float *x, float *y)
+{
+    const float one = 1.0f, zero = 0.0f;
+    CUDNN_CHECK(cudnnPoolingForward(handle_of(p->c), p->pool, &one, p->x, x, &zero, p->y, y));
+    p->last_x = x;
+    p->last_y = y;
+}
+
+static void cuda_pool_backward(gnet_pool *p, const float *dy, float *dx)
+{
+    if (!p->last_x) {
+        gnet_errorf("pool_backward called before pool_forward");
+        gnet_fatal(1);
+    }
+    const float one = 1.0f, zero = 0.0f;
+    CUDNN_CHECK(cudnnPoolingBackward(handle_of(p->c), p->pool, &one, p->y, p->last_y, p->y, dy, p->x,
+                                     p->last_x, &zero, p->x, dx));
+}
+
+static void cuda_pool_destroy(gnet_pool *p)
+{
+    if (!p)
+        return;
+    CUDNN_CHECK(cudnnDestroyPoolingDescriptor(p->pool));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(p->x));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(p->y));
+    free(p);
+}
+
+void gnet_cuda_conv_install(gnet_backend *be)
+{
+    be->conv_create = cuda_conv_create;
+    be->conv_destroy = cuda_conv_destroy;
+    be->conv_forward = cuda_conv_forward;
+    be->conv_backward_data = cuda_conv_backward_data;
+    be->conv_backward_filter = cuda_conv_backward_filter;
+    be->pool_create = cuda_pool_create;
+    be->pool_destroy = cuda_pool_destroy;
+    be->pool_forward = cuda_pool_forward;
+    be->pool_backward = cuda_pool_backward;
+}

@@ -1,0 +1,178 @@
+// The CUDA backend's own kernels: the element-wise ops cuDNN and cuBLAS do not cover in one
+// pass. Every kernel is a grid-stride loop over plain float arrays, launched on the caller's
+// stream; each launcher returns the launch's error, which the C caller checks (CUDA_CHECK:
+// the C11 logging header is not C++).
+#include <cuda_runtime.h>
+
+#include "core/backend_cuda_internal.h"
+
+namespace {
+
+const int kThreads = 256;
+
+// Enough blocks to cover count once, capped: the loops stride over the rest.
+unsigned blocks_for(size_t count)
+{
+    size_t b = (count + kThreads - 1) / kThreads;
+    const size_t cap = (size_t)1 << 20;
+    return (unsigned)(b == 0 ? 1 : b < cap ? b : cap);
+}
+
+cudaStream_t as_stream(void *s) { return static_cast<cudaStream_t>(s); }
+
+__global__ void relu_backward_k(const float *y, float *dy, size_t count)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x)
+        dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+__global__ void add_k(float *dst, const float *src, size_t count)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x)
+        dst[i] += src[i];
+}
+
+__global__ void bias_act_k(float *y, const float *b, size_t count, int c, int hw, int relu)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float v = y[i] + b[(i / (size_t)hw) % (size_t)c];
+        y[i] = relu && !(v > 0.0f) ? 0.0f : v;
+    }
+}
+
+__global__ void bias_rows_k(float *y, const float *b, size_t count, int out)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x)
+        y[i] += b[i % (size_t)out];
+}
+
+// One thread per column: the linear layer has 10 outputs, so this is tiny.
+__global__ void col_sum_k(const float *dy, float *db, int n, int out, int accumulate)
+{
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= out)
+        return;
+    float s = 0.0f;
+    for (int i = 0; i < n; i++)
+        s += dy[(size_t)i * out + j];
+    db[j] = accumulate ? db[j] + s : s;
+}
+
+// One block walks all rows (a batch is at most a few thousand rows of 10 classes), each
+// thread keeping its own sums, then the block reduces them: no per-row buffer is needed.
+// The per-row arithmetic is the CPU backend's, in the same order.
+__global__ void softmax_xent_k(int n, int classes, const float *logits, const int32_t *labels,
+                               float grad_scale, float *dlogits, gnet_cuda_xent_sums *sums,
+                               int first)
+{
+    __shared__ double loss_s[kThreads];
+    __shared__ long long hits_s[kThreads];
+    double loss = 0.0;
+    long long hits = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float *z = logits + (size_t)i * classes;
+        float *dz = dlogits + (size_t)i * classes;
+        int label = labels[i], arg = 0;
+        for (int j = 1; j < classes; j++)
+            if (z[j] > z[arg])
+                arg = j;
+        float sum = 0.0f;
+        for (int j = 0; j < classes; j++)
+            sum += expf(z[j] - z[arg]);
+        float log_sum = logf(sum);
+        loss += (double)(log_sum - (z[label] - z[arg]));
+        hits += arg == label;
+        for (int j = 0; j < classes; j++)
+            dz[j] = (expf(z[j] - z[arg] - log_sum) - (j == label ? 1.0f : 0.0f)) * grad_scale;
+    }
+    loss_s[threadIdx.x] = loss;
+    hits_s[threadIdx.x] = hits;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half /= 2) {
+        if ((int)threadIdx.x < half) {
+            loss_s[threadIdx.x] += loss_s[threadIdx.x + half];
+            hits_s[threadIdx.x] += hits_s[threadIdx.x + half];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        sums->loss = first ? loss_s[0] : sums->loss + loss_s[0];
+        sums->correct = first ? hits_s[0] : sums->correct + hits_s[0];
+    }
+}
+
+// PyTorch's SGD, each operation rounded on its own (the _rn intrinsics forbid FMA
+// contraction), as the CPU backend computes it: the two give the same bits.
+__global__ void sgd_k(float *p, const float *g, float *buf, size_t count, float lr, float m,
+                      float wd, int nesterov, int first_step)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float d = __fadd_rn(g[i], __fmul_rn(wd, p[i]));
+        if (m != 0.0f) {
+            float b = first_step ? d : __fadd_rn(__fmul_rn(m, buf[i]), d);
+            buf[i] = b;
+            d = nesterov ? __fadd_rn(d, __fmul_rn(m, b)) : b;
+        }
+        p[i] = __fsub_rn(p[i], __fmul_rn(lr, d));
+    }
+}
+
+} // namespace
+
+extern "C" {
+
+cudaError_t gnet_cuda_relu_backward(void *stream, const float *y, float *dy, size_t count)
+{
+    relu_backward_k<<<blocks_for(count), kThreads, 0, as_stream(stream)>>>(y, dy, count);
+    return cudaGetLastError();
+}
+
+cudaError_t gnet_cuda_add(void *stream, float *dst, const float *src, size_t count)
+{
+    add_k<<<blocks_for(count), kThreads, 0, as_stream(stream)>>>(dst, src, count);
+    return cudaGetLastError();
+}
+
+cudaError_t gnet_cuda_bias_act(void *stream, float *y, const float *b, int n, int c, int hw, int relu)
+{
+    size_t count = (size_t)n * c * hw;
+    bias_act_k<<<blocks_for(count), kThreads, 0, as_stream(stream)>>>(y, b, count, c, hw, relu);
+    return cudaGetLastError();
+}
+
+cudaError_t gnet_cuda_bias_rows(void *stream, float *y, const float *b, int n, int out)
+{
+    size_t count = (size_t)n * out;
+    bias_rows_k<<<blocks_for(count), kThreads, 0, as_stream(stream)>>>(y, b, count, out);
+    return cudaGetLastError();
+}
+
+cudaError_t gnet_cuda_col_sum(void *stream, const float *dy, float *db, int n, int out, int accumulate)
+{
+    col_sum_k<<<blocks_for((size_t)out), kThreads, 0, as_stream(stream)>>>(dy, db, n, out, accumulate);
+    return cudaGetLastError();
+}
+
+cudaError_t gnet_cuda_softmax_xent(void *stream, int n, int classes, const float *logits,
+                            const int32_t *labels, float grad_scale, float *dlogits,
+                            gnet_cuda_xent_sums *sums, int first)
+{
+    softmax_xent_k<<<1, kThreads, 0, as_stream(stream)>>>(n, classes, logits, labels, grad_scale,
+                                                        dlogits, sums, first);
+    return cudaGetLastError();
+}
+
+cudaError_t gnet_cuda_sgd(void *stream, float *p, const float *g, float *buf, size_t count, float lr,
+                   float m, float wd, int nesterov, int first_step)
+{
+    sgd_k<<<blocks_for(count), kThreads, 0, as_stream(stream)>>>(p, g, buf, count, lr, m, wd,
+                                                               nesterov, first_step);
+    return cudaGetLastError();
+}
+
+} // extern "C"

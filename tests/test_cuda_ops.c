@@ -1,0 +1,448 @@
+/* The CUDA backend against the CPU backend (the reference, itself checked by test_ops and
+ * test_vs_pytorch) on the same random inputs: every op of the table on the shapes GoogLeNet
+ * uses (convolution forward / backward-data / backward-filter with and without accumulation,
+ * 1x1, 3x3, 5x5, the 7x7/2 stem, 24-channel layers, the 1x1-spatial b5 of the 28x28 net; max
+ * pooling 3x3/2 and 3x3/1 with padding on signed inputs, global average pooling; ReLU
+ * backward, add, the concat copy; the linear layer; softmax cross-entropy with host and
+ * device labels; SGD plain, with momentum, Nesterov and weight decay), then the whole model:
+ * logits, loss and all gradients at 96x96 and 28x28, from the same parameters.
+ *
+ * Error per tensor: max|cuda - cpu| / max|cpu| <= 1e-4 (fp32, FMA-only math on the GPU).
+ * Without a CUDA device it prints "SKIP: no CUDA device (<reason>)" and exits 77. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backend.h"
+#include "core/backend_cuda.h"
+#include "core/model.h"
+#include "core/rng.h"
+#include "test_util.h"
+
+#define TOL 1e-4
+
+static gnet_backend *cpu, *gpu;
+static gnet_rng rng;
+
+/* ---------- helpers: one tensor on both backends ---------- */
+
+typedef struct {
+    float *c, *g;
+} pair;
+
+static float *fmalloc(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "out of host memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static float *random_host(size_t n, float lo, float hi)
+{
+    float *h = fmalloc(n);
+    for (size_t i = 0; i < n; i++)
+        h[i] = lo + (hi - lo) * (float)gnet_rng_uniform(&rng);
+    return h;
+}
+
+/* An activation of shape s (each backend's layout) from NCHW host values. */
+static pair act_pair(gnet_shape s, const float *host)
+{
+    pair p = {cpu->alloc(cpu, cpu->act_count(cpu, s)), gpu->alloc(gpu, gpu->act_count(gpu, s))};
+    cpu->from_nchw(cpu, s, host, p.c);
+    gpu->from_nchw(gpu, s, host, p.g);
+    return p;
+}
+
+static pair random_act(gnet_shape s, float lo, float hi)
+{
+    float *h = random_host(gnet_shape_count(s), lo, hi);
+    pair p = act_pair(s, h);
+    free(h);
+    return p;
+}
+
+/* A plain array (parameters, gradients, linear-layer rows). */
+static pair plain_pair(size_t n, const float *host)
+{
+    pair p = {cpu->alloc(cpu, n), gpu->alloc(gpu, n)};
+    cpu->upload(cpu, p.c, host, n);
+    gpu->upload(gpu, p.g, host, n);
+    return p;
+}
+
+static pair random_plain(size_t n, float lo, float hi)
+{
+    float *h = random_host(n, lo, hi);
+    pair p = plain_pair(n, h);
+    free(h);
+    return p;
+}
+
+static void pair_free(pair p)
+{
+    cpu->free(cpu, p.c);
+    gpu->free(gpu, p.g);
+}
+
+static double rel_err(const float *got, const float *ref, size_t n)
+{
+    double diff = 0.0, scale = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i]))
+            return INFINITY;
+        diff = fmax(diff, fabs((double)got[i] - ref[i]));
+        scale = fmax(scale, fabs((double)ref[i]));
+    }
+    return scale > 0.0 ? diff / scale : diff;
+}
+
+static double report(const char *what, double e)
+{
+    int ok = e <= TOL;
+    printf("  %-64s rel err %.2e%s\n", what, e, ok ? "" : "  <-- FAIL");
+    EXPECT(e <= TOL);
+    return e;
+}
+
+static void check_plain(const char *what, pair p, size_t n)
+{
+    float *c = fmalloc(n), *g = fmalloc(n);
+    cpu->download(cpu, c, p.c, n);
+    gpu->download(gpu, g, p.g, n);
+    report(what, rel_err(g, c, n));
+    free(c);
+    free(g);
+}
+
+static void check_act(const char *what, pair p, gnet_shape s)
+{
+    size_t n = gnet_shape_count(s);
+    float *c = fmalloc(n), *g = fmalloc(n);
+    cpu->to_nchw(cpu, s, p.c, c);
+    gpu->to_nchw(gpu, s, p.g, g);
+    report(what, rel_err(g, c, n));
+    free(c);
+    free(g);
+}
+
+static int out_dim(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
+
+/* ---------- convolution ---------- */
+
+typedef struct {
+    int n, ic, hw, oc, k, stride, pad, relu;
+} conv_case;
+
+static void conv_check_backward(gnet_conv *cc, gnet_conv *gc, const gnet_conv_desc *d, pair x,
+                                pair w, const char *name)
+{
+    char what[128];
+    size_t wn = (size_t)d->out.c * d->in.c * d->k * d->k;
+    pair dy = random_act(d->out, -1.0f, 1.0f);
+    if (d->in.c > 1) {
+        pair dx = random_act(d->in, 0.0f, 0.0f);
+        cpu->conv_backward_data(cc, dy.c, w.c, dx.c);
+        gpu->conv_backward_data(gc, dy.g, w.g, dx.g);
+        snprintf(what, sizeof what, "%s bwd-data", name);
+        check_act(what, dx, d->in);
+        pair_free(dx);
+    }
+    pair dw = random_plain(wn, -1.0f, 1.0f), db = random_plain((size_t)d->out.c, -1.0f, 1.0f);
+    for (int acc = 0; acc < 2; acc++) {
+        cpu->conv_backward_filter(cc, x.c, dy.c, dw.c, db.c, acc);
+        gpu->conv_backward_filter(gc, x.g, dy.g, dw.g, db.g, acc);
+        snprintf(what, sizeof what, "%s bwd-filter dw%s", name, acc ? " (accumulate)" : "");
+        check_plain(what, dw, wn);
+        snprintf(what, sizeof what, "%s bwd-filter db%s", name, acc ? " (accumulate)" : "");
+        check_plain(what, db, (size_t)d->out.c);
+    }
+    pair_free(dy);
+    pair_free(dw);
+    pair_free(db);
+}
+
+static void test_conv(conv_case k)
+{
+    gnet_shape in = {k.n, k.ic, k.hw, k.hw};
+    int o = out_dim(k.hw, k.k, k.stride, k.pad);
+    gnet_conv_desc d = {.in = in, .out = {k.n, k.oc, o, o}, .k = k.k, .stride = k.stride,
+                        .pad = k.pad, .relu = k.relu};
+    char name[96], what[128];
+    snprintf(name, sizeof name, "conv %dx%d/%d %d->%d @%dx%d%s", k.k, k.k, k.stride, k.ic, k.oc, k.hw,
+             k.hw, k.relu ? " +relu" : "");
+    gnet_conv *cc = cpu->conv_create(cpu, &d), *gc = gpu->conv_create(gpu, &d);
+    size_t wn = (size_t)k.oc * k.ic * k.k * k.k;
+    float bound = 1.0f / sqrtf((float)(k.ic * k.k * k.k));
+    pair x = random_act(in, -1.0f, 1.0f), w = random_plain(wn, -bound, bound);
+    pair b = random_plain((size_t)k.oc, -bound, bound), y = random_act(d.out, 0.0f, 0.0f);
+    cpu->conv_forward(cc, x.c, w.c, b.c, y.c);
+    gpu->conv_forward(gc, x.g, w.g, b.g, y.g);
+    snprintf(what, sizeof what, "%s fwd", name);
+    check_act(what, y, d.out);
+    conv_check_backward(cc, gc, &d, x, w, name);
+    pair_free(x);
+    pair_free(w);
+    pair_free(b);
+    pair_free(y);
+    cpu->conv_destroy(cc);
+    gpu->conv_destroy(gc);
+}
+
+static void test_convs(void)
+{
+    /* The GoogLeNet shapes at 96x96 (b1, b2, Inception branches at 12/6/3) and 28x28 (b5 at
+     * 1x1, where the CPU plans the centre tap only), at batch 2 or 3. */
+    const conv_case cases[] = {
+        {2, 1, 96, 64, 7, 2, 3, 1},    {2, 64, 24, 64, 1, 1, 0, 1},   {2, 64, 24, 192, 3, 1, 1, 1},
+        {2, 192, 12, 64, 1, 1, 0, 1},  {2, 96, 12, 128, 3, 1, 1, 1},  {2, 16, 12, 32, 5, 1, 2, 1},
+        {3, 480, 6, 192, 1, 1, 0, 1},  {3, 24, 6, 64, 5, 1, 2, 1},    {2, 112, 6, 224, 3, 1, 1, 0},
+        {2, 832, 3, 384, 1, 1, 0, 1},  {2, 160, 1, 320, 3, 1, 1, 1},  {2, 32, 1, 128, 5, 1, 2, 1},
+        {2, 1, 28, 64, 7, 2, 3, 1},    {2, 64, 7, 192, 3, 1, 1, 1},
+    };
+    printf("convolution\n");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        test_conv(cases[i]);
+}
+
+/* ---------- pooling ---------- */
+
+static void test_pool(gnet_pool_alg alg, gnet_shape in, int k, int stride, int pad)
+{
+    gnet_shape out = {in.n, in.c, out_dim(in.h, k, stride, pad), out_dim(in.w, k, stride, pad)};
+    gnet_pool_desc d = {.alg = alg, .in = in, .out = out, .k = k, .stride = stride, .pad = pad};
+    char what[128];
+    gnet_pool *pc = cpu->pool_create(cpu, &d), *pg = gpu->pool_create(gpu, &d);
+    /* Signed inputs: a window whose maximum is negative tells -inf padding from zeros. */
+    pair x = random_act(in, -1.0f, 0.5f), y = random_act(out, 0.0f, 0.0f);
+    pair dy = random_act(out, -1.0f, 1.0f), dx = random_act(in, 0.0f, 0.0f);
+    cpu->pool_forward(pc, x.c, y.c);
+    gpu->pool_forward(pg, x.g, y.g);
+    snprintf(what, sizeof what, "%s pool %dx%d/%d pad %d %dx%dx%d fwd", alg == GNET_POOL_MAX ? "max" : "avg",
+             k, k, stride, pad, in.c, in.h, in.w);
+    check_act(what, y, out);
+    cpu->pool_backward(pc, dy.c, dx.c);
+    gpu->pool_backward(pg, dy.g, dx.g);
+    memcpy(what + strlen(what) - 3, "bwd", 3);
+    check_act(what, dx, in);
+    pair_free(x);
+    pair_free(y);
+    pair_free(dy);
+    pair_free(dx);
+    cpu->pool_destroy(pc);
+    gpu->pool_destroy(pg);
+}
+
+static void test_pools(void)
+{
+    printf("pooling\n");
+    test_pool(GNET_POOL_MAX, (gnet_shape){2, 64, 48, 48}, 3, 2, 1);
+    test_pool(GNET_POOL_MAX, (gnet_shape){2, 480, 6, 6}, 3, 2, 1);
+    test_pool(GNET_POOL_MAX, (gnet_shape){2, 16, 13, 13}, 3, 2, 1);
+    test_pool(GNET_POOL_MAX, (gnet_shape){2, 192, 12, 12}, 3, 1, 1);
+    test_pool(GNET_POOL_AVG, (gnet_shape){3, 1024, 3, 3}, 3, 1, 0);
+    test_pool(GNET_POOL_AVG, (gnet_shape){3, 1024, 1, 1}, 1, 1, 0);
+}
+
+/* ---------- element-wise, concat, linear, loss, optimizer ---------- */
+
+static void test_elementwise(void)
+{
+    printf("element-wise and concat\n");
+    gnet_shape s = {2, 48, 5, 5};
+    pair y = random_act(s, -1.0f, 1.0f), dy = random_act(s, -1.0f, 1.0f);
+    cpu->relu_backward(cpu, y.c, dy.c, cpu->act_count(cpu, s));
+    gpu->relu_backward(gpu, y.g, dy.g, gpu->act_count(gpu, s));
+    check_act("relu_backward", dy, s);
+    cpu->add(cpu, dy.c, y.c, cpu->act_count(cpu, s));
+    gpu->add(gpu, dy.g, y.g, gpu->act_count(gpu, s));
+    check_act("add", dy, s);
+    /* Inception concat and split: 16-aligned ranges (what the CPU layout needs). */
+    gnet_shape dst_s = {2, 64, 5, 5};
+    pair dst = random_act(dst_s, -1.0f, 1.0f);
+    cpu->copy_channels(cpu, dst.c, 64, 16, y.c, 48, 32, 16, 2, 25);
+    gpu->copy_channels(gpu, dst.g, 64, 16, y.g, 48, 32, 16, 2, 25);
+    check_act("copy_channels (concat into a slice)", dst, dst_s);
+    cpu->copy_channels(cpu, y.c, 48, 0, dst.c, 64, 16, 48, 2, 25);
+    gpu->copy_channels(gpu, y.g, 48, 0, dst.g, 64, 16, 48, 2, 25);
+    check_act("copy_channels (split out of a slice)", y, s);
+    pair_free(y);
+    pair_free(dy);
+    pair_free(dst);
+}
+
+static void test_linear(int n, int in, int out)
+{
+    printf("linear %d x %d -> %d\n", n, in, out);
+    float bound = 1.0f / sqrtf((float)in);
+    pair x = random_plain((size_t)n * in, 0.0f, 2.0f), w = random_plain((size_t)out * in, -bound, bound);
+    pair b = random_plain((size_t)out, -bound, bound), y = random_plain((size_t)n * out, 0.0f, 0.0f);
+    cpu->linear_forward(cpu, n, in, out, x.c, w.c, b.c, y.c);
+    gpu->linear_forward(gpu, n, in, out, x.g, w.g, b.g, y.g);
+    check_plain("linear fwd", y, (size_t)n * out);
+    pair dy = random_plain((size_t)n * out, -1.0f, 1.0f), dx = random_plain((size_t)n * in, 0.0f, 0.0f);
+    pair dw = random_plain((size_t)out * in, -1.0f, 1.0f), db = random_plain((size_t)out, -1.0f, 1.0f);
+    for (int acc = 0; acc < 2; acc++) {
+        cpu->linear_backward(cpu, n, in, out, x.c, w.c, dy.c, dx.c, dw.c, db.c, acc);
+        gpu->linear_backward(gpu, n, in, out, x.g, w.g, dy.g, dx.g, dw.g, db.g, acc);
+        check_plain(acc ? "linear bwd dx (accumulate run)" : "linear bwd dx", dx, (size_t)n * in);
+        check_plain(acc ? "linear bwd dw (accumulate)" : "linear bwd dw", dw, (size_t)out * in);
+        check_plain(acc ? "linear bwd db (accumulate)" : "linear bwd db", db, (size_t)out);
+    }
+    pair ps[] = {x, w, b, y, dy, dx, dw, db};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        pair_free(ps[i]);
+}
+
+/* labels_on_device: the CUDA side reads them from device memory instead of the host. */
+static void test_softmax_xent(int n, int labels_on_device)
+{
+    printf("softmax cross-entropy, %d rows, %s labels\n", n, labels_on_device ? "device" : "host");
+    const int classes = 10;
+    pair z = random_plain((size_t)n * classes, -4.0f, 4.0f), dz = random_plain((size_t)n * classes, 0.0f, 0.0f);
+    int32_t *labels = malloc((size_t)n * sizeof(int32_t));
+    if (!labels)
+        exit(2);
+    for (int i = 0; i < n; i++)
+        labels[i] = (int32_t)gnet_rng_below(&rng, (uint64_t)classes);
+    float *dev = gpu->alloc(gpu, (size_t)n); /* int32 and float have the same size */
+    gpu->upload(gpu, dev, (const float *)labels, (size_t)n);
+    double lc, lg;
+    int64_t hc, hg;
+    cpu->softmax_xent(cpu, n, classes, z.c, labels, 0.25f, dz.c, &lc, &hc);
+    gpu->softmax_xent(gpu, n, classes, z.g, labels_on_device ? (const int32_t *)dev : labels, 0.25f,
+                      dz.g, &lg, &hg);
+    check_plain("softmax_xent dlogits", dz, (size_t)n * classes);
+    report("softmax_xent loss sum", fabs(lg - lc) / fabs(lc));
+    printf("  correct: cpu %lld, cuda %lld\n", (long long)hc, (long long)hg);
+    EXPECT(hc == hg);
+    gpu->free(gpu, dev);
+    free(labels);
+    pair_free(z);
+    pair_free(dz);
+}
+
+static void test_sgd(float m, float wd, int nesterov)
+{
+    char what[96];
+    const size_t n = 100003;
+    pair p = random_plain(n, -1.0f, 1.0f), buf = random_plain(n, 0.0f, 0.0f);
+    for (int step = 0; step < 3; step++) {
+        pair g = random_plain(n, -1.0f, 1.0f);
+        cpu->sgd(cpu, p.c, g.c, m != 0.0f ? buf.c : NULL, n, 0.05f, m, wd, nesterov, step == 0);
+        gpu->sgd(gpu, p.g, g.g, m != 0.0f ? buf.g : NULL, n, 0.05f, m, wd, nesterov, step == 0);
+        pair_free(g);
+    }
+    snprintf(what, sizeof what, "sgd m=%g wd=%g%s: params after 3 steps", m, wd, nesterov ? " nesterov" : "");
+    check_plain(what, p, n);
+    if (m != 0.0f) {
+        snprintf(what, sizeof what, "sgd m=%g wd=%g%s: momentum buffer", m, wd, nesterov ? " nesterov" : "");
+        check_plain(what, buf, n);
+    }
+    pair_free(p);
+    pair_free(buf);
+}
+
+/* ---------- the whole model ---------- */
+
+static void copy_params(gnet_model *from, gnet_model *to)
+{
+    float *h = fmalloc(from->n_weights);
+    cpu->download(cpu, h, from->params, from->n_weights);
+    gpu->upload(gpu, to->params, h, to->n_weights);
+    free(h);
+}
+
+static void check_grads(gnet_model *mc, gnet_model *mg)
+{
+    size_t n = mc->n_weights;
+    float *c = fmalloc(n), *g = fmalloc(n);
+    cpu->download(cpu, c, mc->grads, n);
+    gpu->download(gpu, g, mg->grads, n);
+    double worst = 0.0;
+    const char *worst_name = "";
+    for (int i = 0; i < mc->n_params; i++) {
+        const gnet_param_spec *s = &mc->params_spec[i];
+        double e = rel_err(g + s->offset, c + s->offset, s->count);
+        if (e > TOL)
+            printf("  gradient %-40s rel err %.2e  <-- FAIL\n", s->name, e);
+        EXPECT(e <= TOL);
+        if (e >= worst) {
+            worst = e;
+            worst_name = s->name;
+        }
+    }
+    printf("  %d gradients: worst rel err %.2e (%s)\n", mc->n_params, worst, worst_name);
+    free(c);
+    free(g);
+}
+
+static void test_model(int batch, int size)
+{
+    printf("model, batch %d at %dx%d\n", batch, size, size);
+    gnet_model *mc = gnet_model_create(cpu, batch, size), *mg = gnet_model_create(gpu, batch, size);
+    EXPECT(mc && mg && mc->n_weights == mg->n_weights);
+    if (!mc || !mg)
+        return;
+    gnet_model_init(mc, 42);
+    copy_params(mc, mg);
+    gnet_shape in = {batch, 1, size, size};
+    pair x = random_act(in, 0.0f, 1.0f);
+    gnet_model_forward(mc, x.c);
+    gnet_model_forward(mg, x.g);
+    check_plain("logits", (pair){mc->logits, mg->logits}, (size_t)batch * GNET_CLASSES);
+    int32_t labels[64];
+    for (int i = 0; i < batch; i++)
+        labels[i] = (int32_t)gnet_rng_below(&rng, GNET_CLASSES);
+    double lc, lg;
+    int64_t hc, hg;
+    cpu->softmax_xent(cpu, batch, GNET_CLASSES, mc->logits, labels, 1.0f / batch, mc->dlogits, &lc, &hc);
+    gpu->softmax_xent(gpu, batch, GNET_CLASSES, mg->logits, labels, 1.0f / batch, mg->dlogits, &lg, &hg);
+    report("loss", fabs(lg - lc) / fabs(lc));
+    /* The same loss gradient on both, so the comparison is of backward alone. */
+    float dl[64 * GNET_CLASSES];
+    cpu->download(cpu, dl, mc->dlogits, (size_t)batch * GNET_CLASSES);
+    gpu->upload(gpu, mg->dlogits, dl, (size_t)batch * GNET_CLASSES);
+    gnet_model_backward(mc, 0);
+    gnet_model_backward(mg, 0);
+    check_grads(mc, mg);
+    pair_free(x);
+    gnet_model_destroy(mc);
+    gnet_model_destroy(mg);
+}
+
+int main(void)
+{
+    char why[160] = "", name[128] = "";
+    if (gnet_cuda_device_count(why, sizeof why) < 1) {
+        printf("SKIP: no CUDA device (%s)\n", why);
+        return 77;
+    }
+    cpu = gnet_backend_cpu_create(0);
+    gpu = gnet_backend_cuda_create(0, GNET_CUDA_FP32, "in test_cuda_ops", name, sizeof name);
+    printf("CUDA backend on %s (fp32) against the CPU backend (%d threads)\n", name, cpu->threads);
+    gnet_rng_init(&rng, gnet_rng_key(2024, 0x63756461 /* "cuda" */, 0, 0));
+    test_convs();
+    test_pools();
+    test_elementwise();
+    test_linear(5, 1024, 10);
+    test_softmax_xent(37, 0);
+    test_softmax_xent(300, 1);
+    printf("sgd\n");
+    test_sgd(0.0f, 0.0f, 0);
+    test_sgd(0.9f, 0.0f, 0);
+    test_sgd(0.9f, 5e-4f, 0);
+    test_sgd(0.9f, 5e-4f, 1);
+    test_model(4, 96);
+    test_model(4, 28);
+    gpu->destroy(gpu);
+    cpu->destroy(cpu);
+    TEST_MAIN_END();
+}
