@@ -74,8 +74,8 @@ make_bundle() {
     >"$stage/gnet-gpu/SOURCE"
   mkdir -p "$bundle_dir"
   say "== packing $tarball"
-  tar -C "$stage" -cf - gnet-gpu | xz -T2 -6 >"$tarball.tmp" && mv "$tarball.tmp" "$tarball" ||
-    die "packing failed"
+  if ! tar -C "$stage" -cf - gnet-gpu | xz -T2 -6 >"$tarball.tmp"; then die "packing failed"; fi
+  mv "$tarball.tmp" "$tarball"
   rm -rf "$stage"
   say "bundle: $(du -h "$tarball" | cut -f1) ($(tar -tJf "$tarball" | grep -c '/lib/') libraries)"
 }
@@ -103,14 +103,16 @@ cuda_lib_path() {
 
 set_library_path() {
   local path="$g/lib"
-  if ! ldconfig -p 2>/dev/null | grep -q 'libstdc++\.so\.6 '; then path="$path:$g/lib/cxx"; fi
+  # (grep without -q reads all of ldconfig's output: no SIGPIPE to fail the pipefail pipeline)
+  if ! ldconfig -p 2>/dev/null | grep 'libstdc++\.so\.6 ' >/dev/null; then path="$path:$g/lib/cxx"; fi
   path="$path:$(cuda_lib_path)"
   [ -d /usr/local/nvidia/lib64 ] && path="$path:/usr/local/nvidia/lib64"
   export LD_LIBRARY_PATH="$path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 }
 
-# Every library of every binary is found, in the bundle, the CUDA folders or the system's glibc.
+# Every library of every binary is found: in the bundle, the CUDA folders, the system's glibc,
+# or (libstdc++, libgcc_s) the system's own when set_library_path left the bundled ones out.
 check_libs() {
   local b bad=0
   for b in "$g"/bin/*; do
@@ -118,7 +120,9 @@ check_libs() {
       say "FAIL: $(basename "$b") has unresolved libraries"; bad=1
     fi
     ldd "$b" | awk '$2 == "=>" { print $1, $3 }' | while read -r name path; do
-      if [[ $name =~ $system_libs || $name =~ $cuda_libs || $path == "$g"/* ]]; then continue; fi
+      if [[ $name =~ $system_libs || $name =~ $cuda_libs || $name =~ $cxx_libs || $path == "$g"/* ]]; then
+        continue
+      fi
       say "FAIL: $(basename "$b"): $name comes from $path, outside the bundle"
     done | grep . && bad=1
   done
@@ -128,19 +132,26 @@ check_libs() {
 
 step() { say; say "## $*"; }
 
+# Seconds a command may take: at most $1, and never past the deadline minus $2 seconds kept
+# for later steps (the whole --run must end within 8 minutes).
+cap() {
+  local left=$((deadline - SECONDS - ${2:-0}))
+  [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"
+}
+
 bench_table() {
-  local sizes=$1 steps=$2 tb="$root/bench/torch_bench.py"
+  local sizes=$1 steps=$2 reserve=$3 tb="$root/bench/torch_bench.py"
   say "| batch | precision | gnet img/s | PyTorch img/s | gnet / PyTorch |"
   say "|---|---|---|---|---|"
   for batch in $sizes; do
     for prec in fp32 tf32 bf16; do
       local gi="n/a" ti="n/a" ratio="n/a" out
       if [ "$prec" != bf16 ]; then
-        out=$(timeout 120 "$g/bin/gnet_gpu_step_bench" --batch "$batch" --resize 96 --steps "$steps" \
+        out=$(timeout "$(cap 120 "$reserve")" "$g/bin/gnet_gpu_step_bench" --batch "$batch" --resize 96 --steps "$steps" \
                 --precision "$prec" 2>&1) && gi=$(sed -n 's/.*"img_per_s":\([0-9.]*\).*/\1/p' <<<"$out")
         [ -n "$gi" ] || { gi="error"; say "gnet $batch $prec: $out" >&2; }
       fi
-      out=$(timeout 180 "$python" "$tb" --device cuda --precision "$prec" --batch "$batch" --resize 96 \
+      out=$(timeout "$(cap 180 "$reserve")" "$python" "$tb" --device cuda --precision "$prec" --batch "$batch" --resize 96 \
               --steps "$steps" --warmup 3 2>&1) && ti=$(sed -n 's/.*"img_per_s": *\([0-9.]*\).*/\1/p' <<<"$out")
       [ -n "$ti" ] || { ti="error"; say "torch $batch $prec: $out" >&2; }
       if [[ $gi =~ ^[0-9.]+$ && $ti =~ ^[0-9.]+$ ]]; then ratio=$(awk -v a="$gi" -v b="$ti" 'BEGIN { printf "%.2fx", a / b }'); fi
@@ -150,6 +161,7 @@ bench_table() {
 }
 
 gpu_run() {
+  deadline=$((SECONDS + 460))
   python=${GNET_PYTHON:-python3}
   unpack
   set_library_path
@@ -159,14 +171,14 @@ gpu_run() {
   "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1
   check_libs
   step "1. CUDA ops and the whole model against the CPU backend (fp32, rel err <= 1e-4)"
-  (cd "$g" && timeout 300 bin/test_cuda_ops); say "test_cuda_ops: exit $?"
+  (cd "$g" && timeout "$(cap 240 300)" bin/test_cuda_ops); say "test_cuda_ops: exit $?"
   step "2. single-rank NCCL through gnet_dist (synthetic, 96x96, 60 steps + evaluation)"
-  timeout 180 "$g/bin/gnet_dist" --device cuda --comm nccl --synthetic 3840 --batch-size 64 --resize 96 \
+  timeout "$(cap 120 240)" "$g/bin/gnet_dist" --device cuda --comm nccl --synthetic 3840 --batch-size 64 --resize 96 \
     --epochs 1 --no-progress; say "gnet_dist nccl: exit $?"
   step "3. training step, gnet vs PyTorch (eager, tests/ref/googlenet.py), 96x96, same GPU"
-  bench_table "64 256 1024" 20 | tee "${OUT:-$work}/bench.md"
+  bench_table "64 256 1024" 15 120 | tee "${OUT:-$work}/bench.md"
   step "4. one epoch of Fashion-MNIST at 96x96 (batch 250: divides 60000 and 10000)"
-  timeout 300 "$g/bin/gnet_dist" --idx "$g/data" --resize 96 --device cuda --epochs 1 --batch-size 250 \
+  timeout "$(cap 200)" "$g/bin/gnet_dist" --idx "$g/data" --resize 96 --device cuda --epochs 1 --batch-size 250 \
     --no-progress; say "gnet_dist epoch: exit $?"
   rm -rf "$work"
 }
@@ -178,8 +190,7 @@ dry_run() {
   local t1=$SECONDS
   python=${GNET_PYTHON:-/usr/bin/python3}
   unpack
-  export LD_LIBRARY_PATH="$g/lib:/usr/local/cuda/lib64"
-  say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  set_library_path
   local rc=0
   check_libs || rc=1
   step "test_cuda_ops without a GPU (must skip: 77)"

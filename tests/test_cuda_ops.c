@@ -5,7 +5,8 @@
  * pooling 3x3/2 and 3x3/1 with padding on signed inputs, global average pooling; ReLU
  * backward, add, the concat copy; the linear layer; softmax cross-entropy with host and
  * device labels; SGD plain, with momentum, Nesterov and weight decay), then the whole model:
- * logits, loss and all gradients at 96x96 and 28x28, from the same parameters.
+ * logits, loss and all gradients at 96x96 and 28x28, from the same parameters; and the
+ * model once more on a --precision tf32 backend, against a loose sanity bound.
  *
  * Error per tensor: max|cuda - cpu| / max|cpu| <= 1e-4 (fp32, FMA-only math on the GPU).
  * Without a CUDA device it prints "SKIP: no CUDA device (<reason>)" and exits 77. */
@@ -24,6 +25,9 @@
 #include "test_util.h"
 
 #define TOL 1e-4
+/* TF32 rounds every convolution's inputs to 10 mantissa bits: not a precision check, but it
+ * catches a tensor-op path that computes something else. */
+#define TF32_TOL 5e-2
 
 static gnet_backend *cpu, *gpu;
 static gnet_rng rng;
@@ -104,13 +108,15 @@ static double rel_err(const float *got, const float *ref, size_t n)
     return scale > 0.0 ? diff / scale : diff;
 }
 
-static double report(const char *what, double e)
+static double report_tol(const char *what, double e, double tol)
 {
-    int ok = e <= TOL;
+    int ok = e <= tol;
     printf("  %-64s rel err %.2e%s\n", what, e, ok ? "" : "  <-- FAIL");
-    EXPECT(e <= TOL);
+    EXPECT(e <= tol);
     return e;
 }
+
+static double report(const char *what, double e) { return report_tol(what, e, TOL); }
 
 static void check_plain(const char *what, pair p, size_t n)
 {
@@ -173,11 +179,15 @@ static void test_conv(conv_case k)
 {
     gnet_shape in = {k.n, k.ic, k.hw, k.hw};
     int o = out_dim(k.hw, k.k, k.stride, k.pad);
-    gnet_conv_desc d = {.in = in, .out = {k.n, k.oc, o, o}, .k = k.k, .stride = k.stride,
-                        .pad = k.pad, .relu = k.relu};
+    gnet_conv_desc d = {.in = in,
+                        .out = {k.n, k.oc, o, o},
+                        .k = k.k,
+                        .stride = k.stride,
+                        .pad = k.pad,
+                        .relu = k.relu};
     char name[96], what[128];
-    snprintf(name, sizeof name, "conv %dx%d/%d %d->%d @%dx%d%s", k.k, k.k, k.stride, k.ic, k.oc, k.hw,
-             k.hw, k.relu ? " +relu" : "");
+    snprintf(name, sizeof name, "conv %dx%d/%d %d->%d @%dx%d%s", k.k, k.k, k.stride, k.ic, k.oc,
+             k.hw, k.hw, k.relu ? " +relu" : "");
     gnet_conv *cc = cpu->conv_create(cpu, &d), *gc = gpu->conv_create(gpu, &d);
     size_t wn = (size_t)k.oc * k.ic * k.k * k.k;
     float bound = 1.0f / sqrtf((float)(k.ic * k.k * k.k));
@@ -201,11 +211,11 @@ static void test_convs(void)
     /* The GoogLeNet shapes at 96x96 (b1, b2, Inception branches at 12/6/3) and 28x28 (b5 at
      * 1x1, where the CPU plans the centre tap only), at batch 2 or 3. */
     const conv_case cases[] = {
-        {2, 1, 96, 64, 7, 2, 3, 1},    {2, 64, 24, 64, 1, 1, 0, 1},   {2, 64, 24, 192, 3, 1, 1, 1},
-        {2, 192, 12, 64, 1, 1, 0, 1},  {2, 96, 12, 128, 3, 1, 1, 1},  {2, 16, 12, 32, 5, 1, 2, 1},
-        {3, 480, 6, 192, 1, 1, 0, 1},  {3, 24, 6, 64, 5, 1, 2, 1},    {2, 112, 6, 224, 3, 1, 1, 0},
-        {2, 832, 3, 384, 1, 1, 0, 1},  {2, 160, 1, 320, 3, 1, 1, 1},  {2, 32, 1, 128, 5, 1, 2, 1},
-        {2, 1, 28, 64, 7, 2, 3, 1},    {2, 64, 7, 192, 3, 1, 1, 1},
+        {2, 1, 96, 64, 7, 2, 3, 1},   {2, 64, 24, 64, 1, 1, 0, 1},  {2, 64, 24, 192, 3, 1, 1, 1},
+        {2, 192, 12, 64, 1, 1, 0, 1}, {2, 96, 12, 128, 3, 1, 1, 1}, {2, 16, 12, 32, 5, 1, 2, 1},
+        {3, 480, 6, 192, 1, 1, 0, 1}, {3, 24, 6, 64, 5, 1, 2, 1},   {2, 112, 6, 224, 3, 1, 1, 0},
+        {2, 832, 3, 384, 1, 1, 0, 1}, {2, 160, 1, 320, 3, 1, 1, 1}, {2, 32, 1, 128, 5, 1, 2, 1},
+        {2, 1, 28, 64, 7, 2, 3, 1},   {2, 64, 7, 192, 3, 1, 1, 1},
     };
     printf("convolution\n");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -225,8 +235,8 @@ static void test_pool(gnet_pool_alg alg, gnet_shape in, int k, int stride, int p
     pair dy = random_act(out, -1.0f, 1.0f), dx = random_act(in, 0.0f, 0.0f);
     cpu->pool_forward(pc, x.c, y.c);
     gpu->pool_forward(pg, x.g, y.g);
-    snprintf(what, sizeof what, "%s pool %dx%d/%d pad %d %dx%dx%d fwd", alg == GNET_POOL_MAX ? "max" : "avg",
-             k, k, stride, pad, in.c, in.h, in.w);
+    snprintf(what, sizeof what, "%s pool %dx%d/%d pad %d %dx%dx%d fwd",
+             alg == GNET_POOL_MAX ? "max" : "avg", k, k, stride, pad, in.c, in.h, in.w);
     check_act(what, y, out);
     cpu->pool_backward(pc, dy.c, dx.c);
     gpu->pool_backward(pg, dy.g, dx.g);
@@ -282,13 +292,17 @@ static void test_linear(int n, int in, int out)
 {
     printf("linear %d x %d -> %d\n", n, in, out);
     float bound = 1.0f / sqrtf((float)in);
-    pair x = random_plain((size_t)n * in, 0.0f, 2.0f), w = random_plain((size_t)out * in, -bound, bound);
-    pair b = random_plain((size_t)out, -bound, bound), y = random_plain((size_t)n * out, 0.0f, 0.0f);
+    pair x = random_plain((size_t)n * in, 0.0f, 2.0f),
+         w = random_plain((size_t)out * in, -bound, bound);
+    pair b = random_plain((size_t)out, -bound, bound),
+         y = random_plain((size_t)n * out, 0.0f, 0.0f);
     cpu->linear_forward(cpu, n, in, out, x.c, w.c, b.c, y.c);
     gpu->linear_forward(gpu, n, in, out, x.g, w.g, b.g, y.g);
     check_plain("linear fwd", y, (size_t)n * out);
-    pair dy = random_plain((size_t)n * out, -1.0f, 1.0f), dx = random_plain((size_t)n * in, 0.0f, 0.0f);
-    pair dw = random_plain((size_t)out * in, -1.0f, 1.0f), db = random_plain((size_t)out, -1.0f, 1.0f);
+    pair dy = random_plain((size_t)n * out, -1.0f, 1.0f),
+         dx = random_plain((size_t)n * in, 0.0f, 0.0f);
+    pair dw = random_plain((size_t)out * in, -1.0f, 1.0f),
+         db = random_plain((size_t)out, -1.0f, 1.0f);
     for (int acc = 0; acc < 2; acc++) {
         cpu->linear_backward(cpu, n, in, out, x.c, w.c, dy.c, dx.c, dw.c, db.c, acc);
         gpu->linear_backward(gpu, n, in, out, x.g, w.g, dy.g, dx.g, dw.g, db.g, acc);
@@ -306,7 +320,8 @@ static void test_softmax_xent(int n, int labels_on_device)
 {
     printf("softmax cross-entropy, %d rows, %s labels\n", n, labels_on_device ? "device" : "host");
     const int classes = 10;
-    pair z = random_plain((size_t)n * classes, -4.0f, 4.0f), dz = random_plain((size_t)n * classes, 0.0f, 0.0f);
+    pair z = random_plain((size_t)n * classes, -4.0f, 4.0f),
+         dz = random_plain((size_t)n * classes, 0.0f, 0.0f);
     int32_t *labels = malloc((size_t)n * sizeof(int32_t));
     if (!labels)
         exit(2);
@@ -340,10 +355,12 @@ static void test_sgd(float m, float wd, int nesterov)
         gpu->sgd(gpu, p.g, g.g, m != 0.0f ? buf.g : NULL, n, 0.05f, m, wd, nesterov, step == 0);
         pair_free(g);
     }
-    snprintf(what, sizeof what, "sgd m=%g wd=%g%s: params after 3 steps", m, wd, nesterov ? " nesterov" : "");
+    snprintf(what, sizeof what, "sgd m=%g wd=%g%s: params after 3 steps", m, wd,
+             nesterov ? " nesterov" : "");
     check_plain(what, p, n);
     if (m != 0.0f) {
-        snprintf(what, sizeof what, "sgd m=%g wd=%g%s: momentum buffer", m, wd, nesterov ? " nesterov" : "");
+        snprintf(what, sizeof what, "sgd m=%g wd=%g%s: momentum buffer", m, wd,
+                 nesterov ? " nesterov" : "");
         check_plain(what, buf, n);
     }
     pair_free(p);
@@ -356,24 +373,36 @@ static void copy_params(gnet_model *from, gnet_model *to)
 {
     float *h = fmalloc(from->n_weights);
     cpu->download(cpu, h, from->params, from->n_weights);
-    gpu->upload(gpu, to->params, h, to->n_weights);
+    to->be->upload(to->be, to->params, h, to->n_weights);
     free(h);
 }
 
-static void check_grads(gnet_model *mc, gnet_model *mg)
+/* The model's input, the same on both backends. */
+static void model_input(gnet_model *mc, gnet_model *mg, float **xc, float **xg)
+{
+    gnet_shape in = {mc->batch, 1, mc->size, mc->size};
+    float *h = random_host(gnet_shape_count(in), 0.0f, 1.0f);
+    *xc = cpu->alloc(cpu, cpu->act_count(cpu, in));
+    *xg = mg->be->alloc(mg->be, mg->be->act_count(mg->be, in));
+    cpu->from_nchw(cpu, in, h, *xc);
+    mg->be->from_nchw(mg->be, in, h, *xg);
+    free(h);
+}
+
+static void check_grads(gnet_model *mc, gnet_model *mg, double tol)
 {
     size_t n = mc->n_weights;
     float *c = fmalloc(n), *g = fmalloc(n);
     cpu->download(cpu, c, mc->grads, n);
-    gpu->download(gpu, g, mg->grads, n);
+    mg->be->download(mg->be, g, mg->grads, n);
     double worst = 0.0;
     const char *worst_name = "";
     for (int i = 0; i < mc->n_params; i++) {
         const gnet_param_spec *s = &mc->params_spec[i];
         double e = rel_err(g + s->offset, c + s->offset, s->count);
-        if (e > TOL)
+        if (e > tol)
             printf("  gradient %-40s rel err %.2e  <-- FAIL\n", s->name, e);
-        EXPECT(e <= TOL);
+        EXPECT(e <= tol);
         if (e >= worst) {
             worst = e;
             worst_name = s->name;
@@ -384,50 +413,71 @@ static void check_grads(gnet_model *mc, gnet_model *mg)
     free(g);
 }
 
-static void test_model(int batch, int size)
+/* fp32 (tol 1e-4) or, with a TF32 backend, a sanity bound: TF32 keeps 10 mantissa bits. */
+static void test_model(gnet_backend *g, const char *math, double tol, int batch, int size)
 {
-    printf("model, batch %d at %dx%d\n", batch, size, size);
-    gnet_model *mc = gnet_model_create(cpu, batch, size), *mg = gnet_model_create(gpu, batch, size);
+    printf("model, batch %d at %dx%d, %s (tol %.0e)\n", batch, size, size, math, tol);
+    gnet_model *mc = gnet_model_create(cpu, batch, size), *mg = gnet_model_create(g, batch, size);
     EXPECT(mc && mg && mc->n_weights == mg->n_weights);
     if (!mc || !mg)
         return;
     gnet_model_init(mc, 42);
     copy_params(mc, mg);
-    gnet_shape in = {batch, 1, size, size};
-    pair x = random_act(in, 0.0f, 1.0f);
-    gnet_model_forward(mc, x.c);
-    gnet_model_forward(mg, x.g);
-    check_plain("logits", (pair){mc->logits, mg->logits}, (size_t)batch * GNET_CLASSES);
+    float *xc, *xg;
+    model_input(mc, mg, &xc, &xg);
+    gnet_model_forward(mc, xc);
+    gnet_model_forward(mg, xg);
+    size_t nl = (size_t)batch * GNET_CLASSES;
+    float lc_host[64 * GNET_CLASSES], lg_host[64 * GNET_CLASSES];
+    cpu->download(cpu, lc_host, mc->logits, nl);
+    g->download(g, lg_host, mg->logits, nl);
+    report_tol("logits", rel_err(lg_host, lc_host, nl), tol);
     int32_t labels[64];
     for (int i = 0; i < batch; i++)
         labels[i] = (int32_t)gnet_rng_below(&rng, GNET_CLASSES);
     double lc, lg;
     int64_t hc, hg;
-    cpu->softmax_xent(cpu, batch, GNET_CLASSES, mc->logits, labels, 1.0f / batch, mc->dlogits, &lc, &hc);
-    gpu->softmax_xent(gpu, batch, GNET_CLASSES, mg->logits, labels, 1.0f / batch, mg->dlogits, &lg, &hg);
-    report("loss", fabs(lg - lc) / fabs(lc));
+    cpu->softmax_xent(cpu, batch, GNET_CLASSES, mc->logits, labels, 1.0f / batch, mc->dlogits, &lc,
+                      &hc);
+    g->softmax_xent(g, batch, GNET_CLASSES, mg->logits, labels, 1.0f / batch, mg->dlogits, &lg,
+                    &hg);
+    report_tol("loss", fabs(lg - lc) / fabs(lc), tol);
     /* The same loss gradient on both, so the comparison is of backward alone. */
-    float dl[64 * GNET_CLASSES];
-    cpu->download(cpu, dl, mc->dlogits, (size_t)batch * GNET_CLASSES);
-    gpu->upload(gpu, mg->dlogits, dl, (size_t)batch * GNET_CLASSES);
+    cpu->download(cpu, lc_host, mc->dlogits, nl);
+    g->upload(g, mg->dlogits, lc_host, nl);
     gnet_model_backward(mc, 0);
     gnet_model_backward(mg, 0);
-    check_grads(mc, mg);
-    pair_free(x);
+    check_grads(mc, mg, tol);
+    cpu->free(cpu, xc);
+    g->free(g, xg);
     gnet_model_destroy(mc);
     gnet_model_destroy(mg);
 }
 
-int main(void)
+/* --cpu-vs-cpu: a second CPU backend stands in for the GPU, so that the harness itself (its
+ * shapes, layouts and comparisons) runs where there is no GPU; every error is then 0. */
+static gnet_backend *open_other(int cpu_vs_cpu, gnet_cuda_math math)
 {
-    char why[160] = "", name[128] = "";
-    if (gnet_cuda_device_count(why, sizeof why) < 1) {
+    char name[128];
+    if (cpu_vs_cpu)
+        return gnet_backend_cpu_create(0);
+    gnet_backend *g = gnet_backend_cuda_create(0, math, "in test_cuda_ops", name, sizeof name);
+    printf("CUDA backend on %s (%s)\n", name, math == GNET_CUDA_TF32 ? "tf32" : "fp32");
+    return g;
+}
+
+int main(int argc, char **argv)
+{
+    int cpu_vs_cpu = argc > 1 && strcmp(argv[1], "--cpu-vs-cpu") == 0;
+    char why[160] = "";
+    if (!cpu_vs_cpu && gnet_cuda_device_count(why, sizeof why) < 1) {
         printf("SKIP: no CUDA device (%s)\n", why);
         return 77;
     }
     cpu = gnet_backend_cpu_create(0);
-    gpu = gnet_backend_cuda_create(0, GNET_CUDA_FP32, "in test_cuda_ops", name, sizeof name);
-    printf("CUDA backend on %s (fp32) against the CPU backend (%d threads)\n", name, cpu->threads);
+    gpu = open_other(cpu_vs_cpu, GNET_CUDA_FP32);
+    printf("against the CPU backend (%d threads)%s\n", cpu->threads,
+           cpu_vs_cpu ? "; --cpu-vs-cpu: a CPU backend in the GPU's place" : "");
     gnet_rng_init(&rng, gnet_rng_key(2024, 0x63756461 /* "cuda" */, 0, 0));
     test_convs();
     test_pools();
@@ -440,9 +490,12 @@ int main(void)
     test_sgd(0.9f, 0.0f, 0);
     test_sgd(0.9f, 5e-4f, 0);
     test_sgd(0.9f, 5e-4f, 1);
-    test_model(4, 96);
-    test_model(4, 28);
+    test_model(gpu, "fp32", TOL, 4, 96);
+    test_model(gpu, "fp32", TOL, 4, 28);
     gpu->destroy(gpu);
+    gnet_backend *tf32 = open_other(cpu_vs_cpu, GNET_CUDA_TF32);
+    test_model(tf32, "tf32", TF32_TOL, 4, 96);
+    tf32->destroy(tf32);
     cpu->destroy(cpu);
     TEST_MAIN_END();
 }

@@ -9,6 +9,9 @@
 #include "core/backend_cuda_internal.h"
 #include "core/check_cuda.h"
 
+/* cuBLAS's recommended workspace on Hopper (4 MiB before it). */
+#define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
+
 struct gnet_cuda_ctx {
     int device;
     gnet_cuda_math math;
@@ -17,8 +20,9 @@ struct gnet_cuda_ctx {
     cublasHandle_t cublas;
     void *workspace;
     size_t workspace_bytes;
-    int32_t *labels;           /* GNET_CUDA_LABEL_CHUNK staged labels */
-    gnet_cuda_xent_sums *sums; /* device */
+    void *blas_workspace;           /* cuBLAS's, ours so that it never allocates during a step */
+    int32_t *labels;                /* GNET_CUDA_LABEL_CHUNK staged labels */
+    gnet_cuda_xent_sums *sums;      /* device */
     gnet_cuda_xent_sums *sums_host; /* pinned */
     char oom_hint[128];
 };
@@ -62,11 +66,7 @@ void gnet_cuda_workspace_reserve(gnet_cuda_ctx *c, size_t bytes)
     c->workspace_bytes = bytes;
 }
 
-void *gnet_cuda_workspace(gnet_cuda_ctx *c, size_t *bytes)
-{
-    *bytes = c->workspace_bytes;
-    return c->workspace;
-}
+void *gnet_cuda_workspace(gnet_cuda_ctx *c) { return c->workspace; }
 
 static float *cuda_alloc(gnet_backend *be, size_t count)
 {
@@ -88,14 +88,16 @@ static void cuda_free(gnet_backend *be, float *p)
 static void cuda_upload(gnet_backend *be, float *dst, const float *host, size_t count)
 {
     gnet_cuda_ctx *c = ctx_of(be);
-    CUDA_CHECK(cudaMemcpyAsync(dst, host, count * sizeof(float), cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(
+        cudaMemcpyAsync(dst, host, count * sizeof(float), cudaMemcpyHostToDevice, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
 }
 
 static void cuda_download(gnet_backend *be, float *host, const float *src, size_t count)
 {
     gnet_cuda_ctx *c = ctx_of(be);
-    CUDA_CHECK(cudaMemcpyAsync(host, src, count * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(
+        cudaMemcpyAsync(host, src, count * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
 }
 
@@ -115,8 +117,8 @@ static void cuda_add(gnet_backend *be, float *dst, const float *src, size_t coun
 
 /* NCHW: a channel range of one image is one contiguous run, and the runs of successive
  * images are a fixed pitch apart, so the whole concat slice is one 2-D copy. */
-static void cuda_copy_channels(gnet_backend *be, float *dst, int dst_c, int dst_off, const float *src,
-                               int src_c, int src_off, int c, int n, int hw)
+static void cuda_copy_channels(gnet_backend *be, float *dst, int dst_c, int dst_off,
+                               const float *src, int src_c, int src_off, int c, int n, int hw)
 {
     size_t f = sizeof(float);
     CUDA_CHECK(cudaMemcpy2DAsync(dst + (size_t)dst_off * hw, (size_t)dst_c * hw * f,
@@ -141,7 +143,9 @@ static void cuda_from_nchw(gnet_backend *be, gnet_shape s, const float *src_host
     cuda_upload(be, dst, src_host, gnet_shape_count(s));
 }
 
-/* ---------- linear (cuBLAS, column-major: a row-major [r, c] matrix is its transpose) ---------- */
+/* ---------- linear (cuBLAS) ---------- */
+
+/* cuBLAS is column-major: a row-major [r, c] matrix is, to it, the [c, r] transpose. */
 
 static void cuda_linear_forward(gnet_backend *be, int n, int in, int out, const float *x,
                                 const float *w, const float *b, float *y)
@@ -182,10 +186,12 @@ static void cuda_softmax_xent(gnet_backend *be, int n, int classes, const float 
         /* Default: the trainer passes host labels, tests may pass device ones. */
         CUDA_CHECK(cudaMemcpyAsync(c->labels, labels + lo, (size_t)rows * sizeof(int32_t),
                                    cudaMemcpyDefault, c->stream));
-        CUDA_CHECK(gnet_cuda_softmax_xent(c->stream, rows, classes, logits + (size_t)lo * classes, c->labels,
-                               grad_scale, dlogits + (size_t)lo * classes, c->sums, lo == 0));
+        CUDA_CHECK(gnet_cuda_softmax_xent(c->stream, rows, classes, logits + (size_t)lo * classes,
+                                          c->labels, grad_scale, dlogits + (size_t)lo * classes,
+                                          c->sums, lo == 0));
     }
-    CUDA_CHECK(cudaMemcpyAsync(c->sums_host, c->sums, sizeof *c->sums, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(
+        cudaMemcpyAsync(c->sums_host, c->sums, sizeof *c->sums, cudaMemcpyDeviceToHost, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
     *loss_sum = n > 0 ? c->sums_host->loss : 0.0;
     *correct = n > 0 ? (int64_t)c->sums_host->correct : 0;
@@ -194,7 +200,8 @@ static void cuda_softmax_xent(gnet_backend *be, int n, int classes, const float 
 static void cuda_sgd(gnet_backend *be, float *p, const float *g, float *buf, size_t count, float lr,
                      float m, float wd, int nesterov, int first_step)
 {
-    CUDA_CHECK(gnet_cuda_sgd(ctx_of(be)->stream, p, g, buf, count, lr, m, wd, nesterov, first_step));
+    CUDA_CHECK(
+        gnet_cuda_sgd(ctx_of(be)->stream, p, g, buf, count, lr, m, wd, nesterov, first_step));
 }
 
 /* ---------- device, context and table ---------- */
@@ -221,10 +228,13 @@ static void ctx_open(gnet_cuda_ctx *c)
     CUDNN_CHECK(cudnnSetStream(c->cudnn, c->stream));
     CUBLAS_CHECK(cublasCreate(&c->cublas));
     CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
+    /* After cublasSetStream, which resets the workspace to cuBLAS's own pool. */
+    c->blas_workspace = gnet_cuda_malloc(c, CUBLAS_WORKSPACE_BYTES);
+    CUBLAS_CHECK(cublasSetWorkspace(c->cublas, c->blas_workspace, CUBLAS_WORKSPACE_BYTES));
     /* fp32: pedantic math keeps cuBLAS off tensor cores (no TF32), like the CPU and PyTorch's
      * default matmul; tf32 lets it use them. */
     CUBLAS_CHECK(cublasSetMathMode(c->cublas, c->math == GNET_CUDA_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                                         : CUBLAS_PEDANTIC_MATH));
+                                                                        : CUBLAS_PEDANTIC_MATH));
     c->labels = gnet_cuda_malloc(c, GNET_CUDA_LABEL_CHUNK * sizeof(int32_t));
     c->sums = gnet_cuda_malloc(c, sizeof *c->sums);
     CUDA_CHECK(cudaMallocHost((void **)&c->sums_host, sizeof *c->sums_host));
@@ -237,6 +247,7 @@ static void cuda_destroy(gnet_backend *be)
     gnet_cuda_ctx *c = ctx_of(be);
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
     CUDA_CHECK(cudaFree(c->workspace));
+    CUDA_CHECK(cudaFree(c->blas_workspace));
     CUDA_CHECK(cudaFree(c->labels));
     CUDA_CHECK(cudaFree(c->sums));
     CUDA_CHECK(cudaFreeHost(c->sums_host));

@@ -30,40 +30,58 @@ static cudnnTensorDescriptor_t tensor_desc(gnet_shape s)
 {
     cudnnTensorDescriptor_t t;
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&t));
-    CUDNN_CHECK(cudnnSetTensor4dDescriptor(t, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.c, s.h, s.w));
+    CUDNN_CHECK(
+        cudnnSetTensor4dDescriptor(t, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.c, s.h, s.w));
     return t;
 }
 
 /* ---------- algorithm choice ---------- */
 
-/* fp32 must not reach tensor cores (TF32 would break agreement with the CPU backend); a
- * deterministic algorithm is preferred so that a run repeats bit for bit on the same GPU. */
-static int allowed(gnet_cuda_math math, cudnnStatus_t status, cudnnMathType_t mt, size_t memory)
+/* One ranked result of cuDNN's heuristics, whatever the direction. */
+typedef struct {
+    int algo;
+    cudnnStatus_t status;
+    size_t memory;
+    cudnnDeterminism_t determinism;
+    cudnnMathType_t math;
+} candidate;
+
+/* The three perf structs have the same fields under different algorithm types. */
+#define CANDIDATES(perf, n, out)                                                                   \
+    for (int i_ = 0; i_ < (n); i_++) {                                                             \
+        (out)[i_].algo = (int)(perf)[i_].algo;                                                     \
+        (out)[i_].status = (perf)[i_].status;                                                      \
+        (out)[i_].memory = (perf)[i_].memory;                                                      \
+        (out)[i_].determinism = (perf)[i_].determinism;                                            \
+        (out)[i_].math = (perf)[i_].mathType;                                                      \
+    }
+
+/* fp32 must not reach tensor cores (TF32 would break agreement with the CPU backend). */
+static int allowed(const candidate *c, gnet_cuda_math math)
 {
-    if (status != CUDNN_STATUS_SUCCESS || memory > WORKSPACE_CAP)
+    if (c->status != CUDNN_STATUS_SUCCESS || c->memory > WORKSPACE_CAP)
         return 0;
-    return math == GNET_CUDA_TF32 || (mt != CUDNN_TENSOR_OP_MATH && mt != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+    return math == GNET_CUDA_TF32 ||
+           (c->math != CUDNN_TENSOR_OP_MATH && c->math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
 }
 
-/* Index of the first allowed result (deterministic first when asked), or -1. */
-#define PICK(perf, n, math, want_det)                                                            \
-    do {                                                                                         \
-        for (int pass = want_det ? 0 : 1; pass < 2; pass++)                                      \
-            for (int i_ = 0; i_ < (n); i_++)                                                     \
-                if (allowed(math, (perf)[i_].status, (perf)[i_].mathType, (perf)[i_].memory) &&  \
-                    (pass == 1 || (perf)[i_].determinism == CUDNN_DETERMINISTIC))                 \
-                    return i_;                                                                   \
-        return -1;                                                                               \
-    } while (0)
-
-static int pick_fwd(const cudnnConvolutionFwdAlgoPerf_t *p, int n, gnet_cuda_math m) { PICK(p, n, m, 0); }
-static int pick_data(const cudnnConvolutionBwdDataAlgoPerf_t *p, int n, gnet_cuda_math m) { PICK(p, n, m, 1); }
-static int pick_filter(const cudnnConvolutionBwdFilterAlgoPerf_t *p, int n, gnet_cuda_math m) { PICK(p, n, m, 1); }
+/* The best-ranked allowed algorithm; with want_deterministic, a deterministic one when there
+ * is one (so that a run repeats bit for bit on the same GPU). -1 when none is allowed. */
+static int pick(const candidate *c, int n, gnet_cuda_math math, int want_deterministic)
+{
+    for (int pass = want_deterministic ? 0 : 1; pass < 2; pass++)
+        for (int i = 0; i < n; i++)
+            if (allowed(&c[i], math) && (pass == 1 || c[i].determinism == CUDNN_DETERMINISTIC))
+                return c[i].algo;
+    return -1;
+}
 
 static void no_algorithm(const gnet_conv_desc *d, const char *dir)
 {
-    gnet_errorf("cuDNN offers no usable %s algorithm for a %dx%d convolution %dx%dx%d -> %d channels "
-                "(batch %d)", dir, d->k, d->k, d->in.c, d->in.h, d->in.w, d->out.c, d->in.n);
+    gnet_errorf(
+        "cuDNN offers no usable %s algorithm for a %dx%d convolution %dx%dx%d -> %d channels "
+        "(batch %d)",
+        dir, d->k, d->k, d->in.c, d->in.h, d->in.w, d->out.c, d->in.n);
     gnet_fatal(1);
 }
 
@@ -93,8 +111,8 @@ static void conv_descriptors(gnet_conv *cv)
     CUDNN_CHECK(cudnnSetFilter4dDescriptor(cv->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, d->out.c,
                                            d->in.c, d->k, d->k));
     CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cv->conv));
-    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cv->conv, d->pad, d->pad, d->stride, d->stride, 1, 1,
-                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cv->conv, d->pad, d->pad, d->stride, d->stride, 1,
+                                                1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     /* FMA-only math is what keeps fp32 off TF32 tensor cores on Ampere and Hopper. */
     CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, gnet_cuda_ctx_math(cv->c) == GNET_CUDA_TF32
                                                           ? CUDNN_TENSOR_OP_MATH
@@ -102,8 +120,9 @@ static void conv_descriptors(gnet_conv *cv)
     int n, c, h, w;
     CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(cv->conv, cv->x, cv->w, &n, &c, &h, &w));
     if (n != d->out.n || c != d->out.c || h != d->out.h || w != d->out.w) {
-        gnet_errorf("convolution plan: cuDNN's output %dx%dx%dx%d differs from the model's %dx%dx%dx%d",
-                    n, c, h, w, d->out.n, d->out.c, d->out.h, d->out.w);
+        gnet_errorf(
+            "convolution plan: cuDNN's output %dx%dx%dx%d differs from the model's %dx%dx%dx%d", n,
+            c, h, w, d->out.n, d->out.c, d->out.h, d->out.w);
         gnet_fatal(1);
     }
 }
@@ -111,13 +130,15 @@ static void conv_descriptors(gnet_conv *cv)
 static void plan_forward(gnet_conv *cv, cudnnHandle_t h, gnet_cuda_math math)
 {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    candidate c[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int n = 0;
     CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, cv->x, cv->w, cv->conv, cv->y,
                                                        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-    int i = pick_fwd(perf, n, math);
-    if (i < 0)
+    CANDIDATES(perf, n, c);
+    int algo = pick(c, n, math, 0);
+    if (algo < 0)
         no_algorithm(&cv->d, "forward");
-    cv->fwd = perf[i].algo;
+    cv->fwd = (cudnnConvolutionFwdAlgo_t)algo;
     CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, cv->x, cv->w, cv->conv, cv->y, cv->fwd,
                                                         &cv->ws_fwd));
 }
@@ -125,27 +146,31 @@ static void plan_forward(gnet_conv *cv, cudnnHandle_t h, gnet_cuda_math math)
 static void plan_backward_data(gnet_conv *cv, cudnnHandle_t h, gnet_cuda_math math)
 {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    candidate c[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int n = 0;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, cv->w, cv->y, cv->conv, cv->x,
-                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-    int i = pick_data(perf, n, math);
-    if (i < 0)
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        h, cv->w, cv->y, cv->conv, cv->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+    CANDIDATES(perf, n, c);
+    int algo = pick(c, n, math, 1);
+    if (algo < 0)
         no_algorithm(&cv->d, "backward-data");
-    cv->data = perf[i].algo;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, cv->w, cv->y, cv->conv, cv->x, cv->data,
-                                                             &cv->ws_data));
+    cv->data = (cudnnConvolutionBwdDataAlgo_t)algo;
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, cv->w, cv->y, cv->conv, cv->x,
+                                                             cv->data, &cv->ws_data));
 }
 
 static void plan_backward_filter(gnet_conv *cv, cudnnHandle_t h, gnet_cuda_math math)
 {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    candidate c[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int n = 0;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, cv->x, cv->y, cv->conv, cv->w,
-                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
-    int i = pick_filter(perf, n, math);
-    if (i < 0)
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        h, cv->x, cv->y, cv->conv, cv->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+    CANDIDATES(perf, n, c);
+    int algo = pick(c, n, math, 1);
+    if (algo < 0)
         no_algorithm(&cv->d, "backward-filter");
-    cv->filter = perf[i].algo;
+    cv->filter = (cudnnConvolutionBwdFilterAlgo_t)algo;
     CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, cv->x, cv->y, cv->conv, cv->w,
                                                                cv->filter, &cv->ws_filter));
 }
@@ -168,13 +193,13 @@ static gnet_conv *cuda_conv_create(gnet_backend *be, const gnet_conv_desc *d)
     return cv;
 }
 
-static void cuda_conv_forward(gnet_conv *cv, const float *x, const float *w, const float *b, float *y)
+static void cuda_conv_forward(gnet_conv *cv, const float *x, const float *w, const float *b,
+                              float *y)
 {
     const float one = 1.0f, zero = 0.0f;
-    size_t bytes;
-    void *ws = gnet_cuda_workspace(cv->c, &bytes);
-    CUDNN_CHECK(cudnnConvolutionForward(handle_of(cv->c), &one, cv->x, x, cv->w, w, cv->conv, cv->fwd, ws,
-                                        cv->ws_fwd, &zero, cv->y, y));
+    void *ws = gnet_cuda_workspace(cv->c);
+    CUDNN_CHECK(cudnnConvolutionForward(handle_of(cv->c), &one, cv->x, x, cv->w, w, cv->conv,
+                                        cv->fwd, ws, cv->ws_fwd, &zero, cv->y, y));
     const gnet_shape o = cv->d.out;
     CUDA_CHECK(gnet_cuda_bias_act(stream_of(cv->c), y, b, o.n, o.c, o.h * o.w, cv->d.relu));
 }
@@ -186,21 +211,19 @@ static void cuda_conv_backward_data(gnet_conv *cv, const float *dy, const float 
         gnet_fatal(1);
     }
     const float one = 1.0f, zero = 0.0f;
-    size_t bytes;
-    void *ws = gnet_cuda_workspace(cv->c, &bytes);
-    CUDNN_CHECK(cudnnConvolutionBackwardData(handle_of(cv->c), &one, cv->w, w, cv->y, dy, cv->conv, cv->data,
-                                             ws, cv->ws_data, &zero, cv->x, dx));
+    void *ws = gnet_cuda_workspace(cv->c);
+    CUDNN_CHECK(cudnnConvolutionBackwardData(handle_of(cv->c), &one, cv->w, w, cv->y, dy, cv->conv,
+                                             cv->data, ws, cv->ws_data, &zero, cv->x, dx));
 }
 
 static void cuda_conv_backward_filter(gnet_conv *cv, const float *x, const float *dy, float *dw,
                                       float *db, int accumulate)
 {
     const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    size_t bytes;
-    void *ws = gnet_cuda_workspace(cv->c, &bytes);
+    void *ws = gnet_cuda_workspace(cv->c);
     cudnnHandle_t h = handle_of(cv->c);
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, cv->x, x, cv->y, dy, cv->conv, cv->filter, ws,
-                                               cv->ws_filter, &beta, cv->w, dw));
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, cv->x, x, cv->y, dy, cv->conv, cv->filter,
+                                               ws, cv->ws_filter, &beta, cv->w, dw));
     CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, cv->y, dy, &beta, cv->b, db));
 }
 
@@ -265,8 +288,8 @@ static void cuda_pool_backward(gnet_pool *p, const float *dy, float *dx)
         gnet_fatal(1);
     }
     const float one = 1.0f, zero = 0.0f;
-    CUDNN_CHECK(cudnnPoolingBackward(handle_of(p->c), p->pool, &one, p->y, p->last_y, p->y, dy, p->x,
-                                     p->last_x, &zero, p->x, dx));
+    CUDNN_CHECK(cudnnPoolingBackward(handle_of(p->c), p->pool, &one, p->y, p->last_y, p->y, dy,
+                                     p->x, p->last_x, &zero, p->x, dx));
 }
 
 static void cuda_pool_destroy(gnet_pool *p)

@@ -34,26 +34,28 @@ void *gnet_cuda_ctx_stream(gnet_cuda_ctx *c);
 cudaError_t gnet_cuda_relu_backward(void *stream, const float *y, float *dy, size_t count);
 cudaError_t gnet_cuda_add(void *stream, float *dst, const float *src, size_t count);
 /* y[n, c, :] = relu?(y[n, c, :] + b[c]) over n x c planes of hw floats (NCHW). */
-cudaError_t gnet_cuda_bias_act(void *stream, float *y, const float *b, int n, int c, int hw, int relu);
+cudaError_t gnet_cuda_bias_act(void *stream, float *y, const float *b, int n, int c, int hw,
+                               int relu);
 /* y[i, :] += b over n rows of `out` floats. */
 cudaError_t gnet_cuda_bias_rows(void *stream, float *y, const float *b, int n, int out);
 /* db[j] (+)= sum_i dy[i, j] over n rows of `out` floats. */
-cudaError_t gnet_cuda_col_sum(void *stream, const float *dy, float *db, int n, int out, int accumulate);
+cudaError_t gnet_cuda_col_sum(void *stream, const float *dy, float *db, int n, int out,
+                              int accumulate);
 /* Rows [0, n) of one chunk: dlogits, and the loss and correct count added to *sums (or
  * written, when first). labels are device memory. */
 cudaError_t gnet_cuda_softmax_xent(void *stream, int n, int classes, const float *logits,
-                            const int32_t *labels, float grad_scale, float *dlogits,
-                            gnet_cuda_xent_sums *sums, int first);
+                                   const int32_t *labels, float grad_scale, float *dlogits,
+                                   gnet_cuda_xent_sums *sums, int first);
 /* The SGD of backend.h in one pass over the arena. */
-cudaError_t gnet_cuda_sgd(void *stream, float *p, const float *g, float *buf, size_t count, float lr,
-                   float m, float wd, int nesterov, int first_step);
+cudaError_t gnet_cuda_sgd(void *stream, float *p, const float *g, float *buf, size_t count,
+                          float lr, float m, float wd, int nesterov, int first_step);
 
 /* backend_cuda_conv.c: the table's conv and pool entries. */
 void gnet_cuda_conv_install(gnet_backend *be);
 /* The one cuDNN workspace every convolution shares (ops run one at a time on the stream),
  * grown while planning; freed with the context. */
 void gnet_cuda_workspace_reserve(gnet_cuda_ctx *c, size_t bytes);
-void *gnet_cuda_workspace(gnet_cuda_ctx *c, size_t *bytes);
+void *gnet_cuda_workspace(gnet_cuda_ctx *c);
 /* The cuDNN handle (a cudnnHandle_t) bound to the stream, and the math mode. */
 void *gnet_cuda_cudnn(gnet_cuda_ctx *c);
 gnet_cuda_math gnet_cuda_ctx_math(gnet_cuda_ctx *c);

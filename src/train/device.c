@@ -18,14 +18,17 @@ static int cpu_threads(const gnet_options *o, const gnet_comm *c)
     return cores / c->local_size > 0 ? (int)(cores / c->local_size) : 1;
 }
 
-static int open_cpu(gnet_device *d, const gnet_options *o, gnet_comm *boot, const char *why_not_cuda)
+static int open_cpu(gnet_device *d, const gnet_options *o, gnet_comm *boot,
+                    const char *why_not_cuda)
 {
     if (strcmp(o->precision, "fp32") != 0) {
-        gnet_errorf_once("--precision %s needs the CUDA backend; the CPU computes in fp32", o->precision);
+        gnet_errorf_once("--precision %s needs the CUDA backend; the CPU computes in fp32",
+                         o->precision);
         return -1;
     }
     if (o->comm && strcmp(o->comm, "nccl") == 0) {
-        gnet_errorf_once("--comm nccl: NCCL needs the CUDA backend; use --comm mpi with --device cpu");
+        gnet_errorf_once(
+            "--comm nccl: NCCL needs the CUDA backend; use --comm mpi with --device cpu");
         return -1;
     }
     d->be = gnet_backend_cpu_create(cpu_threads(o, boot));
@@ -36,19 +39,14 @@ static int open_cpu(gnet_device *d, const gnet_options *o, gnet_comm *boot, cons
 }
 
 #ifdef GNET_CUDA
-/* The communicator for device buffers: NCCL by default; MPI only where it never touches a
- * device buffer (one rank: every collective is the identity), since this build does not
- * assume a CUDA-aware MPI. */
+/* The communicator for device buffers is NCCL: gnet does not assume a CUDA-aware MPI, so
+ * MPI never sees a GPU buffer (it still bootstraps the job and sums the host metrics). */
 static int open_cuda_comm(gnet_device *d, const gnet_options *o, gnet_comm *boot)
 {
     if (o->comm && strcmp(o->comm, "mpi") == 0) {
-        if (boot->world > 1) {
-            gnet_errorf_once("--comm mpi with --device cuda would hand GPU buffers to MPI, which "
-                             "gnet does not assume is CUDA-aware; use --comm nccl (the default)");
-            return -1;
-        }
-        d->comm = boot;
-        return 0;
+        gnet_errorf_once("--comm mpi with --device cuda would hand GPU buffers to MPI, which gnet "
+                         "does not assume is CUDA-aware; use --comm nccl (the default with CUDA)");
+        return -1;
     }
     d->owned_comm = gnet_comm_nccl_create(boot, gnet_backend_cuda_stream(d->be), o->comm_timeout);
     d->comm = d->owned_comm;
@@ -58,12 +56,14 @@ static int open_cuda_comm(gnet_device *d, const gnet_options *o, gnet_comm *boot
 static int open_cuda(gnet_device *d, const gnet_options *o, gnet_comm *boot, int devices)
 {
     if (strcmp(o->precision, "bf16") == 0) {
-        gnet_errorf_once("--precision bf16 is not implemented in the CUDA backend yet; use fp32 or tf32");
+        gnet_errorf_once(
+            "--precision bf16 is not implemented in the CUDA backend yet; use fp32 or tf32");
         return -1;
     }
     if (boot->local_rank >= devices) {
         gnet_errorf("local rank %d has no GPU: this node has %d CUDA device(s); start at most %d "
-                    "ranks per node", boot->local_rank, devices, devices);
+                    "ranks per node",
+                    boot->local_rank, devices, devices);
         return -1;
     }
     gnet_cuda_math math = strcmp(o->precision, "tf32") == 0 ? GNET_CUDA_TF32 : GNET_CUDA_FP32;
