@@ -9,8 +9,10 @@ record; a run without one (still going, stopped, failed) shows its last epoch re
 "k/E (unfinished)" epochs. -o writes the table to FILE (atomically) instead of stdout.
 
 Columns: batch | lr | epochs | loss | train acc | test acc | examples/s | wall, as the
-reference prints them, then ranks | device | run. lr is the configured --lr (config.ini),
-wall the run's wall time (summed over resumes) as XmYYs.
+reference prints them, then ranks | device | run. lr and epochs are the configured ones
+(config.ini; "k/E" when --max-steps ended the run after k epochs), loss and accuracies the
+last epoch's, examples/s the run's training throughput, wall its wall time (summed over
+resumes) as XmYYs.
 Exit status: 0, or 1 with one line "summarize.py: error: FILE:LINE: ..." on bad input.
 Plain Python 3 standard library (any python3 runs it).
 """
@@ -74,8 +76,11 @@ def read_metrics(run_dir):
             epochs.append(rec)
         else:
             raise InputError(f"{path}:{n}: neither an epoch record nor the final record")
+        # A final record after no complete epoch (--max-steps) has null metrics.
         for key in ("loss", "train_acc", "test_acc", "img_per_s", "wall_s"):
-            if not isinstance(rec.get(key), (int, float)):
+            value = rec.get(key)
+            if not (isinstance(value, (int, float)) or value is None and rec is final
+                    and key not in ("img_per_s", "wall_s")):
                 raise InputError(f"{path}:{n}: '{key}' missing or not a number")
     return epochs, final
 
@@ -123,7 +128,11 @@ def fmt(value, spec):
 def row(run):
     last = run["last"] or {}
     if run["final"]:
+        # Fewer epochs than configured: stopped by --max-steps.
+        done = run["final"].get("epochs")
         epochs = fmt(run["epochs"], "d")
+        if isinstance(done, int) and run["epochs"] is not None and done != run["epochs"]:
+            epochs = f"{done}/{run['epochs']}"
     else:
         done = len(run["epochs_rec"]) and run["epochs_rec"][-1]["epoch"]
         epochs = f"{done}/{fmt(run['epochs'], 'd')} (unfinished)"

@@ -9,6 +9,7 @@
 #                        file (its run directory: the file's name without .ini); # comments
 #   --np N               local: N ranks per run with mpirun (default: one process)
 #   --slurm              submit the grid as one Slurm job array instead of running it
+#   --parallel K         with --slurm: at most K runs at a time (--array=0-N%K)
 #   --sbatch OPT         (repeatable) an option for sbatch, e.g. --sbatch --ntasks-per-node=2
 #                        --sbatch --time=2:00:00 --sbatch --wait
 #   --dry-run            print what would run, run nothing
@@ -26,7 +27,7 @@ source "$root/scripts/slurm/gnet_job.sh"
 die() { gnet_job_die "$@"; }
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
-batches= lrs= epochs= grid= np=1 slurm=0 dry=0 sweep=
+batches= lrs= epochs= grid= np=1 slurm=0 dry=0 sweep= parallel=
 sbatch_opts=()
 need() { [ $# -ge 2 ] || die "$1: needs a value"; }
 while [ $# -gt 0 ]; do
@@ -37,6 +38,7 @@ while [ $# -gt 0 ]; do
     --grid) need "$@"; grid=$2; shift 2 ;;
     --np) need "$@"; np=$2; shift 2 ;;
     --slurm) slurm=1; shift ;;
+    --parallel) need "$@"; parallel=$2; shift 2 ;;
     --sbatch) need "$@"; sbatch_opts+=("$2"); shift 2 ;;
     --dry-run) dry=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -48,6 +50,8 @@ done
 extra=("$@")
 [ -n "$sweep" ] || die "no SWEEP_DIR given (see --help)"
 [[ $np =~ ^[1-9][0-9]*$ ]] || die "--np: '$np' is not a positive integer"
+[ -z "$parallel" ] || [[ $parallel =~ ^[1-9][0-9]*$ ]] || die "--parallel: '$parallel' is not a positive integer"
+[ -z "$parallel" ] || [ $slurm -eq 1 ] || die "--parallel: only with --slurm (locally the runs go one after another)"
 
 # The grid, as the text of grid.txt.
 if [ -n "$grid" ]; then
@@ -90,7 +94,7 @@ if [ $dry -eq 0 ]; then
 fi
 
 if [ $slurm -eq 1 ]; then
-  cmd=(sbatch --array=0-$((${#entries[@]} - 1)) "${sbatch_opts[@]}" "$root/scripts/slurm/sweep.sbatch"
+  cmd=(sbatch --array=0-$((${#entries[@]} - 1))${parallel:+%$parallel} "${sbatch_opts[@]}" "$root/scripts/slurm/sweep.sbatch"
        "$sweep/grid.txt" "$sweep" "${extra[@]}")
   echo "sweep.sh: ${#entries[@]} runs as a job array: ${names[*]}"
   if [ $dry -eq 1 ]; then

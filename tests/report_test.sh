@@ -2,7 +2,8 @@
 # scripts/summarize.py and scripts/plot_metrics.py on hand-made run directories (tests/report):
 # sweep/bs64_lr0.05_e25 finished, shaped like the reference's batch-64 row (its final record
 # is that row, extra keys included); sweep/bs128_lr0.1_e10 unfinished (2 of 10 epochs and a
-# half-written third line); bad/ with a malformed line 2.
+# half-written third line); maxsteps/ ended by --max-steps before an epoch (a final record
+# with null metrics); bad/ with a malformed line 2.
 #  A. the sweep's table equals tests/report/expected.md (the reference row to the character,
 #     the unfinished run marked), under /usr/bin/python3 and under the python3 on PATH;
 #  B. run directories given one by one keep their order; -o writes the same table, no temp left;
@@ -41,6 +42,9 @@ mkdir "$tmp/out"
   fail "B: -o did not write the table (or also printed it)"
 [ "$(ls "$tmp/out")" = table.md ] || fail "B: -o left files behind: $(ls "$tmp/out")"
 ok "B: given order kept; -o writes the table atomically"
+"$py" "$src/scripts/summarize.py" "$fix/maxsteps" | grep -qxF '| 64 | 0.05 | 0/10 | - | - | - | 300.5 | 0m03s | 1 | cpu | maxsteps |' ||
+  fail "B: a run ended by --max-steps before its first epoch (null metrics) is not shown as 0/10 with dashes"
+ok "B: a final record with null metrics (--max-steps) shows as 0/10 with dashes"
 
 # C: each bad input -> exit 1, exactly one stderr line that names the culprit, no stdout.
 expect_error() { # what, expected substring, command...
@@ -89,6 +93,8 @@ cp -r "$fix/sweep/bs64_lr0.05_e25" "$tmp/one"
 ok "D: PNG and SVG of the sweep, and of one run by default"
 expect_error "plot: malformed line" "plot_metrics.py: error: $fix/bad/metrics.jsonl:2:" \
   "$py" "$src/scripts/plot_metrics.py" -o "$tmp/plot/bad" "$fix/bad"
+expect_error "plot: a run without epoch records" "plot_metrics.py: error: $fix/maxsteps/metrics.jsonl: no epoch records to draw" \
+  "$py" "$src/scripts/plot_metrics.py" -o "$tmp/plot/none" "$fix/maxsteps"
 expect_error "plot: several runs without -o" "plot_metrics.py: error: several runs: give the output with -o PREFIX" \
   "$py" "$src/scripts/plot_metrics.py" "$fix/sweep"
 [ "$(ls "$tmp/plot" | tr '\n' ' ')" = "curves.png curves.svg " ] || fail "D: failed plots left files: $(ls "$tmp/plot")"

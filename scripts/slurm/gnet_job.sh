@@ -77,6 +77,8 @@ gnet_job_run() {
   # node. srun (22.05 and later) no longer takes --cpus-per-task from the batch
   # allocation, so it is passed on explicitly. --threads comes first: the caller's own
   # --threads, later on the line, wins.
+  # gnet_dist --out creates RUN_DIR but not its parents.
+  mkdir -p "$(dirname "$run_dir")"
   local threads=${SLURM_CPUS_PER_TASK:-1}
   export OMP_NUM_THREADS=$threads
   gnet_job_out_args "$run_dir"
