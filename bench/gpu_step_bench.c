@@ -2,7 +2,7 @@
  * as bench/step_bench.c does on the CPU) on one fixed random batch, and prints one JSON line
  * with the fields of bench/torch_bench.py, for scripts/gpu_check.sh.
  * usage: gnet_gpu_step_bench [--batch 64] [--resize 96] [--steps 20] [--warmup 3]
- *                            [--precision fp32|tf32] [--device 0]
+ *                            [--precision fp32|tf32|bf16] [--device 0]
  * Exit 77 (after one line) when there is no CUDA device. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,8 +62,14 @@ int main(int argc, char **argv)
     int steps = arg_int(argc, argv, "--steps", 20), warmup = arg_int(argc, argv, "--warmup", 3);
     int device = atoi(arg_str(argc, argv, "--device", "0"));
     const char *precision = arg_str(argc, argv, "--precision", "fp32");
-    if (strcmp(precision, "fp32") != 0 && strcmp(precision, "tf32") != 0) {
-        fprintf(stderr, "gpu_step_bench: --precision must be fp32 or tf32\n");
+    const char *const names[] = {"fp32", "tf32", "bf16"};
+    const gnet_cuda_math maths[] = {GNET_CUDA_FP32, GNET_CUDA_TF32, GNET_CUDA_BF16};
+    int which = -1;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(precision, names[i]) == 0)
+            which = i;
+    if (which < 0) {
+        fprintf(stderr, "gpu_step_bench: --precision must be fp32, tf32 or bf16\n");
         return 2;
     }
     char why[160] = "", name[128] = "";
@@ -71,10 +77,9 @@ int main(int argc, char **argv)
         printf("SKIP: no CUDA device %d (%s)\n", device, why);
         return 77;
     }
-    gnet_cuda_math math = strcmp(precision, "tf32") == 0 ? GNET_CUDA_TF32 : GNET_CUDA_FP32;
     char hint[64];
     snprintf(hint, sizeof hint, "at batch %d", batch);
-    gnet_backend *be = gnet_backend_cuda_create(device, math, hint, name, sizeof name);
+    gnet_backend *be = gnet_backend_cuda_create(device, maths[which], hint, name, sizeof name);
     gnet_model *m = gnet_model_create(be, batch, size);
     if (!m)
         return 1;

@@ -145,12 +145,10 @@ bench_table() {
   say "|---|---|---|---|---|"
   for batch in $sizes; do
     for prec in fp32 tf32 bf16; do
-      local gi="n/a" ti="n/a" ratio="n/a" out
-      if [ "$prec" != bf16 ]; then
-        out=$(timeout "$(cap 120 "$reserve")" "$g/bin/gnet_gpu_step_bench" --batch "$batch" --resize 96 --steps "$steps" \
-                --precision "$prec" 2>&1) && gi=$(sed -n 's/.*"img_per_s":\([0-9.]*\).*/\1/p' <<<"$out")
-        [ -n "$gi" ] || { gi="error"; say "gnet $batch $prec: $out" >&2; }
-      fi
+      local gi="" ti="" ratio="n/a" out
+      out=$(timeout "$(cap 120 "$reserve")" "$g/bin/gnet_gpu_step_bench" --batch "$batch" --resize 96 \
+              --steps "$steps" --precision "$prec" 2>&1) && gi=$(sed -n 's/.*"img_per_s":\([0-9.]*\).*/\1/p' <<<"$out")
+      [ -n "$gi" ] || { gi="error"; say "gnet $batch $prec: $out" >&2; }
       out=$(timeout "$(cap 180 "$reserve")" "$python" "$tb" --device cuda --precision "$prec" --batch "$batch" --resize 96 \
               --steps "$steps" --warmup 3 2>&1) && ti=$(sed -n 's/.*"img_per_s": *\([0-9.]*\).*/\1/p' <<<"$out")
       [ -n "$ti" ] || { ti="error"; say "torch $batch $prec: $out" >&2; }

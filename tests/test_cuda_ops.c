@@ -6,7 +6,7 @@
  * backward, add, the concat copy; the linear layer; softmax cross-entropy with host and
  * device labels; SGD plain, with momentum, Nesterov and weight decay), then the whole model:
  * logits, loss and all gradients at 96x96 and 28x28, from the same parameters; and the
- * model once more on a --precision tf32 backend, against a loose sanity bound.
+ * model once more on --precision tf32 and bf16 backends, against loose sanity bounds.
  *
  * Error per tensor: max|cuda - cpu| / max|cpu| <= 1e-4 (fp32, FMA-only math on the GPU).
  * Without a CUDA device it prints "SKIP: no CUDA device (<reason>)" and exits 77. */
@@ -28,6 +28,8 @@
 /* TF32 rounds every convolution's inputs to 10 mantissa bits: not a precision check, but it
  * catches a tensor-op path that computes something else. */
 #define TF32_TOL 5e-2
+/* bf16 rounds them to 8 bits: again a sanity bound. */
+#define BF16_TOL 1e-1
 
 static gnet_backend *cpu, *gpu;
 static gnet_rng rng;
@@ -462,7 +464,8 @@ static gnet_backend *open_other(int cpu_vs_cpu, gnet_cuda_math math)
     if (cpu_vs_cpu)
         return gnet_backend_cpu_create(0);
     gnet_backend *g = gnet_backend_cuda_create(0, math, "in test_cuda_ops", name, sizeof name);
-    printf("CUDA backend on %s (%s)\n", name, math == GNET_CUDA_TF32 ? "tf32" : "fp32");
+    const char *const names[] = {"fp32", "tf32", "bf16"};
+    printf("CUDA backend on %s (%s)\n", name, names[math]);
     return g;
 }
 
@@ -496,6 +499,9 @@ int main(int argc, char **argv)
     gnet_backend *tf32 = open_other(cpu_vs_cpu, GNET_CUDA_TF32);
     test_model(tf32, "tf32", TF32_TOL, 4, 96);
     tf32->destroy(tf32);
+    gnet_backend *bf16 = open_other(cpu_vs_cpu, GNET_CUDA_BF16);
+    test_model(bf16, "bf16", BF16_TOL, 4, 96);
+    bf16->destroy(bf16);
     cpu->destroy(cpu);
     TEST_MAIN_END();
 }

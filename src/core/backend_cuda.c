@@ -20,7 +20,9 @@ struct gnet_cuda_ctx {
     cublasHandle_t cublas;
     void *workspace;
     size_t workspace_bytes;
-    void *blas_workspace;           /* cuBLAS's, ours so that it never allocates during a step */
+    void *blas_workspace;          /* cuBLAS's, ours so that it never allocates during a step */
+    void *stage[GNET_CUDA_STAGES]; /* bf16 operand copies (bf16 math only) */
+    size_t stage_count[GNET_CUDA_STAGES];
     int32_t *labels;                /* GNET_CUDA_LABEL_CHUNK staged labels */
     gnet_cuda_xent_sums *sums;      /* device */
     gnet_cuda_xent_sums *sums_host; /* pinned */
@@ -67,6 +69,18 @@ void gnet_cuda_workspace_reserve(gnet_cuda_ctx *c, size_t bytes)
 }
 
 void *gnet_cuda_workspace(gnet_cuda_ctx *c) { return c->workspace; }
+
+void gnet_cuda_stage_reserve(gnet_cuda_ctx *c, int which, size_t count)
+{
+    if (count <= c->stage_count[which])
+        return;
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    CUDA_CHECK(cudaFree(c->stage[which]));
+    c->stage[which] = gnet_cuda_malloc(c, count * 2); /* bf16: 2 bytes */
+    c->stage_count[which] = count;
+}
+
+void *gnet_cuda_stage(gnet_cuda_ctx *c, int which) { return c->stage[which]; }
 
 static float *cuda_alloc(gnet_backend *be, size_t count)
 {
@@ -147,14 +161,27 @@ static void cuda_from_nchw(gnet_backend *be, gnet_shape s, const float *src_host
 
 /* cuBLAS is column-major: a row-major [r, c] matrix is, to it, the [c, r] transpose. */
 
+/* C = A B (column-major, cuBLAS's conventions) in the backend's math: bf16 lets cuBLAS round
+ * the fp32 operands to bf16 (fp32 accumulation); fp32 and tf32 follow the handle's math mode. */
+static void gemm(gnet_cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                 const float *a, int lda, const float *b, int ldb, float beta, float *out, int ldc)
+{
+    const float one = 1.0f;
+    if (c->math == GNET_CUDA_BF16)
+        CUBLAS_CHECK(cublasGemmEx(c->cublas, ta, tb, m, n, k, &one, a, CUDA_R_32F, lda, b,
+                                  CUDA_R_32F, ldb, &beta, out, CUDA_R_32F, ldc,
+                                  CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
+    else
+        CUBLAS_CHECK(
+            cublasSgemm(c->cublas, ta, tb, m, n, k, &one, a, lda, b, ldb, &beta, out, ldc));
+}
+
 static void cuda_linear_forward(gnet_backend *be, int n, int in, int out, const float *x,
                                 const float *w, const float *b, float *y)
 {
     gnet_cuda_ctx *c = ctx_of(be);
-    const float one = 1.0f, zero = 0.0f;
     /* y^T[out, n] = w[out, in] x^T[in, n] */
-    CUBLAS_CHECK(cublasSgemm(c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w, in, x, in,
-                             &zero, y, out));
+    gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, w, in, x, in, 0.0f, y, out);
     CUDA_CHECK(gnet_cuda_bias_rows(c->stream, y, b, n, out));
 }
 
@@ -163,14 +190,11 @@ static void cuda_linear_backward(gnet_backend *be, int n, int in, int out, const
                                  int accumulate)
 {
     gnet_cuda_ctx *c = ctx_of(be);
-    const float one = 1.0f, zero = 0.0f, beta = accumulate ? 1.0f : 0.0f;
     /* dw^T[in, out] = x^T[in, n] dy[n, out] */
-    CUBLAS_CHECK(cublasSgemm(c->cublas, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, x, in, dy, out,
-                             &beta, dw, in));
+    gemm(c, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, x, in, dy, out, accumulate ? 1.0f : 0.0f, dw, in);
     /* dx^T[in, n] = w^T[in, out] dy^T[out, n] */
     if (dx)
-        CUBLAS_CHECK(cublasSgemm(c->cublas, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one, w, in, dy,
-                                 out, &zero, dx, in));
+        gemm(c, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out, 0.0f, dx, in);
     CUDA_CHECK(gnet_cuda_col_sum(c->stream, dy, db, n, out, accumulate));
 }
 
@@ -232,9 +256,11 @@ static void ctx_open(gnet_cuda_ctx *c)
     c->blas_workspace = gnet_cuda_malloc(c, CUBLAS_WORKSPACE_BYTES);
     CUBLAS_CHECK(cublasSetWorkspace(c->cublas, c->blas_workspace, CUBLAS_WORKSPACE_BYTES));
     /* fp32: pedantic math keeps cuBLAS off tensor cores (no TF32), like the CPU and PyTorch's
-     * default matmul; tf32 lets it use them. */
-    CUBLAS_CHECK(cublasSetMathMode(c->cublas, c->math == GNET_CUDA_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                                        : CUBLAS_PEDANTIC_MATH));
+     * default matmul; tf32 lets it use them; bf16 asks per call (gemm). */
+    cublasMath_t mode = c->math == GNET_CUDA_FP32   ? CUBLAS_PEDANTIC_MATH
+                        : c->math == GNET_CUDA_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                    : CUBLAS_DEFAULT_MATH;
+    CUBLAS_CHECK(cublasSetMathMode(c->cublas, mode));
     c->labels = gnet_cuda_malloc(c, GNET_CUDA_LABEL_CHUNK * sizeof(int32_t));
     c->sums = gnet_cuda_malloc(c, sizeof *c->sums);
     CUDA_CHECK(cudaMallocHost((void **)&c->sums_host, sizeof *c->sums_host));
@@ -248,6 +274,8 @@ static void cuda_destroy(gnet_backend *be)
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
     CUDA_CHECK(cudaFree(c->workspace));
     CUDA_CHECK(cudaFree(c->blas_workspace));
+    for (int i = 0; i < GNET_CUDA_STAGES; i++)
+        CUDA_CHECK(cudaFree(c->stage[i]));
     CUDA_CHECK(cudaFree(c->labels));
     CUDA_CHECK(cudaFree(c->sums));
     CUDA_CHECK(cudaFreeHost(c->sums_host));

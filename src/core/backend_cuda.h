@@ -21,7 +21,12 @@
 
 typedef enum {
     GNET_CUDA_FP32, /* fp32 with FMA-only math: no tensor cores, matches the CPU backend */
-    GNET_CUDA_TF32  /* fp32 data, TF32 tensor-core math allowed in cuDNN and cuBLAS */
+    GNET_CUDA_TF32, /* fp32 data, TF32 tensor-core math allowed in cuDNN and cuBLAS */
+    /* bf16 tensor-core math with fp32 accumulation: each convolution rounds its operands to
+     * bf16 copies and its result back to fp32, the linear layer lets cuBLAS down-convert; the
+     * activations between layers, the weights (master copy), gradients and the update stay
+     * fp32. Like PyTorch's autocast in what is multiplied in bf16, not in what is stored. */
+    GNET_CUDA_BF16
 } gnet_cuda_math;
 
 /* Number of usable CUDA devices; 0 when there is none, with the runtime's reason (no device,

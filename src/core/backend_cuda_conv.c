@@ -26,12 +26,11 @@ static void *xcalloc(size_t size, const char *what)
 static cudnnHandle_t handle_of(gnet_cuda_ctx *c) { return (cudnnHandle_t)gnet_cuda_cudnn(c); }
 static cudaStream_t stream_of(gnet_cuda_ctx *c) { return (cudaStream_t)gnet_cuda_ctx_stream(c); }
 
-static cudnnTensorDescriptor_t tensor_desc(gnet_shape s)
+static cudnnTensorDescriptor_t tensor_desc(gnet_shape s, cudnnDataType_t type)
 {
     cudnnTensorDescriptor_t t;
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&t));
-    CUDNN_CHECK(
-        cudnnSetTensor4dDescriptor(t, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.c, s.h, s.w));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(t, CUDNN_TENSOR_NCHW, type, s.n, s.c, s.h, s.w));
     return t;
 }
 
@@ -61,7 +60,7 @@ static int allowed(const candidate *c, gnet_cuda_math math)
 {
     if (c->status != CUDNN_STATUS_SUCCESS || c->memory > WORKSPACE_CAP)
         return 0;
-    return math == GNET_CUDA_TF32 ||
+    return math != GNET_CUDA_FP32 ||
            (c->math != CUDNN_TENSOR_OP_MATH && c->math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
 }
 
@@ -87,10 +86,17 @@ static void no_algorithm(const gnet_conv_desc *d, const char *dir)
 
 /* ---------- convolution ---------- */
 
+static size_t weight_count(const gnet_conv_desc *d)
+{
+    return (size_t)d->out.c * d->in.c * d->k * d->k;
+}
+
 struct gnet_conv {
     gnet_cuda_ctx *c;
     gnet_conv_desc d;
-    cudnnTensorDescriptor_t x, y, b;
+    int bf16;                        /* operands are bf16 copies in the context's stages */
+    cudnnTensorDescriptor_t x, y, b; /* in the operand type */
+    cudnnTensorDescriptor_t y32;     /* the fp32 output gradient, for the bias gradient */
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
     cudnnConvolutionFwdAlgo_t fwd;
@@ -104,19 +110,22 @@ static void conv_descriptors(gnet_conv *cv)
 {
     const gnet_conv_desc *d = &cv->d;
     gnet_shape bias = {1, d->out.c, 1, 1};
-    cv->x = tensor_desc(d->in);
-    cv->y = tensor_desc(d->out);
-    cv->b = tensor_desc(bias);
+    cudnnDataType_t type = cv->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    cv->x = tensor_desc(d->in, type);
+    cv->y = tensor_desc(d->out, type);
+    cv->y32 = tensor_desc(d->out, CUDNN_DATA_FLOAT);
+    cv->b = tensor_desc(bias, CUDNN_DATA_FLOAT);
     CUDNN_CHECK(cudnnCreateFilterDescriptor(&cv->w));
-    CUDNN_CHECK(cudnnSetFilter4dDescriptor(cv->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, d->out.c,
-                                           d->in.c, d->k, d->k));
+    CUDNN_CHECK(
+        cudnnSetFilter4dDescriptor(cv->w, type, CUDNN_TENSOR_NCHW, d->out.c, d->in.c, d->k, d->k));
     CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cv->conv));
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cv->conv, d->pad, d->pad, d->stride, d->stride, 1,
                                                 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    /* FMA-only math is what keeps fp32 off TF32 tensor cores on Ampere and Hopper. */
-    CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, gnet_cuda_ctx_math(cv->c) == GNET_CUDA_TF32
-                                                          ? CUDNN_TENSOR_OP_MATH
-                                                          : CUDNN_FMA_MATH));
+    /* FMA-only math is what keeps fp32 off TF32 tensor cores on Ampere and Hopper; the
+     * compute type stays fp32 (accumulation) with bf16 operands too. */
+    CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, gnet_cuda_ctx_math(cv->c) == GNET_CUDA_FP32
+                                                          ? CUDNN_FMA_MATH
+                                                          : CUDNN_TENSOR_OP_MATH));
     int n, c, h, w;
     CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(cv->conv, cv->x, cv->w, &n, &c, &h, &w));
     if (n != d->out.n || c != d->out.c || h != d->out.h || w != d->out.w) {
@@ -181,7 +190,13 @@ static gnet_conv *cuda_conv_create(gnet_backend *be, const gnet_conv_desc *d)
     cv->c = be->ctx;
     cv->d = *d;
     cv->has_data = d->in.c > 1;
+    cv->bf16 = gnet_cuda_ctx_math(cv->c) == GNET_CUDA_BF16;
     conv_descriptors(cv);
+    if (cv->bf16) {
+        gnet_cuda_stage_reserve(cv->c, GNET_CUDA_STAGE_IN, gnet_shape_count(d->in));
+        gnet_cuda_stage_reserve(cv->c, GNET_CUDA_STAGE_OUT, gnet_shape_count(d->out));
+        gnet_cuda_stage_reserve(cv->c, GNET_CUDA_STAGE_W, weight_count(d));
+    }
     cudnnHandle_t h = handle_of(cv->c);
     gnet_cuda_math math = gnet_cuda_ctx_math(cv->c);
     plan_forward(cv, h, math);
@@ -193,15 +208,35 @@ static gnet_conv *cuda_conv_create(gnet_backend *be, const gnet_conv_desc *d)
     return cv;
 }
 
+/* bf16 math: the operands go through bf16 copies (one convolution at a time uses the stages). */
+static const void *as_bf16(gnet_conv *cv, int stage, const float *src, size_t count)
+{
+    void *dst = gnet_cuda_stage(cv->c, stage);
+    CUDA_CHECK(gnet_cuda_to_bf16(stream_of(cv->c), src, dst, count));
+    return dst;
+}
+
 static void cuda_conv_forward(gnet_conv *cv, const float *x, const float *w, const float *b,
                               float *y)
 {
     const float one = 1.0f, zero = 0.0f;
-    void *ws = gnet_cuda_workspace(cv->c);
-    CUDNN_CHECK(cudnnConvolutionForward(handle_of(cv->c), &one, cv->x, x, cv->w, w, cv->conv,
-                                        cv->fwd, ws, cv->ws_fwd, &zero, cv->y, y));
-    const gnet_shape o = cv->d.out;
-    CUDA_CHECK(gnet_cuda_bias_act(stream_of(cv->c), y, b, o.n, o.c, o.h * o.w, cv->d.relu));
+    const gnet_conv_desc *d = &cv->d;
+    const void *xs = x, *ws = w;
+    void *ys = y;
+    if (cv->bf16) {
+        xs = as_bf16(cv, GNET_CUDA_STAGE_IN, x, gnet_shape_count(d->in));
+        ws = as_bf16(cv, GNET_CUDA_STAGE_W, w, weight_count(d));
+        ys = gnet_cuda_stage(cv->c, GNET_CUDA_STAGE_OUT);
+    }
+    CUDNN_CHECK(cudnnConvolutionForward(handle_of(cv->c), &one, cv->x, xs, cv->w, ws, cv->conv,
+                                        cv->fwd, gnet_cuda_workspace(cv->c), cv->ws_fwd, &zero,
+                                        cv->y, ys));
+    const gnet_shape o = d->out;
+    if (cv->bf16)
+        CUDA_CHECK(
+            gnet_cuda_bias_act_bf16(stream_of(cv->c), ys, y, b, o.n, o.c, o.h * o.w, d->relu));
+    else
+        CUDA_CHECK(gnet_cuda_bias_act(stream_of(cv->c), y, b, o.n, o.c, o.h * o.w, d->relu));
 }
 
 static void cuda_conv_backward_data(gnet_conv *cv, const float *dy, const float *w, float *dx)
@@ -211,20 +246,41 @@ static void cuda_conv_backward_data(gnet_conv *cv, const float *dy, const float 
         gnet_fatal(1);
     }
     const float one = 1.0f, zero = 0.0f;
-    void *ws = gnet_cuda_workspace(cv->c);
-    CUDNN_CHECK(cudnnConvolutionBackwardData(handle_of(cv->c), &one, cv->w, w, cv->y, dy, cv->conv,
-                                             cv->data, ws, cv->ws_data, &zero, cv->x, dx));
+    const gnet_conv_desc *d = &cv->d;
+    const void *dys = dy, *ws = w;
+    void *dxs = dx;
+    if (cv->bf16) {
+        dys = as_bf16(cv, GNET_CUDA_STAGE_OUT, dy, gnet_shape_count(d->out));
+        ws = as_bf16(cv, GNET_CUDA_STAGE_W, w, weight_count(d));
+        dxs = gnet_cuda_stage(cv->c, GNET_CUDA_STAGE_IN);
+    }
+    CUDNN_CHECK(cudnnConvolutionBackwardData(handle_of(cv->c), &one, cv->w, ws, cv->y, dys,
+                                             cv->conv, cv->data, gnet_cuda_workspace(cv->c),
+                                             cv->ws_data, &zero, cv->x, dxs));
+    if (cv->bf16)
+        CUDA_CHECK(gnet_cuda_from_bf16(stream_of(cv->c), dxs, dx, gnet_shape_count(d->in), 0));
 }
 
 static void cuda_conv_backward_filter(gnet_conv *cv, const float *x, const float *dy, float *dw,
                                       float *db, int accumulate)
 {
-    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    void *ws = gnet_cuda_workspace(cv->c);
+    const float one = 1.0f, zero = 0.0f, beta = accumulate ? 1.0f : 0.0f;
+    const gnet_conv_desc *d = &cv->d;
     cudnnHandle_t h = handle_of(cv->c);
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, cv->x, x, cv->y, dy, cv->conv, cv->filter,
-                                               ws, cv->ws_filter, &beta, cv->w, dw));
-    CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, cv->y, dy, &beta, cv->b, db));
+    const void *xs = x, *dys = dy;
+    void *dws = dw;
+    if (cv->bf16) {
+        xs = as_bf16(cv, GNET_CUDA_STAGE_IN, x, gnet_shape_count(d->in));
+        dys = as_bf16(cv, GNET_CUDA_STAGE_OUT, dy, gnet_shape_count(d->out));
+        dws = gnet_cuda_stage(cv->c, GNET_CUDA_STAGE_W);
+    }
+    /* bf16: the filter gradient comes out in bf16 and is added to the fp32 arena after. */
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, cv->x, xs, cv->y, dys, cv->conv, cv->filter,
+                                               gnet_cuda_workspace(cv->c), cv->ws_filter,
+                                               cv->bf16 ? &zero : &beta, cv->w, dws));
+    if (cv->bf16)
+        CUDA_CHECK(gnet_cuda_from_bf16(stream_of(cv->c), dws, dw, weight_count(d), accumulate));
+    CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, cv->y32, dy, &beta, cv->b, db));
 }
 
 static void cuda_conv_destroy(gnet_conv *cv)
@@ -234,6 +290,7 @@ static void cuda_conv_destroy(gnet_conv *cv)
     CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->x));
     CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->y));
     CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->b));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->y32));
     CUDNN_CHECK(cudnnDestroyFilterDescriptor(cv->w));
     CUDNN_CHECK(cudnnDestroyConvolutionDescriptor(cv->conv));
     free(cv);
@@ -254,8 +311,8 @@ static gnet_pool *cuda_pool_create(gnet_backend *be, const gnet_pool_desc *d)
 {
     gnet_pool *p = xcalloc(sizeof *p, "pooling layer");
     p->c = be->ctx;
-    p->x = tensor_desc(d->in);
-    p->y = tensor_desc(d->out);
+    p->x = tensor_desc(d->in, CUDNN_DATA_FLOAT);
+    p->y = tensor_desc(d->out, CUDNN_DATA_FLOAT);
     /* MAX_DETERMINISTIC routes a tie's gradient to one input, like PyTorch and oneDNN.
      * test_cuda_ops checks the padded windows against the CPU backend on signed inputs. */
     cudnnPoolingMode_t mode = d->alg == GNET_POOL_MAX ? CUDNN_POOLING_MAX_DETERMINISTIC

@@ -36,6 +36,14 @@ cudaError_t gnet_cuda_add(void *stream, float *dst, const float *src, size_t cou
 /* y[n, c, :] = relu?(y[n, c, :] + b[c]) over n x c planes of hw floats (NCHW). */
 cudaError_t gnet_cuda_bias_act(void *stream, float *y, const float *b, int n, int c, int hw,
                                int relu);
+/* The same from a bf16 convolution output src (n x c x hw bf16) into y. */
+cudaError_t gnet_cuda_bias_act_bf16(void *stream, const void *src, float *y, const float *b, int n,
+                                    int c, int hw, int relu);
+/* dst (bf16) = src rounded to nearest even. */
+cudaError_t gnet_cuda_to_bf16(void *stream, const float *src, void *dst, size_t count);
+/* dst = src (bf16), or dst += src with accumulate. */
+cudaError_t gnet_cuda_from_bf16(void *stream, const void *src, float *dst, size_t count,
+                                int accumulate);
 /* y[i, :] += b over n rows of `out` floats. */
 cudaError_t gnet_cuda_bias_rows(void *stream, float *y, const float *b, int n, int out);
 /* db[j] (+)= sum_i dy[i, j] over n rows of `out` floats. */
@@ -56,6 +64,12 @@ void gnet_cuda_conv_install(gnet_backend *be);
  * grown while planning; freed with the context. */
 void gnet_cuda_workspace_reserve(gnet_cuda_ctx *c, size_t bytes);
 void *gnet_cuda_workspace(gnet_cuda_ctx *c);
+/* bf16 math: three staging buffers of bf16 copies (the input-shaped, output-shaped and
+ * weight-shaped operands of one convolution at a time), shared like the workspace and grown
+ * while planning; counts are elements. */
+enum { GNET_CUDA_STAGE_IN, GNET_CUDA_STAGE_OUT, GNET_CUDA_STAGE_W, GNET_CUDA_STAGES };
+void gnet_cuda_stage_reserve(gnet_cuda_ctx *c, int which, size_t count);
+void *gnet_cuda_stage(gnet_cuda_ctx *c, int which);
 /* The cuDNN handle (a cudnnHandle_t) bound to the stream, and the math mode. */
 void *gnet_cuda_cudnn(gnet_cuda_ctx *c);
 gnet_cuda_math gnet_cuda_ctx_math(gnet_cuda_ctx *c);

@@ -2,6 +2,7 @@
 // pass. Every kernel is a grid-stride loop over plain float arrays, launched on the caller's
 // stream; each launcher returns the launch's error, which the C caller checks (CUDA_CHECK:
 // the C11 logging header is not C++).
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include "core/backend_cuda_internal.h"
@@ -35,16 +36,48 @@ __global__ void add_k(float *dst, const float *src, size_t count)
         dst[i] += src[i];
 }
 
-// The channel of element i is (i / hw) % c: with 32-bit indices (every tensor of this
-// network at batch <= 1024) the division is far cheaper than the 64-bit one.
-template <typename I>
-__global__ void bias_act_k(float *y, const float *b, I count, I c, I hw, int relu)
+__device__ float to_float(float v) { return v; }
+__device__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+// y = relu?(src + bias), src being y itself (fp32) or a bf16 convolution output. The channel
+// of element i is (i / hw) % c: with 32-bit indices (every tensor of this network at batch
+// <= 1024) the division is far cheaper than the 64-bit one.
+template <typename T, typename I>
+__global__ void bias_act_k(const T *src, float *y, const float *b, I count, I c, I hw, int relu)
 {
     for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < count;
          i += (I)gridDim.x * blockDim.x) {
-        float v = y[i] + b[(i / hw) % c];
+        float v = to_float(src[i]) + b[(i / hw) % c];
         y[i] = relu && !(v > 0.0f) ? 0.0f : v;
     }
+}
+
+template <typename T>
+cudaError_t bias_act(cudaStream_t s, const T *src, float *y, const float *b, int n, int c, int hw,
+                     int relu)
+{
+    size_t count = (size_t)n * c * hw;
+    if (count < (size_t)UINT32_MAX - (size_t)kThreads * (1u << 20))
+        bias_act_k<T, unsigned><<<blocks_for(count), kThreads, 0, s>>>(
+            src, y, b, (unsigned)count, (unsigned)c, (unsigned)hw, relu);
+    else
+        bias_act_k<T, size_t>
+            <<<blocks_for(count), kThreads, 0, s>>>(src, y, b, count, (size_t)c, (size_t)hw, relu);
+    return cudaGetLastError();
+}
+
+__global__ void to_bf16_k(const float *src, __nv_bfloat16 *dst, size_t count)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = __float2bfloat16_rn(src[i]);
+}
+
+__global__ void from_bf16_k(const __nv_bfloat16 *src, float *dst, size_t count, int accumulate)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = accumulate ? dst[i] + __bfloat162float(src[i]) : __bfloat162float(src[i]);
 }
 
 __global__ void bias_rows_k(float *y, const float *b, size_t count, int out)
@@ -145,14 +178,28 @@ cudaError_t gnet_cuda_add(void *stream, float *dst, const float *src, size_t cou
 cudaError_t gnet_cuda_bias_act(void *stream, float *y, const float *b, int n, int c, int hw,
                                int relu)
 {
-    size_t count = (size_t)n * c * hw;
-    cudaStream_t s = as_stream(stream);
-    if (count < (size_t)UINT32_MAX - (size_t)kThreads * (1u << 20))
-        bias_act_k<unsigned><<<blocks_for(count), kThreads, 0, s>>>(
-            y, b, (unsigned)count, (unsigned)c, (unsigned)hw, relu);
-    else
-        bias_act_k<size_t>
-            <<<blocks_for(count), kThreads, 0, s>>>(y, b, count, (size_t)c, (size_t)hw, relu);
+    return bias_act<float>(as_stream(stream), y, y, b, n, c, hw, relu);
+}
+
+cudaError_t gnet_cuda_bias_act_bf16(void *stream, const void *src, float *y, const float *b, int n,
+                                    int c, int hw, int relu)
+{
+    return bias_act(as_stream(stream), static_cast<const __nv_bfloat16 *>(src), y, b, n, c, hw,
+                    relu);
+}
+
+cudaError_t gnet_cuda_to_bf16(void *stream, const float *src, void *dst, size_t count)
+{
+    to_bf16_k<<<blocks_for(count), kThreads, 0, as_stream(stream)>>>(
+        src, static_cast<__nv_bfloat16 *>(dst), count);
+    return cudaGetLastError();
+}
+
+cudaError_t gnet_cuda_from_bf16(void *stream, const void *src, float *dst, size_t count,
+                                int accumulate)
+{
+    from_bf16_k<<<blocks_for(count), kThreads, 0, as_stream(stream)>>>(
+        static_cast<const __nv_bfloat16 *>(src), dst, count, accumulate);
     return cudaGetLastError();
 }
 

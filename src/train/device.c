@@ -55,18 +55,15 @@ static int open_cuda_comm(gnet_device *d, const gnet_options *o, gnet_comm *boot
 
 static int open_cuda(gnet_device *d, const gnet_options *o, gnet_comm *boot, int devices)
 {
-    if (strcmp(o->precision, "bf16") == 0) {
-        gnet_errorf_once(
-            "--precision bf16 is not implemented in the CUDA backend yet; use fp32 or tf32");
-        return -1;
-    }
     if (boot->local_rank >= devices) {
         gnet_errorf("local rank %d has no GPU: this node has %d CUDA device(s); start at most %d "
                     "ranks per node",
                     boot->local_rank, devices, devices);
         return -1;
     }
-    gnet_cuda_math math = strcmp(o->precision, "tf32") == 0 ? GNET_CUDA_TF32 : GNET_CUDA_FP32;
+    gnet_cuda_math math = strcmp(o->precision, "tf32") == 0   ? GNET_CUDA_TF32
+                          : strcmp(o->precision, "bf16") == 0 ? GNET_CUDA_BF16
+                                                              : GNET_CUDA_FP32;
     int micro = o->batch_size / (boot->world * o->accum_steps);
     char hint[96], name[128];
     snprintf(hint, sizeof hint, "at --batch-size %d (%d rows per micro-batch on this GPU)",
