@@ -1,8 +1,9 @@
 /* NCCL communicator (CUDA builds): gradient all-reduces and the parameter broadcast run on
  * device buffers on a dedicated NCCL stream, ordered after the compute stream by events;
- * host-side metric sums and barriers go through the MPI communicator that bootstrapped the
- * job (it also carries the ncclUniqueId from rank 0). NCCL has no watchdog of its own, so
- * allreduce_wait polls for completion and for ncclCommGetAsyncError, and after timeout_s
+ * host-side metric sums, barriers and broadcasts of host buffers (the trainer's replica
+ * check) go through the communicator that bootstrapped the job (MPI, or serial for one
+ * process; it also carries the ncclUniqueId from rank 0). NCCL has no watchdog of its own,
+ * so allreduce_wait polls for completion and for ncclCommGetAsyncError, and after timeout_s
  * aborts the communicator and the job with a message naming this rank. */
 #include <cuda_runtime_api.h>
 #include <nccl.h>
@@ -69,9 +70,23 @@ static void nccl_allreduce_wait(gnet_comm *c)
     CUDA_CHECK(cudaStreamWaitEvent(n->compute, n->done, 0));
 }
 
+/* Whether buf is host memory, which NCCL cannot read (cudaPointerGetAttributes reports plain
+ * malloc'd memory as unregistered). */
+static int on_host(const void *buf)
+{
+    struct cudaPointerAttributes a;
+    CUDA_CHECK(cudaPointerGetAttributes(&a, buf));
+    return a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged;
+}
+
 static void nccl_broadcast(gnet_comm *c, float *buf, size_t count, int root)
 {
     nccl_impl *n = impl_of(c);
+    if (on_host(buf)) {
+        nccl_allreduce_wait(c);
+        n->mpi->broadcast(n->mpi, buf, count, root);
+        return;
+    }
     after_compute(n);
     NCCL_CHECK(ncclBroadcast(buf, buf, count, ncclFloat32, root, n->nccl, n->stream));
     nccl_allreduce_wait(c);
