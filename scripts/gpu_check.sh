@@ -44,7 +44,9 @@ die() { printf 'gpu_check.sh: %s\n' "$*" >&2; exit 1; }
 
 build_gpu() {
   say "== Release CUDA build in $build"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGNET_CUDA=ON >/dev/null ||
+  # Explicit OFFs: a cached sanitizer setting in build-gpu must not reach the bundle.
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGNET_CUDA=ON -DGNET_SANITIZE=OFF \
+    -DGNET_FUZZ=OFF -DGNET_TSAN=OFF >/dev/null ||
     die "cmake failed (is the CUDA toolkit at /usr/local/cuda?)"
   cmake --build "$build" -j "${GNET_JOBS:-2}" --target gnet_dist test_cuda_ops gnet_gpu_step_bench \
     >"$build/gpu_check_build.log" 2>&1 || { tail -30 "$build/gpu_check_build.log"; die "build failed"; }
