@@ -201,20 +201,56 @@ static int write_contents(hid_t file, const char *path, const gnet_param_spec *s
     return 0;
 }
 
-static int write_tmp(const char *tmp, const char *path, const gnet_param_spec *specs, int n,
-                     const float *params, const float *momentum, const gnet_ckpt_meta *meta)
+/* Writes the file's bytes with plain write(2), so a full disk is an error we report. */
+static int write_image(const char *tmp, const char *path, const char *p, size_t n)
 {
-    /* Create it ourselves first: errno names the problem better than HDF5's stack does. */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     if (fd < 0)
         return ckpt_fail("save", path, "cannot create %s: %s", tmp, strerror(errno));
-    close(fd);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : ENOSPC;
+            close(fd);
+            return ckpt_fail("save", path, "writing %s: %s", tmp, strerror(e));
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    if (close(fd) != 0)
+        return ckpt_fail("save", path, "closing %s: %s", tmp, strerror(errno));
+    return 0;
+}
+
+/* The file is built in memory (HDF5's core driver, no backing store) and then written by
+ * write_image: an I/O error such as a full disk is ours to report and clean up, never
+ * HDF5's to trip over (HDF5 1.10 crashes at exit closing a file whose write failed). */
+static int write_tmp(const char *tmp, const char *path, const gnet_param_spec *specs, int n,
+                     const float *params, const float *momentum, const gnet_ckpt_meta *meta)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 24, 0) < 0) {
+        if (fapl >= 0)
+            H5Pclose(fapl);
+        return ckpt_fail("save", path, "setting up an in-memory HDF5 file: %s", gnet_h5_strerror());
+    }
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     if (f < 0)
         return ckpt_fail("save", path, "creating HDF5 file %s: %s", tmp, gnet_h5_strerror());
     int rc = write_contents(f, path, specs, n, params, momentum, meta);
+    char *image = NULL;
+    ssize_t size = rc == 0 && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 ? H5Fget_file_image(f, NULL, 0) : -1;
+    if (rc == 0 && (size <= 0 || !(image = malloc((size_t)size)) || H5Fget_file_image(f, image, (size_t)size) != size))
+        rc = ckpt_fail("save", path, "building the file in memory (%zd bytes): %s", size,
+                       size > 0 && !image ? "out of host memory" : gnet_h5_strerror());
     if (H5Fclose(f) < 0 && rc == 0)
         rc = ckpt_fail("save", path, "closing %s: %s", tmp, gnet_h5_strerror());
+    if (rc == 0)
+        rc = write_image(tmp, path, image, (size_t)size);
+    free(image);
     return rc;
 }
 

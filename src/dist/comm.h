@@ -34,7 +34,12 @@ struct gnet_comm {
      * on the GPU's stream, not on a host thread). */
     void (*on_allreduce)(void *ctx, size_t count, double t0, double t1);
     void *on_allreduce_ctx;
+    /* A collective still unfinished after this many seconds ends the job with a message
+     * naming the ranks that never reached it (0: wait forever). Every rank sets the same. */
+    double timeout_s;
 };
+
+#define GNET_COMM_TIMEOUT_S 300.0
 
 /* Initialises MPI (thread level SERIALIZED: the communication thread and the main thread
  * never call MPI at the same time), learns rank/world/local rank, installs the abort hook so

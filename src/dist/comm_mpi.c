@@ -1,10 +1,16 @@
 /* MPI communicator. Asynchronous all-reduces run on a communication thread that performs
- * them one after another with blocking MPI_Allreduce: Open MPI has no asynchronous progress
- * for non-blocking collectives, so a thread is what makes them overlap with backward. */
+ * them one after another: Open MPI has no asynchronous progress for non-blocking
+ * collectives, so a thread is what makes them overlap with backward. Every collective is
+ * started non-blocking and polled, so that none waits forever: after the communicator's
+ * timeout, the ranks still waiting tell each other so, name the ranks they did not hear
+ * from (stopped, hung or dead) and abort the job. */
 #include <mpi.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -23,6 +29,7 @@
     } while (0)
 
 #define QUEUE_MAX 256 /* all-reduces in flight: more than the buckets of one step */
+#define TAG_WAITING 7 /* "I am waiting in a collective that timed out" */
 
 typedef struct {
     float *buf;
@@ -31,7 +38,8 @@ typedef struct {
 
 typedef struct {
     MPI_Comm world;
-    gnet_comm *owner; /* for its on_allreduce observer */
+    MPI_Comm watch;   /* the timeout's messages, apart from the collectives */
+    gnet_comm *owner; /* for its on_allreduce observer and timeout */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
@@ -41,13 +49,83 @@ typedef struct {
 
 static mpi_impl *impl_of(gnet_comm *c) { return c->impl; }
 
+/* The ranks that sent nothing on m->watch within `grace` seconds, as a list in buf. */
+static void silent_ranks(mpi_impl *m, double grace, char *buf, size_t n)
+{
+    int rank, world;
+    MPI_CHECK(MPI_Comm_rank(m->watch, &rank));
+    MPI_CHECK(MPI_Comm_size(m->watch, &world));
+    char *heard = calloc((size_t)world, 1);
+    MPI_Request *sent = calloc((size_t)world, sizeof *sent);
+    if (!heard || !sent) {
+        snprintf(buf, n, "(unknown: out of host memory)");
+        free(heard);
+        free(sent);
+        return;
+    }
+    for (int r = 0; r < world; r++)
+        if (r != rank)
+            MPI_CHECK(MPI_Isend(&rank, 1, MPI_INT, r, TAG_WAITING, m->watch, &sent[r]));
+    heard[rank] = 1;
+    for (double t0 = gnet_now(); gnet_now() - t0 < grace;) {
+        int flag, from;
+        MPI_Status st;
+        MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, TAG_WAITING, m->watch, &flag, &st));
+        if (flag) {
+            MPI_CHECK(MPI_Recv(&from, 1, MPI_INT, st.MPI_SOURCE, TAG_WAITING, m->watch, MPI_STATUS_IGNORE));
+            heard[st.MPI_SOURCE] = 1;
+        } else {
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        }
+    }
+    buf[0] = '\0';
+    for (int r = 0; r < world; r++) {
+        size_t used = strlen(buf);
+        if (!heard[r] && used + 16 < n)
+            snprintf(buf + used, n - used, "%s%d", used ? ", " : "", r);
+    }
+    free(heard); /* the sends to silent ranks stay pending: the job ends now */
+    free(sent);
+}
+
+/* A collective that did not complete in time: every rank still waiting gets here; each
+ * tells the others, waits a grace period (ranks time out up to a step apart) and names the
+ * ranks it never heard from. */
+static _Noreturn void timed_out(mpi_impl *m, const char *what, double waited)
+{
+    double grace = m->owner->timeout_s / 10 < 2 ? 2 : m->owner->timeout_s / 10 > 10 ? 10 : m->owner->timeout_s / 10;
+    char silent[256];
+    silent_ranks(m, grace, silent, sizeof silent);
+    gnet_errorf("%s did not complete within %.0f s: rank(s) %s never reached it (stopped, hung or dead); aborting the job (--comm-timeout)",
+                what, waited, silent[0] ? silent : "(none: all ranks are waiting; a network problem?)");
+    gnet_fatal(1);
+}
+
+/* Polls a started collective to its end; yields the core between polls (ranks may share
+ * cores with computing threads). */
+static void wait_for(mpi_impl *m, MPI_Request *req, const char *what)
+{
+    double t0 = gnet_now(), timeout = m->owner->timeout_s;
+    for (;;) {
+        int done = 0;
+        MPI_CHECK(MPI_Test(req, &done, MPI_STATUS_IGNORE));
+        if (done)
+            return;
+        if (timeout > 0 && gnet_now() - t0 > timeout)
+            timed_out(m, what, gnet_now() - t0);
+        sched_yield();
+    }
+}
+
 /* MPI counts are ints: large buffers go in chunks. */
-static void allreduce_now(MPI_Comm comm, float *buf, size_t count)
+static void allreduce_now(mpi_impl *m, float *buf, size_t count)
 {
     const size_t chunk = (size_t)1 << 30;
     for (size_t off = 0; off < count; off += chunk) {
         int n = (int)(count - off < chunk ? count - off : chunk);
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + off, n, MPI_FLOAT, MPI_SUM, comm));
+        MPI_Request req;
+        MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf + off, n, MPI_FLOAT, MPI_SUM, m->world, &req));
+        wait_for(m, &req, "a gradient all-reduce");
     }
 }
 
@@ -64,7 +142,7 @@ static void *comm_thread(void *arg)
         m->busy = 1;
         pthread_mutex_unlock(&m->lock);
         double t0 = gnet_now();
-        allreduce_now(m->world, r.buf, r.count);
+        allreduce_now(m, r.buf, r.count);
         if (m->owner->on_allreduce)
             m->owner->on_allreduce(m->owner->on_allreduce_ctx, r.count, t0, gnet_now());
         pthread_mutex_lock(&m->lock);
@@ -103,24 +181,33 @@ static void mpi_allreduce_wait(gnet_comm *c)
 
 static void mpi_broadcast(gnet_comm *c, float *buf, size_t count, int root)
 {
+    mpi_impl *m = impl_of(c);
     mpi_allreduce_wait(c);
     const size_t chunk = (size_t)1 << 30;
     for (size_t off = 0; off < count; off += chunk) {
         int n = (int)(count - off < chunk ? count - off : chunk);
-        MPI_CHECK(MPI_Bcast(buf + off, n, MPI_FLOAT, root, impl_of(c)->world));
+        MPI_Request req;
+        MPI_CHECK(MPI_Ibcast(buf + off, n, MPI_FLOAT, root, m->world, &req));
+        wait_for(m, &req, "a broadcast");
     }
 }
 
 static void mpi_reduce_sum(gnet_comm *c, double *v, int n)
 {
+    mpi_impl *m = impl_of(c);
     mpi_allreduce_wait(c);
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, impl_of(c)->world));
+    MPI_Request req;
+    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, m->world, &req));
+    wait_for(m, &req, "a sum over ranks");
 }
 
 static void mpi_barrier(gnet_comm *c)
 {
+    mpi_impl *m = impl_of(c);
     mpi_allreduce_wait(c);
-    MPI_CHECK(MPI_Barrier(impl_of(c)->world));
+    MPI_Request req;
+    MPI_CHECK(MPI_Ibarrier(m->world, &req));
+    wait_for(m, &req, "a barrier");
 }
 
 static void mpi_destroy(gnet_comm *c)
@@ -135,6 +222,7 @@ static void mpi_destroy(gnet_comm *c)
     pthread_cond_destroy(&m->wake);
     pthread_cond_destroy(&m->done);
     MPI_CHECK(MPI_Comm_free(&m->world));
+    MPI_CHECK(MPI_Comm_free(&m->watch));
     free(m);
     free(c);
 }
@@ -178,6 +266,7 @@ gnet_comm *gnet_comm_init_mpi(int *argc, char ***argv)
     /* Our own communicator returns errors to MPI_CHECK, which names the call and aborts. */
     MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &m->world));
     MPI_CHECK(MPI_Comm_set_errhandler(m->world, MPI_ERRORS_RETURN));
+    MPI_CHECK(MPI_Comm_dup(m->world, &m->watch));
     learn_topology(c, m->world);
     gnet_log_set_rank(c->rank, c->world);
     pthread_mutex_init(&m->lock, NULL);
@@ -196,6 +285,7 @@ gnet_comm *gnet_comm_init_mpi(int *argc, char ***argv)
     c->reduce_sum = mpi_reduce_sum;
     c->barrier = mpi_barrier;
     c->destroy = mpi_destroy;
+    c->timeout_s = GNET_COMM_TIMEOUT_S;
     return c;
 }
 

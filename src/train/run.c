@@ -1,7 +1,9 @@
 #include "train/run.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -69,6 +71,43 @@ static int open_loaders(gnet_run *r)
     return r->train && r->test ? 0 : -1;
 }
 
+/* Host memory the kernel could give this process now (MemAvailable), in bytes. */
+static double host_memory_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb > 0 ? kb * 1024 : (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+}
+
+/* A batch too large for the host's memory is refused with the numbers before anything is
+ * allocated (an allocation failing halfway could only say how many bytes it missed). The
+ * CUDA backend reports device memory itself. */
+static int check_host_memory(gnet_run *r)
+{
+    if (strcmp(r->be->name, "cpu") != 0)
+        return 0;
+    gnet_model *one = gnet_model_create(r->be, 1, r->size);
+    if (!one)
+        return -1;
+    double per_image = (double)one->activation_bytes, weights = 5.0 * sizeof(float) * (double)one->n_weights;
+    gnet_model_destroy(one);
+    double need = per_image * r->micro + weights, have = host_memory_available() / r->comm->local_size;
+    if (need <= have)
+        return 0;
+    gnet_errorf("--batch-size %d: out of memory: each rank needs about %.1f GB (%d images of %dx%d at %.1f MB of "
+                "activations each, plus %.0f MB of weights), but %.1f GB is free for each of %d rank(s) on this "
+                "node; lower --batch-size or raise --accum-steps",
+                r->o->batch_size, need / 1e9, r->micro, r->size, r->size, per_image / 1e6, weights / 1e6, have / 1e9,
+                r->comm->local_size);
+    return -1;
+}
+
 static int open_model(gnet_run *r)
 {
     const gnet_options *o = r->o;
@@ -76,7 +115,7 @@ static int open_model(gnet_run *r)
         return -1;
     r->be = r->dev.be;
     r->comm = r->dev.comm;
-    if (!(r->m = gnet_model_create(r->be, r->micro, r->size)))
+    if (check_host_memory(r) || !(r->m = gnet_model_create(r->be, r->micro, r->size)))
         return -1;
     size_t n = r->m->n_weights;
     /* Host staging for the parameters and, with momentum, its buffer (checkpoints). */
@@ -119,6 +158,7 @@ int gnet_run_open(gnet_run *r, const gnet_options *o, gnet_comm *comm, int with_
     memset(r, 0, sizeof *r);
     r->o = o;
     r->comm = comm;
+    comm->timeout_s = o->comm_timeout;
     r->t_start = gnet_now();
     r->size = o->resize ? o->resize : 28;
     r->micro = o->batch_size / (comm->world * o->accum_steps);

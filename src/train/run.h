@@ -60,6 +60,8 @@ typedef struct {
     gnet_report *report;
     gnet_trace *trace;
     double t_start; /* when this session began (monotonic seconds) */
+    double last_loss; /* the mean loss of the last step with a finite one, and that step */
+    int64_t last_loss_step;
 } gnet_run;
 
 /* Opens everything a run needs (with_data: the loaders too; without, only the model, for

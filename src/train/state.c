@@ -1,8 +1,13 @@
 #include "train/state.h"
 
+#include <errno.h>
+#include <glob.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/checkpoint.h"
 #include "core/log.h"
@@ -155,6 +160,24 @@ static gnet_ckpt_meta meta_of(const gnet_run *r, const gnet_progress *p, const d
     return m;
 }
 
+/* A process killed while writing leaves PATH.tmp.<pid> behind (the rename never came):
+ * remove those of processes that are gone, so a crash leaves nothing half-written for long. */
+static void remove_stale_temps(const char *path)
+{
+    char pattern[1100];
+    glob_t g;
+    snprintf(pattern, sizeof pattern, "%s.tmp.*", path);
+    if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
+        return;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        char *end;
+        long pid = strtol(strrchr(g.gl_pathv[i], '.') + 1, &end, 10);
+        if (*end == '\0' && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH && unlink(g.gl_pathv[i]) == 0)
+            gnet_infof("removed %s, left by a process that died writing it\n", g.gl_pathv[i]);
+    }
+    globfree(&g);
+}
+
 int gnet_state_save(gnet_run *r, const gnet_progress *p)
 {
     double tally[3] = {p->t.loss_sum, p->t.correct, p->t.seen};
@@ -167,6 +190,7 @@ int gnet_state_save(gnet_run *r, const gnet_progress *p)
         if (mom)
             r->be->download(r->be, mom, r->opt->momentum, n);
         gnet_ckpt_meta m = meta_of(r, p, tally);
+        remove_stale_temps(r->save_path);
         ok = gnet_ckpt_save(r->save_path, r->m->params_spec, r->m->n_params, r->host, mom, &m) == 0;
     }
     return gnet_run_agree(r->comm, ok);

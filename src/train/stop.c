@@ -30,17 +30,20 @@ int gnet_stop_install(void)
         gnet_errorf("cannot install the SIGTERM/SIGUSR1 handlers");
         return -1;
     }
+    /* A write past the file-size limit (ulimit -f) then fails with EFBIG, which the writer
+     * reports and survives, instead of killing the process. */
+    signal(SIGXFSZ, SIG_IGN);
     return 0;
 }
 
 int gnet_stop_signal(void) { return received; }
 
-int gnet_stop_agreed(gnet_comm *c)
+gnet_stop_verdict gnet_stop_after_step(gnet_comm *c, double step_loss_here)
 {
     if (c->world == 1)
-        return received;
+        return (gnet_stop_verdict){received, step_loss_here};
     /* Which signals any rank got, as counts; SIGTERM (the harder request) names the stop. */
-    double v[2] = {received == SIGTERM, received == SIGUSR1};
-    c->reduce_sum(c, v, 2);
-    return v[0] > 0 ? SIGTERM : v[1] > 0 ? SIGUSR1 : 0;
+    double v[3] = {received == SIGTERM, received == SIGUSR1, step_loss_here};
+    c->reduce_sum(c, v, 3);
+    return (gnet_stop_verdict){v[0] > 0 ? SIGTERM : v[1] > 0 ? SIGUSR1 : 0, v[2]};
 }

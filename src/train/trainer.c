@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -134,8 +135,22 @@ static int next_batch(gnet_run *r, gnet_batch *b)
     return rc;
 }
 
+/* A loss that is not finite: nothing more to learn, and the last checkpoint stays the last
+ * good state (none is written). */
+static int diverged(const gnet_run *r, const gnet_progress *p, double loss)
+{
+    char last[96] = "no step had a finite loss";
+    if (r->last_loss_step > 0)
+        snprintf(last, sizeof last, "the last finite loss was %.4g at step %" PRId64, r->last_loss, r->last_loss_step);
+    gnet_errorf_once("training diverged: the loss is %s at step %" PRId64 " (epoch %" PRId64 ", its step %" PRId64
+                     "); %s; lower --lr (%g) or add --warmup-epochs",
+                     isnan(loss) ? "NaN" : "infinite", p->step, p->epoch + 1, p->epoch_step, last, r->o->lr);
+    return GNET_EXIT_DIVERGED;
+}
+
 /* Trains epoch p->epoch from its step p->epoch_step on, until its end, --max-steps or a stop
- * signal (then *stop is the signal, the same on every rank). */
+ * signal (then *stop is the signal, the same on every rank). Returns 0, -1 or
+ * GNET_EXIT_DIVERGED. */
 static int train_epoch(gnet_run *r, gnet_progress *p, int *stop)
 {
     const gnet_options *o = r->o;
@@ -147,6 +162,7 @@ static int train_epoch(gnet_run *r, gnet_progress *p, int *stop)
     while (p->epoch_step < steps && !at_max_steps(o, p) && !*stop) {
         if (next_batch(r, &b))
             return -1;
+        double before = p->t.loss_sum;
         train_step(r, &b, gnet_lr_at(&sched, p->step, steps), &p->t);
         p->epoch_step++;
         p->step++;
@@ -155,7 +171,12 @@ static int train_epoch(gnet_run *r, gnet_progress *p, int *stop)
         gnet_report_progress(r->report, p->epoch, first, p->epoch_step, steps, images, gnet_now() - begin);
         if (o->checkpoint_every && p->step % o->checkpoint_every == 0 && checkpoint(r, p, &t0))
             return -1;
-        *stop = gnet_stop_agreed(r->comm);
+        gnet_stop_verdict v = gnet_stop_after_step(r->comm, p->t.loss_sum - before);
+        if (!isfinite(v.step_loss))
+            return diverged(r, p, v.step_loss);
+        r->last_loss = v.step_loss / (double)b.global_valid;
+        r->last_loss_step = p->step;
+        *stop = v.signal;
     }
     r->be->sync(r->be);
     clock_in(p, &t0);
@@ -229,8 +250,9 @@ static int train_loop(gnet_run *r, gnet_progress *p)
         if (p->epoch_step < steps) {
             if (at_max_steps(o, p))
                 break;
-            if (train_epoch(r, p, &stop))
-                return -1;
+            int rc = train_epoch(r, p, &stop);
+            if (rc)
+                return rc;
             if (stop)
                 return stopped(r, p, stop);
             if (p->epoch_step < steps)

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Fault injection (CPU backend): divergence, a full disk while checkpointing, kill -9 during
+# checkpoint writes, a corrupted checkpoint, ranks that fail in evaluation or in a
+# checkpoint, a rank that hangs, a batch too large for memory. Each must cost a clear message
+# and a non-zero exit, never a hang, a lost checkpoint or a silent load of bad data.
+# usage: fault_test.sh GNET_DIST GNET_PREPARE PYTHON
+set -u
+bin=$1 prep=$2 py=$3
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+tmp=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+fail=0
+check() { if [ "$1" -ne 0 ]; then echo "FAIL: $2"; fail=1; else echo "ok: $2"; fi; }
+small=(--synthetic 1024 --batch-size 32 --epochs 2 --threads 1 --test-limit 64 --no-progress --momentum 0.9)
+step_of() { "$py" -c 'import h5py,sys; print(int(h5py.File(sys.argv[1])["meta"].attrs["step"]))' "$1"; }
+
+# (1) divergence: stops at the first non-finite loss with step, epoch and last finite loss
+"$bin" "${small[@]}" --lr 1e6 --out "$tmp/div" >"$tmp/div.out" 2>&1
+rc=$?
+[ $rc -eq 4 ]; check $? "divergence: exit code 4 (got $rc)"
+grep -q "training diverged: the loss is NaN at step [0-9]* (epoch 1, its step [0-9]*); the last finite loss was .* at step" "$tmp/div.out"
+check $? "divergence: the message gives the step, the epoch and the last finite loss"
+[ ! -e "$tmp/div/checkpoint.h5" ]; check $? "divergence: no checkpoint of the diverged weights"
+mpirun --timeout 120 -np 2 "$bin" "${small[@]}" --lr 1e6 >"$tmp/div2.out" 2>&1
+rc=$?
+[ $rc -eq 4 ] && [ "$(grep -c 'training diverged' "$tmp/div2.out")" -eq 1 ]
+check $? "divergence on 2 ranks: both stop at the same step, one message, exit 4 (got $rc)"
+
+# (2) disk full while checkpointing (a file-size limit makes the write fail with EFBIG, and
+# gnet_dist ignores SIGXFSZ so that it can report it; mpirun's daemons would not pass on a
+# shell's ignoring of it): the
+# previous checkpoint stays intact and loadable, nothing half-written remains, exit 1
+"$bin" "${small[@]}" --out "$tmp/full" --max-steps 10 >/dev/null 2>&1
+check $? "a first checkpoint at step 10"
+(ulimit -f 20000; exec "$bin" "${small[@]}" --out "$tmp/full" --resume "$tmp/full" \
+   --checkpoint-every 5) >"$tmp/full.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "$tmp/full/checkpoint.h5" "$tmp/full.out"; check $? "disk full: exit 1, the error names the checkpoint (rc $rc)"
+[ "$(step_of "$tmp/full/checkpoint.h5")" = 10 ]; check $? "disk full: the step-10 checkpoint is still there"
+"$bin" "${small[@]}" --eval "$tmp/full/checkpoint.h5" >/dev/null 2>&1; check $? "disk full: it still loads"
+! ls "$tmp/full"/*.tmp.* >/dev/null 2>&1; check $? "disk full: no temporary file left"
+(ulimit -f 20000; exec mpirun --timeout 120 -np 2 "$bin" "${small[@]}" --out "$tmp/full" \
+   --resume "$tmp/full" --checkpoint-every 5) >"$tmp/full2.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "$tmp/full/checkpoint.h5" "$tmp/full2.out"
+check $? "disk full on 2 ranks (rank 0 fails in a checkpoint): the job ends with the error (rc $rc)"
+[ "$(step_of "$tmp/full/checkpoint.h5")" = 10 ]; check $? "disk full on 2 ranks: the step-10 checkpoint is intact"
+
+# (3) kill -9 at random moments of a run that checkpoints every step: the checkpoint left
+# always loads, and resumes
+trials=20 loaded=0 resumed=0
+for i in $(seq $trials); do
+  rm -rf "$tmp/k"
+  "$bin" "${small[@]}" --out "$tmp/k" --checkpoint-every 1 >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 400); do [ -f "$tmp/k/checkpoint.h5" ] && break; sleep 0.02; done
+  sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
+  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  "$bin" "${small[@]}" --eval "$tmp/k/checkpoint.h5" >/dev/null 2>&1 && loaded=$((loaded + 1))
+  if [ $((i % 5)) -eq 0 ]; then
+    s=$(step_of "$tmp/k/checkpoint.h5")
+    "$bin" "${small[@]}" --out "$tmp/k" --resume "$tmp/k" --max-steps $((s + 2)) >/dev/null 2>&1 &&
+      [ "$(step_of "$tmp/k/checkpoint.h5")" = $((s + 2)) ] && ! ls "$tmp/k"/*.tmp.* >/dev/null 2>&1 &&
+      resumed=$((resumed + 1))
+  fi
+done
+[ $loaded -eq $trials ]; check $? "kill -9 during checkpointing: $loaded/$trials checkpoints load"
+[ $resumed -eq $((trials / 5)) ]; check $? "kill -9: $resumed/$((trials / 5)) resumed (2 more steps, stale temporary files removed)"
+
+# (4) a corrupted checkpoint is refused, never loaded
+cp "$tmp/full/checkpoint.h5" "$tmp/bad.h5"
+size=$(stat -c %s "$tmp/bad.h5")
+printf '\xff\xff\xff\xff' | dd of="$tmp/bad.h5" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+"$bin" "${small[@]}" --resume "$tmp/bad.h5" >"$tmp/bad.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "$tmp/bad.h5" "$tmp/bad.out"; check $? "flipped bytes in a checkpoint: refused, naming it (rc $rc)"
+head -c $((size / 3)) "$tmp/full/checkpoint.h5" >"$tmp/short.h5"
+"$bin" "${small[@]}" --init "$tmp/short.h5" >"$tmp/short.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "$tmp/short.h5" "$tmp/short.out"; check $? "a truncated checkpoint: refused, naming it (rc $rc)"
+
+# (5) a rank that fails during evaluation: the last chunk of test.h5 (rank 1's slice) is
+# damaged inside its compressed data
+"$py" - "$tmp/idx" <<'PY'
+import os, struct, sys, zlib, gzip, random
+d = sys.argv[1]; os.makedirs(d); random.seed(1)
+for name, n in (("train", 640), ("t10k", 320)):
+    img = bytes(random.randrange(256) for _ in range(n * 784))
+    with gzip.open(f"{d}/{name}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + img)
+    with gzip.open(f"{d}/{name}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(random.randrange(10) for _ in range(n)))
+PY
+"$prep" --src "$tmp/idx" --out "$tmp/data" --shards 2 >/dev/null
+"$py" - "$tmp/data/test.h5" <<'PY'
+import h5py, sys
+with h5py.File(sys.argv[1], "r") as f:
+    ds = f["images"]
+    info = ds.id.get_chunk_info(ds.id.get_num_chunks() - 1)
+with open(sys.argv[1], "r+b") as f:
+    f.seek(info.byte_offset + info.size // 3)
+    f.write(b"\xde\xad" * 200)
+PY
+mpirun --timeout 120 -np 2 "$bin" --data "$tmp/data" --batch-size 32 --epochs 1 --threads 1 --no-progress \
+  >"$tmp/eval.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "rank 1.*test.h5" "$tmp/eval.out" && ! grep -q "^epoch 1/1" "$tmp/eval.out"
+check $? "a rank failing in evaluation ends the job, naming the rank and the file (rc $rc)"
+
+# (6) a rank that hangs (SIGSTOP): the others end the job within --comm-timeout, naming it
+mpirun -np 2 "$bin" --synthetic 100000 --batch-size 32 --epochs 1 --threads 1 --no-progress \
+  --comm-timeout 5 >"$tmp/hang.out" 2>&1 &
+mpid=$!
+for _ in $(seq 200); do
+  ranks=$(pgrep -P $mpid -f gnet_dist | sort -n)
+  [ "$(echo "$ranks" | wc -w)" -eq 2 ] && break; sleep 0.1
+done
+sleep 3
+kill -STOP $(echo "$ranks" | tail -1)
+start=$SECONDS
+( sleep 60; kill -9 $mpid 2>/dev/null ) & watchdog=$!
+wait $mpid
+rc=$?
+kill $watchdog 2>/dev/null
+[ $rc -ne 0 ] && [ $((SECONDS - start)) -lt 40 ] && grep -q "never reached it" "$tmp/hang.out" &&
+  grep -q "rank(s) 1 never reached" "$tmp/hang.out"
+check $? "a stopped rank: the job ends in $((SECONDS - start)) s, naming rank 1 (rc $rc)"
+
+# (7) a batch too large for memory: refused with the batch size and the memory asked for
+"$bin" --synthetic 100 --batch-size 65536 --resize 96 >"$tmp/oom.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "batch-size 65536: out of memory: each rank needs about [0-9.]* GB" "$tmp/oom.out"
+check $? "a batch too large: a message with the batch size and the memory (rc $rc)"
+
+[ $fail -eq 0 ] && echo "fault_test: all passed"
+exit $fail
