@@ -15,7 +15,7 @@ static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *err, void *data)
 {
     struct h5_walk *w = data;
     if (n == 0 && err->desc)
-        snprintf(w->msg, sizeof w->msg, "%s (in %s)", err->desc, err->func_name);
+        (void)snprintf(w->msg, sizeof w->msg, "%s (in %s)", err->desc, err->func_name);
     return 0;
 }
 

@@ -23,8 +23,8 @@
 #define CRC_ATTR "crc32"
 
 /* The CRC is taken over the native floats, which are the stored little-endian bytes only on
- * a little-endian host. */
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+ * a little-endian host (gcc and clang say which this is). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint checksums assume a little-endian host"
 #endif
 
@@ -84,7 +84,7 @@ __attribute__((format(printf, 3, 4))) static int ckpt_fail(const char *op, const
     char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    (void)vsnprintf(msg, sizeof msg, fmt, ap); /* a long message is cut short, not lost */
     va_end(ap);
     gnet_errorf("cannot %s checkpoint %s: %s", op, path, msg);
     return -1;
@@ -309,7 +309,7 @@ int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const 
     char *tmp = malloc(cap);
     if (!tmp)
         return ckpt_fail("save", path, "out of memory");
-    snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
+    (void)snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid()); /* cap fits any pid */
     int rc = write_tmp(tmp, path, specs, n, params, momentum, meta);
     if (rc == 0)
         rc = commit_tmp(tmp, path);
@@ -336,7 +336,7 @@ static hid_t open_for_read(const char *path)
         ckpt_fail("load", path, "%s", strerror(errno));
         return H5I_INVALID_HID;
     }
-    fclose(fp);
+    (void)fclose(fp); /* only opened to name the problem with errno */
     if (H5Fis_hdf5(path) <= 0) {
         ckpt_fail("load", path, "not an HDF5 file");
         return H5I_INVALID_HID;
@@ -525,14 +525,14 @@ int gnet_ckpt_load(const char *path, const gnet_param_spec *specs, int n, float 
     float *mbuf = momentum ? malloc(total * sizeof(float)) : NULL;
     gnet_ckpt_meta m;
     memset(&m, 0, sizeof m);
-    int rc;
+    int rc = -1; /* set here: the analyzer cannot see into variadic ckpt_fail */
     if (!pbuf || (momentum && !mbuf))
-        rc = ckpt_fail("load", path, "out of memory");
+        ckpt_fail("load", path, "out of memory");
     else
         rc = load_file(path, specs, n, pbuf, mbuf, meta ? &m : NULL);
     if (rc == 0) {
         scatter(specs, n, pbuf, params);
-        if (momentum)
+        if (mbuf)
             scatter(specs, n, mbuf, momentum);
         if (meta)
             *meta = m;

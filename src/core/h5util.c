@@ -16,7 +16,7 @@ __attribute__((format(printf, 2, 3))) static int set_err(gnet_h5_err *e, const c
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    (void)vsnprintf(e->msg, sizeof e->msg, fmt, ap); /* cut short, not lost, when long */
     va_end(ap);
     return -1;
 }
@@ -41,7 +41,7 @@ int gnet_file_errorf(const char *file, int line, const char *fmt, ...)
     char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    (void)vsnprintf(msg, sizeof msg, fmt, ap); /* cut short, not lost, when long */
     va_end(ap);
     if (line > 0)
         gnet_errorf("%s:%d: %s", file, line, msg);
@@ -122,7 +122,7 @@ static int read_str_value(hid_t a, hid_t ftype, char *out, size_t cap)
         H5Tclose(mt);
         if (e < 0)
             return -1;
-        snprintf(out, cap, "%s", s ? s : "");
+        (void)snprintf(out, cap, "%s", s ? s : ""); /* truncating, as documented */
         H5free_memory(s);
         return 0;
     }
@@ -132,7 +132,7 @@ static int read_str_value(hid_t a, hid_t ftype, char *out, size_t cap)
         return -1;
     int rc = H5Aread(a, ftype, buf) < 0 ? -1 : 0;
     if (rc == 0)
-        snprintf(out, cap, "%s", buf);
+        (void)snprintf(out, cap, "%s", buf); /* truncating, as documented */
     free(buf);
     return rc;
 }
@@ -204,7 +204,7 @@ static void fmt_dims(char *buf, size_t cap, int ndim, const hsize_t *dims)
         len += (size_t)snprintf(buf + len, cap - len, "%s%llu", d ? "," : "",
                                 (unsigned long long)dims[d]);
     if (len < cap)
-        snprintf(buf + len, cap - len, "]");
+        (void)snprintf(buf + len, cap - len, "]");
 }
 
 int gnet_h5_same_shape(hid_t d, int rank, const hsize_t *want, gnet_h5_shapes *text)

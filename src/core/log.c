@@ -14,13 +14,14 @@ void gnet_log_set_abort(void (*abort_fn)(int code)) { g_abort = abort_fn; }
 
 static void print_error(int with_rank, const char *fmt, va_list ap)
 {
+    /* Nothing is left to tell about a failure to print an error: results are ignored. */
     char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    (void)vsnprintf(msg, sizeof msg, fmt, ap);
     if (with_rank)
-        fprintf(stderr, "gnet: [rank %d] error: %s\n", g_rank, msg);
+        (void)fprintf(stderr, "gnet: [rank %d] error: %s\n", g_rank, msg);
     else
-        fprintf(stderr, "gnet: error: %s\n", msg);
-    fflush(stderr);
+        (void)fprintf(stderr, "gnet: error: %s\n", msg);
+    (void)fflush(stderr);
 }
 
 void gnet_errorf(const char *fmt, ...)
@@ -47,9 +48,9 @@ void gnet_infof(const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    (void)vprintf(fmt, ap); /* progress output: a failed write is not an error of the run */
     va_end(ap);
-    fflush(stdout);
+    (void)fflush(stdout);
 }
 
 _Noreturn void gnet_fatal(int code)

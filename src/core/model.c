@@ -19,9 +19,9 @@ typedef struct {
     int block;             /* >= 0: this layer ends block b1..b5 / the head */
 } layer_def;
 
-#define CONV(key_, c_, k_, s_, p_) {.kind = LK_CONV, .key = key_, .c = c_, .k = k_, .stride = s_, .pad = p_, .block = -1}
-#define POOL(b_) {.kind = LK_POOL, .k = 3, .stride = 2, .pad = 1, .block = b_}
-#define INCEPTION(key_, ...) {.kind = LK_INCEPTION, .key = key_, .inc = {__VA_ARGS__}, .block = -1}
+#define CONV(key_, c_, k_, s_, p_) {.kind = LK_CONV, .key = (key_), .c = (c_), .k = (k_), .stride = (s_), .pad = (p_), .block = -1}
+#define POOL(b_) {.kind = LK_POOL, .k = 3, .stride = 2, .pad = 1, .block = (b_)}
+#define INCEPTION(key_, ...) {.kind = LK_INCEPTION, .key = (key_), .inc = {__VA_ARGS__}, .block = -1}
 
 static const layer_def GOOGLENET[] = {
     CONV("0.0", 64, 7, 2, 3), POOL(0),
@@ -136,7 +136,7 @@ static gnet_shape plan_conv(builder *bd, conv_unit *cu, const char *prefix, cons
                             gnet_shape in, int oc, int k, int stride, int pad, int keep_output)
 {
     char full[GNET_PARAM_NAME_MAX];
-    snprintf(full, sizeof full, name ? "%s.%s" : "%s", prefix, name);
+    (void)snprintf(full, sizeof full, name ? "%s.%s" : "%s", prefix, name); /* table keys: short */
     gnet_shape out = {in.n, oc, out_size(in.h, k, stride, pad), out_size(in.w, k, stride, pad)};
     if (out.h < 1 || out.w < 1) {
         bd->ok = 0;

@@ -40,8 +40,10 @@ void gnet_sgd_step(gnet_sgd *o, float *params, const float *grads, float lr)
 static double decayed(const gnet_lr_schedule *s, int64_t step, int64_t steps_per_epoch)
 {
     switch (s->kind) {
-    case GNET_LR_STEP:
-        return s->base_lr * pow(s->gamma, (double)(step / (s->step_epochs * steps_per_epoch)));
+    case GNET_LR_STEP: {
+        const int64_t decays = step / (s->step_epochs * steps_per_epoch); /* completed intervals */
+        return s->base_lr * pow(s->gamma, (double)decays);
+    }
     case GNET_LR_COSINE: {
         /* SGDR's annealing without restarts, over the steps after warmup, so that warmup
          * ends at the peak lr. */

@@ -70,8 +70,8 @@ static int parse(int argc, char **argv, gnet_prepare_opts *o)
             o->force = 1;
             continue;
         }
-        if (strcmp(a, "--src") && strcmp(a, "--out") && strcmp(a, "--shards") &&
-            strcmp(a, "--seed")) {
+        if (strcmp(a, "--src") != 0 && strcmp(a, "--out") != 0 && strcmp(a, "--shards") != 0 &&
+            strcmp(a, "--seed") != 0) {
             gnet_errorf("unknown option '%s' (see --help)", a);
             return 2;
         }
@@ -99,7 +99,7 @@ static void report(const char *out_arg, const gnet_manifest *m)
     size_t len = strlen(out_arg); /* "data/" -> "data" as gnet_prepare wrote it */
     while (len > 1 && out_arg[len - 1] == '/')
         len--;
-    snprintf(out, sizeof out, "%.*s", (int)len, out_arg);
+    (void)snprintf(out, sizeof out, "%.*s", (int)len, out_arg); /* only printed */
     for (int s = 0; s < m->shards; s++) {
         gnet_shard_path(path, sizeof path, out, s, m->shards);
         printf("%s: %lld samples\n", path, (long long)m->shard_size[s]);

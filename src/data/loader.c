@@ -256,7 +256,7 @@ gnet_loader *gnet_loader_create(gnet_source *src, const gnet_sampler_config *cfg
     l->size = size;
     l->prefetch = prefetch != 0;
     l->n_slots = prefetch ? LOADER_SLOTS : 1;
-    snprintf(l->what, sizeof l->what, "%s", what);
+    (void)snprintf(l->what, sizeof l->what, "%s", what); /* a label for messages: may be cut */
     for (int i = 0; i < 256; i++)
         l->lut[i] = (float)i / 255.0f;
     if (setup(l, cfg) != 0) {

@@ -120,7 +120,7 @@ static int plan(prep *p, const gnet_prepare_opts *o)
     uint64_t id = gnet_rng_key(o->seed, (uint64_t)p->crc[0] << 32 | p->crc[1],
                                (uint64_t)p->crc[2] << 32 | p->crc[3],
                                (uint64_t)GNET_PREPARED_VERSION << 32 | (uint32_t)S);
-    snprintf(m->id, sizeof m->id, "%016llx", (unsigned long long)id);
+    (void)snprintf(m->id, sizeof m->id, "%016llx", (unsigned long long)id); /* 16 digits */
     return 0;
 }
 
@@ -305,15 +305,16 @@ static int write_manifest(const prep *p, const char *path)
     FILE *f = fopen(path, "w");
     if (!f)
         return fail(path, "cannot create: %s", strerror(errno));
-    fprintf(f, "# A data set prepared by gnet_prepare (layout: docs/data.md).\n"
+    /* A failed write shows in ferror(f) below. */
+    (void)fprintf(f, "# A data set prepared by gnet_prepare (layout: docs/data.md).\n"
                "format_version = %d\nid = %s\nshards = %d\nrows = %d\ncols = %d\n"
                "train_count = %lld\ntest_count = %lld\nseed = %llu\n",
             GNET_PREPARED_VERSION, m->id, m->shards, m->rows, m->cols,
             (long long)m->train_count, (long long)m->test_count, (unsigned long long)m->seed);
     for (int s = 0; s < m->shards; s++)
-        fprintf(f, "shard_size.%d = %lld\n", s, (long long)m->shard_size[s]);
+        (void)fprintf(f, "shard_size.%d = %lld\n", s, (long long)m->shard_size[s]);
     for (int c = 0; c < N_CRC; c++)
-        fprintf(f, "%s = %08x\n", CRC_NAMES[c], (unsigned)p->crc[c]);
+        (void)fprintf(f, "%s = %08x\n", CRC_NAMES[c], (unsigned)p->crc[c]);
     int bad = ferror(f) || fflush(f) != 0 || (fsync(fileno(f)) != 0 && errno != EINVAL);
     int e = errno;
     if (fclose(f) != 0 && !bad)
@@ -337,7 +338,7 @@ static int write_all(const prep *p)
     gnet_shard_path(path, sizeof path, p->tmp, -1, 1);
     if (write_h5(p, path, &t) < 0)
         return -1;
-    snprintf(path, sizeof path, "%s/manifest.txt", p->tmp);
+    (void)snprintf(path, sizeof path, "%s/manifest.txt", p->tmp); /* path has room */
     if (write_manifest(p, path) < 0)
         return -1;
     if (fsync_dir(p->tmp) != 0)
@@ -367,7 +368,7 @@ static int remove_prepared(const char *dir)
     char path[4096 + 256];
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         if (is_prepared_name(e->d_name)) {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            (void)snprintf(path, sizeof path, "%s/%s", dir, e->d_name); /* short names */
             unlink(path);
         }
     }
@@ -400,7 +401,7 @@ static int check_out(const char *out, int force)
     if (!S_ISDIR(st.st_mode))
         return fail(out, "exists and is not a directory; not replacing it");
     char manifest[sizeof ((prep *)0)->out + 16];
-    snprintf(manifest, sizeof manifest, "%s/manifest.txt", out);
+    (void)snprintf(manifest, sizeof manifest, "%s/manifest.txt", out); /* sized for it */
     if (access(manifest, F_OK) != 0 && !dir_is_empty(out))
         return fail(out, "has no manifest.txt and is not empty: not a directory gnet_prepare "
                          "wrote, not replacing it");
@@ -411,10 +412,10 @@ static int check_out(const char *out, int force)
 static void fsync_parent(const char *path)
 {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
+    (void)snprintf(dir, sizeof dir, "%s", path); /* an out path: fits */
     char *slash = strrchr(dir, '/');
     if (!slash)
-        snprintf(dir, sizeof dir, ".");
+        (void)snprintf(dir, sizeof dir, ".");
     else
         slash[slash == dir] = '\0'; /* "/x" -> "/" */
     fsync_dir(dir);
@@ -429,17 +430,19 @@ static int install(const prep *p, int replace)
         return 0;
     }
     char old[sizeof p->tmp];
-    snprintf(old, sizeof old, "%s.old.%ld", p->out, (long)getpid());
+    (void)snprintf(old, sizeof old, "%s.old.%ld", p->out, (long)getpid()); /* as p->tmp */
     if (rename(p->out, old) != 0)
         return fail(p->out, "cannot move it aside to %s: %s", old, strerror(errno));
     if (rename(p->tmp, p->out) != 0) {
         int e = errno;
-        rename(old, p->out);
+        if (rename(old, p->out) != 0)
+            return fail(p->out, "cannot rename %s to it: %s; its previous contents are left "
+                                "in %s", p->tmp, strerror(e), old);
         return fail(p->out, "cannot rename %s to it: %s", p->tmp, strerror(e));
     }
     fsync_parent(p->out);
     if (remove_prepared(old) != 0)
-        fprintf(stderr, "gnet: warning: %s: the previous contents are left in %s: %s\n", p->out,
+        (void)fprintf(stderr, "gnet: warning: %s: the previous contents are left in %s: %s\n", p->out,
                 old, strerror(errno));
     return 0;
 }
@@ -459,7 +462,7 @@ static int setup(prep *p, const gnet_prepare_opts *o)
     if (o->shards < 1 || o->shards > GNET_MAX_SHARDS)
         return fail(out, "%d shards: expected 1..%d", o->shards, GNET_MAX_SHARDS);
     memcpy(p->out, out, len);
-    snprintf(p->tmp, sizeof p->tmp, "%s.tmp.%ld", p->out, (long)getpid());
+    (void)snprintf(p->tmp, sizeof p->tmp, "%s.tmp.%ld", p->out, (long)getpid()); /* sized */
     return 0;
 }
 

@@ -54,6 +54,7 @@ gnet_source *gnet_source_from_dataset(const gnet_dataset *d)
     }
     *m = (memory_source){d, d->n};
     *src = (gnet_source){1, &m->size, d->h, d->w, memory_read, memory_destroy, m};
+    // cppcheck-suppress memleak ; m is src->impl (in the compound literal), freed by memory_destroy
     return src;
 }
 
@@ -112,7 +113,7 @@ static gnet_source *prepared_alloc(const char *dir, int rank, int world)
         free(src), free(p);
         return NULL;
     }
-    snprintf(p->dir, sizeof p->dir, "%s", dir);
+    (void)snprintf(p->dir, sizeof p->dir, "%s", dir); /* longer: gnet_manifest_read refuses it */
     p->rank = rank, p->world = world;
     *src = (gnet_source){.read = prepared_read, .destroy = prepared_destroy, .impl = p};
     return src;
@@ -148,7 +149,7 @@ gnet_source *gnet_source_open_prepared(const char *dir, const char *split, int r
     src->n_shards = train ? p->m.shards : 1;
     src->shard_size = train ? p->m.shard_size : &p->test_size;
     src->rows = p->m.rows, src->cols = p->m.cols;
-    p->shard = calloc((size_t)src->n_shards, sizeof *p->shard);
+    p->shard = calloc((size_t)src->n_shards, sizeof(gnet_shard *));
     if (!p->shard)
         gnet_errorf("%s: out of memory", dir);
     if (!p->shard || open_shards(src, p, train) != 0) {

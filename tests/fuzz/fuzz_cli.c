@@ -18,7 +18,7 @@ static int split(char *text, size_t n, char **argv)
     int argc = 1;
     argv[0] = "gnet_dist";
     char *start = text;
-    for (size_t i = 0; i <= n && argc < MAX_ARGS - 2; i++) {
+    for (size_t i = 0; i <= n && argc < MAX_ARGS - 3; i++) { /* room for --config FILE NULL */
         if (i == n || text[i] == '\0' || text[i] == '\n') {
             text[i] = '\0';
             if (i < n || start < text + i)

@@ -3,6 +3,7 @@
 #include "fuzz.h"
 
 #include <dirent.h>
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,20 @@ const char *fuzz_dir(void)
     }
     atexit(remove_dir);
     return g_dir;
+}
+
+long fuzz_h5_ids(void)
+{
+    static const H5I_type_t types[] = {H5I_FILE,     H5I_GROUP,     H5I_DATASET,    H5I_ATTR,
+                                       H5I_DATATYPE, H5I_DATASPACE, H5I_GENPROP_LST};
+    long total = 0;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        hsize_t n = 0; /* a type HDF5 has not initialized yet has none */
+        if (H5Itype_exists(types[i]) > 0)
+            FUZZ_ASSERT(H5Inmembers(types[i], &n) >= 0);
+        total += (long)n;
+    }
+    return total;
 }
 
 void fuzz_path(char *buf, size_t cap, const char *name)

@@ -12,10 +12,11 @@ runs=${2:-1000000}
 shift $(( $# > 2 ? 2 : $# ))
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=(idx manifest shard ckpt cli)
-CC=clang cmake -S . -B build-fuzz -DGNET_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+CC=clang cmake -S . -B build-fuzz -DGNET_FUZZ=ON -DGNET_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j 2 --target "${harnesses[@]/#/fuzz_}" >/dev/null
 # HDF5's own leaks on malformed files are suppressed narrowly there (docs/reliability.md).
 export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan_fuzz.supp:print_suppressions=0"
+export ASAN_OPTIONS="suppressions=$PWD/tests/asan.supp"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 status=0
 for h in "${harnesses[@]}"; do
