@@ -119,7 +119,8 @@ static int open_model(gnet_run *r)
         return -1;
     size_t n = r->m->n_weights;
     /* Host staging for the parameters and, with momentum, its buffer (checkpoints). */
-    if (!(r->host = malloc(2 * n * sizeof(float)))) {
+    r->zeros = calloc((size_t)r->micro * GNET_CLASSES, sizeof(float));
+    if (!(r->host = malloc(2 * n * sizeof(float))) || !r->zeros) {
         gnet_errorf("out of host memory staging %zu parameters", n);
         return -1;
     }
@@ -150,6 +151,7 @@ void gnet_run_close(gnet_run *r)
         gnet_model_destroy(r->m);
     }
     free(r->host);
+    free(r->zeros);
     gnet_device_close(&r->dev);
 }
 

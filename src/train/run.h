@@ -53,6 +53,7 @@ typedef struct {
     gnet_loader *train, *test;
     float *x;        /* one micro-batch of input, backend memory */
     float *host;     /* n_weights floats of host staging (checkpoints, replica checks) */
+    float *zeros;    /* micro x GNET_CLASSES host zeros: the padding rows' loss gradient */
     int size, micro; /* image side; rows per micro-batch */
     const char *save_path; /* --save, or DIR/checkpoint.h5 with --out; NULL: none */
     char out_checkpoint[1024]; /* storage for the latter */

@@ -45,9 +45,9 @@ static void forward_rows(gnet_run *r, const float *x, const int32_t *y, int vali
     int64_t correct = 0;
     if (valid > 0)
         be->softmax_xent(be, valid, GNET_CLASSES, m->logits, y, grad_scale, m->dlogits, &loss, &correct);
-    if (valid < m->batch)
-        memset(m->dlogits + (size_t)valid * GNET_CLASSES, 0,
-               (size_t)(m->batch - valid) * GNET_CLASSES * sizeof(float));
+    if (valid < m->batch) /* dlogits is backend memory: zeros go through the backend */
+        be->upload(be, m->dlogits + (size_t)valid * GNET_CLASSES, r->zeros,
+                   (size_t)(m->batch - valid) * GNET_CLASSES);
     t->loss_sum += loss;
     t->correct += (double)correct;
     t->seen += valid;
@@ -271,8 +271,10 @@ static void describe(const gnet_run *r, char *buf, size_t n)
 {
     if (r->comm->world > 1)
         snprintf(buf, n, "%s (%d ranks)", r->be->name, r->comm->world);
-    else
+    else if (strcmp(r->be->name, "cpu") == 0)
         snprintf(buf, n, "%s (%d threads)", r->be->name, r->be->threads);
+    else
+        snprintf(buf, n, "%s (1 GPU)", r->be->name);
 }
 
 /* The report, the checkpoint path and the trace: what the run writes. */
