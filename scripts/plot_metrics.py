@@ -39,6 +39,7 @@ def plot(runs, prefix, title):
     matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in the SVG (smaller, searchable)
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -51,6 +52,7 @@ def plot(runs, prefix, title):
                     marker="." if len(x) < 30 else None)
         run_handles.append(Line2D([], [], color=colour, label=label(run)))
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     if title:

@@ -161,7 +161,7 @@ ok "single-node cluster up (node $host, $cpus CPUs, ports $ctld_port/$slurmd_por
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export GNET_BIN=$dist GNET_ROOT=$src
 cd "$tmp"
-tiny=(--idx "$data" --train-limit 512 --test-limit 256 --batch-size 64 --lr 0.05)
+tiny=(--device cpu --idx "$data" --train-limit 512 --test-limit 256 --batch-size 64 --lr 0.05)
 ranks=2
 [ "$cpus" -ge 2 ] || ranks=1
 
@@ -197,7 +197,7 @@ ok "A: train.sbatch on $ranks ranks finished in $(($(date +%s) - start)) s with 
 start=$(date +%s)
 timeout 120 "$src/scripts/sweep.sh" --slurm --batch 32,64 --lr 0.05 --epochs 1 \
   --sbatch --wait --sbatch --quiet --sbatch --ntasks="$ranks" --sbatch --output="$tmp/b_%a.out" \
-  sweep -- --idx "$data" --train-limit 256 --test-limit 128 >"$tmp/b.log" 2>&1 ||
+  sweep -- --device cpu --idx "$data" --train-limit 256 --test-limit 128 >"$tmp/b.log" 2>&1 ||
   { cat "$tmp/b.log"; fail "B: sweep.sh --slurm exited with an error"; }
 for r in bs32_lr0.05_e1 bs64_lr0.05_e1; do
   check_run "sweep/$r" 1 "$ranks" || fail "B: sweep/$r/metrics.jsonl"

@@ -90,7 +90,12 @@ gnet_job_run() {
   srun --mpi=pmix --cpus-per-task="$threads" "$bin" --threads "$threads" "$@" --no-progress \
     "${GNET_JOB_OUT_ARGS[@]}" || rc=$?
   case $rc in
-    0) echo "${GNET_JOB_PROG:-gnet job}: $run_dir finished" ;;
+    0)
+      # srun can also return 0 for a step cancelled while it launched: trust the record.
+      gnet_job_finished "$run_dir" ||
+        gnet_job_die "srun returned 0 but $run_dir/metrics.jsonl has no final record (step cancelled?)"
+      echo "${GNET_JOB_PROG:-gnet job}: $run_dir finished"
+      ;;
     3)
       # Stopped by --signal (or scancel --signal) with a checkpoint: go back to the queue;
       # the next start resumes from it. Requeueing cancels this script, so nothing after
