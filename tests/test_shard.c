@@ -430,6 +430,22 @@ static void m_images_group(const char *p)
     H5Gclose(H5Gcreate2(f, "images", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     H5Fclose(f);
 }
+/* images chunked [N1, ROWS, COLS + 1]: a chunk larger than the dataset, which HDF5 allows only
+ * below an unlimited maximum (damaged files hold it for fixed sizes too, and HDF5 1.10 then
+ * crashes reading them: fuzz_shard's crash-chunk-larger-than-dataset). */
+static void m_images_big_chunk(const char *p)
+{
+    hsize_t dims[3] = {N1, ROWS, COLS}, maxdims[3] = {H5S_UNLIMITED, ROWS, COLS + 1};
+    hsize_t chunk[3] = {N1, ROWS, COLS + 1};
+    hid_t f = open_rw(p);
+    EXPECT(H5Ldelete(f, "images", H5P_DEFAULT) >= 0);
+    hid_t sp = H5Screate_simple(3, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    EXPECT(H5Pset_chunk(dcpl, 3, chunk) >= 0);
+    hid_t d = H5Dcreate2(f, "images", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    EXPECT(d >= 0);
+    H5Dclose(d), H5Pclose(dcpl), H5Sclose(sp), H5Fclose(f);
+}
+
 static void m_images_i16(const char *p) { put_dataset(p, "images", H5T_STD_I16LE, 3, N1, ROWS, COLS); }
 static void m_images_i8(const char *p) { put_dataset(p, "images", H5T_STD_I8LE, 3, N1, ROWS, COLS); }
 static void m_images_f32(const char *p) { put_dataset(p, "images", H5T_IEEE_F32LE, 3, N1, ROWS, COLS); }
@@ -485,6 +501,7 @@ static void test_bad_shards(void)
         {m_images_short, 1, "'images' has shape [333,5,7], the manifest says [334,5,7]"},
         {m_labels_short, 1, "'labels' has shape [333], the manifest says [334]"},
         {m_labels_2d, 1, "'labels' has shape [334,1]"},
+        {m_images_big_chunk, 1, "dataset 'images' has chunks larger than itself"},
         {m_no_id, 1, "no attribute 'id'"},
         {m_id_other, 1, "a shard from another preparation (id '0123456789abcdef'"},
         {m_seed8, 1, "a shard from another preparation"},

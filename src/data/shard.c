@@ -326,17 +326,31 @@ static int check_shape(const gnet_shard *s, hid_t d, const char *name, int rank,
                    text.want);
 }
 
-/* The chunk cache for `images` (see CACHE_MAX_BYTES): slots >= chunks, so no two chunks of
- * the dataset share a slot (HDF5 hashes a chunk by its linear index modulo the slots). */
-static hid_t cache_plist(hid_t d, const hsize_t *dims, int rank)
+/* The chunk shape of dataset d (shape dims[rank]) into chunk: 1 if chunked, 0 if not, -1
+ * (refused) if a chunk is larger than the dataset or of another rank. HDF5 never writes such
+ * a file (a fixed-size dimension bounds its chunks), but HDF5 1.10 reads one past its buffers
+ * and crashes in H5Dread (found by fuzz_shard: corpus/shard/crash-chunk-larger-than-dataset). */
+static int chunk_shape(const gnet_shard *s, hid_t d, const char *name, int rank,
+                       const hsize_t *dims, hsize_t *chunk)
 {
     hid_t dcpl = H5Dget_create_plist(d);
     H5_CHECK(dcpl);
-    hsize_t chunk[H5S_MAX_RANK];
-    int chunked = H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, rank, chunk) == rank;
+    int chunked = H5Pget_layout(dcpl) == H5D_CHUNKED;
+    int ok = !chunked || H5Pget_chunk(dcpl, rank, chunk) == rank;
     H5Pclose(dcpl);
-    if (!chunked)
-        return H5P_DEFAULT;
+    for (int i = 0; chunked && ok && i < rank; i++)
+        ok = chunk[i] >= 1 && chunk[i] <= dims[i];
+    if (!ok)
+        return sh_fail(s, "dataset '%s' has chunks larger than itself or of another rank "
+                          "(not as gnet_prepare writes it: a damaged file?)", name);
+    return chunked;
+}
+
+/* The chunk cache for `images` (see CACHE_MAX_BYTES), for chunks of shape chunk[rank]:
+ * slots >= chunks, so no two chunks of the dataset share a slot (HDF5 hashes a chunk by its
+ * linear index modulo the slots). */
+static hid_t cache_plist(const hsize_t *dims, const hsize_t *chunk, int rank)
+{
     size_t chunk_bytes = 1, nchunks = 1;
     for (int i = 0; i < rank; i++) {
         chunk_bytes *= chunk[i];
@@ -354,8 +368,8 @@ static hid_t cache_plist(hid_t d, const hsize_t *dims, int rank)
     return dapl;
 }
 
-/* Opens dataset NAME, checks it is uint8 of shape want[rank], and (if cache) reopens it
- * with the chunk cache. */
+/* Opens dataset NAME, checks it is uint8 of shape want[rank] with chunks that fit, and (if
+ * cache and chunked) reopens it with the chunk cache. */
 static hid_t open_dataset(const gnet_shard *s, const char *name, int rank, const hsize_t *want,
                           int cache)
 {
@@ -368,13 +382,16 @@ static hid_t open_dataset(const gnet_shard *s, const char *name, int rank, const
         sh_fail(s, "'%s' is not a dataset", name);
         return H5I_INVALID_HID;
     }
-    if (check_type(s, d, name) < 0 || check_shape(s, d, name, rank, want) < 0) {
+    hsize_t chunk[3];
+    int chunked = -1;
+    if (check_type(s, d, name) < 0 || check_shape(s, d, name, rank, want) < 0 ||
+        (chunked = chunk_shape(s, d, name, rank, want, chunk)) < 0) {
         H5Dclose(d);
         return H5I_INVALID_HID;
     }
-    hid_t dapl = cache ? cache_plist(d, want, rank) : H5P_DEFAULT;
-    if (dapl == H5P_DEFAULT)
+    if (!cache || !chunked)
         return d;
+    hid_t dapl = cache_plist(want, chunk, rank);
     H5Dclose(d);
     d = H5Dopen2(s->file, name, dapl);
     if (d < 0)
