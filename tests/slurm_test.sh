@@ -78,12 +78,20 @@ fail() {
 ok() { echo "ok: $*"; }
 
 # A TCP port nobody uses now (the race with another process taking it is accepted: the
-# daemons would then fail to start and the test would say so).
+# daemons would then fail to start and the test would say so). Without ss (iproute2), a
+# port nothing answers on counts as free.
+port_used() {
+  if command -v ss >/dev/null; then
+    [ -n "$(ss -Htan "sport = :$1")" ]
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
 free_port() {
   local p
   for _ in $(seq 100); do
     p=$((20000 + RANDOM % 30000))
-    [ -z "$(ss -Htan "sport = :$p")" ] && { echo "$p"; return; }
+    port_used "$p" || { echo "$p"; return; }
   done
   fail "no free TCP port found"
 }
