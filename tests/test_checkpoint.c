@@ -303,6 +303,21 @@ static void set_version(const char *path, int32_t v)
     H5Fclose(f);
 }
 
+/* Replaces 1-d dataset NAME of n floats with one chunked [n + 1], larger than itself: HDF5
+ * allows that only below an unlimited maximum, a damaged file may hold it for any dataset, and
+ * HDF5 1.10 crashes reading such a chunk (fuzz_shard found it). */
+static void big_chunk(const char *path, const char *name, hsize_t n)
+{
+    hsize_t dims[1] = {n}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {n + 1};
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    EXPECT(f >= 0 && H5Ldelete(f, name, H5P_DEFAULT) >= 0);
+    hid_t sp = H5Screate_simple(1, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    EXPECT(H5Pset_chunk(dcpl, 1, chunk) >= 0);
+    hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    EXPECT(d >= 0);
+    H5Dclose(d), H5Pclose(dcpl), H5Sclose(sp), H5Fclose(f);
+}
+
 static void test_checksums(const char *dir, const gnet_param_spec *specs, size_t arena)
 {
     char valid[512], path[512];
@@ -341,6 +356,10 @@ static void test_checksums(const char *dir, const gnet_param_spec *specs, size_t
     copy_file(valid, path);
     drop_attr(path, ".", "version");
     expect_refused(path, specs, arena, "no attribute 'version'");
+
+    copy_file(valid, path);
+    big_chunk(path, "5.bias", 3);
+    expect_refused(path, specs, arena, "dataset '5.bias' has chunks larger than itself");
 
     /* A plain state_dict dump (no format/version, as h5py writes): checksums are verified
      * where present and not required. */

@@ -347,7 +347,8 @@ static hid_t open_for_read(const char *path)
     return f;
 }
 
-/* Checks the float class and the exact shape of dataset d against spec s. */
+/* Checks the float class, the exact shape of dataset d against spec s, and chunks that fit
+ * (gnet_h5_chunk_shape: HDF5 1.10 crashes reading a damaged file's oversized chunk). */
 static int check_dataset(hid_t d, const char *path, const char *prefix, const gnet_param_spec *s)
 {
     hid_t t = H5Dget_type(d);
@@ -356,13 +357,16 @@ static int check_dataset(hid_t d, const char *path, const char *prefix, const gn
     H5Tclose(t);
     if (cls != H5T_FLOAT)
         return ckpt_fail("load", path, "dataset '%s%s' is not floating point", prefix, s->name);
-    hsize_t want[4];
+    hsize_t want[4], chunk[4];
     spec_dims(s, want);
     gnet_h5_shapes text;
-    if (gnet_h5_same_shape(d, s->ndim, want, &text))
-        return 0;
-    return ckpt_fail("load", path, "dataset '%s%s': expected shape %s, found %s", prefix, s->name,
-                     text.want, text.found);
+    if (!gnet_h5_same_shape(d, s->ndim, want, &text))
+        return ckpt_fail("load", path, "dataset '%s%s': expected shape %s, found %s", prefix,
+                         s->name, text.want, text.found);
+    if (gnet_h5_chunk_shape(d, s->ndim, want, chunk) < 0)
+        return ckpt_fail("load", path, "dataset '%s%s' has chunks larger than itself (a damaged "
+                         "file?)", prefix, s->name);
+    return 0;
 }
 
 /* Compares the tensor just read from dataset d with its stored checksum. */

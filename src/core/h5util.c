@@ -196,6 +196,18 @@ int gnet_h5_write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
 
 /* ---- shapes ------------------------------------------------------------------------------ */
 
+int gnet_h5_chunk_shape(hid_t d, int rank, const hsize_t *dims, hsize_t *chunk)
+{
+    hid_t dcpl = H5Dget_create_plist(d);
+    H5_CHECK(dcpl);
+    int chunked = H5Pget_layout(dcpl) == H5D_CHUNKED;
+    int ok = !chunked || H5Pget_chunk(dcpl, rank, chunk) == rank;
+    H5Pclose(dcpl);
+    for (int i = 0; chunked && ok && i < rank; i++)
+        ok = chunk[i] >= 1 && chunk[i] <= dims[i];
+    return ok ? chunked : -1;
+}
+
 /* "[64,1,7,7]", truncated to cap. */
 static void fmt_dims(char *buf, size_t cap, int ndim, const hsize_t *dims)
 {

@@ -326,21 +326,12 @@ static int check_shape(const gnet_shard *s, hid_t d, const char *name, int rank,
                    text.want);
 }
 
-/* The chunk shape of dataset d (shape dims[rank]) into chunk: 1 if chunked, 0 if not, -1
- * (refused) if a chunk is larger than the dataset or of another rank. HDF5 never writes such
- * a file (a fixed-size dimension bounds its chunks), but HDF5 1.10 reads one past its buffers
- * and crashes in H5Dread (found by fuzz_shard: corpus/shard/crash-chunk-larger-than-dataset). */
-static int chunk_shape(const gnet_shard *s, hid_t d, const char *name, int rank,
-                       const hsize_t *dims, hsize_t *chunk)
+/* gnet_h5_chunk_shape, with the error: 1 if chunked (chunk[rank] filled), 0 if not, -1. */
+static int check_chunks(const gnet_shard *s, hid_t d, const char *name, int rank,
+                        const hsize_t *dims, hsize_t *chunk)
 {
-    hid_t dcpl = H5Dget_create_plist(d);
-    H5_CHECK(dcpl);
-    int chunked = H5Pget_layout(dcpl) == H5D_CHUNKED;
-    int ok = !chunked || H5Pget_chunk(dcpl, rank, chunk) == rank;
-    H5Pclose(dcpl);
-    for (int i = 0; chunked && ok && i < rank; i++)
-        ok = chunk[i] >= 1 && chunk[i] <= dims[i];
-    if (!ok)
+    int chunked = gnet_h5_chunk_shape(d, rank, dims, chunk);
+    if (chunked < 0)
         return sh_fail(s, "dataset '%s' has chunks larger than itself or of another rank "
                           "(not as gnet_prepare writes it: a damaged file?)", name);
     return chunked;
@@ -383,9 +374,9 @@ static hid_t open_dataset(const gnet_shard *s, const char *name, int rank, const
         return H5I_INVALID_HID;
     }
     hsize_t chunk[3];
-    int chunked = -1;
+    int chunked = 0;
     if (check_type(s, d, name) < 0 || check_shape(s, d, name, rank, want) < 0 ||
-        (chunked = chunk_shape(s, d, name, rank, want, chunk)) < 0) {
+        (chunked = check_chunks(s, d, name, rank, want, chunk)) < 0) {
         H5Dclose(d);
         return H5I_INVALID_HID;
     }
