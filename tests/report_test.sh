@@ -9,10 +9,14 @@
 #  B. run directories given one by one keep their order; -o writes the same table, no temp left;
 #  C. bad input: one error line naming FILE:LINE (malformed line) or the path, exit 1, no output;
 #  D. the plot: PNG and SVG from a sweep (a real PNG, the runs in the SVG's legend), no temp left;
-#     one run without -o writes RUN_DIR/curves.*; errors as in C.
-# usage: report_test.sh SOURCE_DIR
+#     one run without -o writes RUN_DIR/curves.*; errors as in C;
+#  E. scripts/sweep.sh locally with the real gnet_dist (2 tiny synthetic runs): run directories
+#     named from the grid, final records, a table and a plot from them; run again, the finished
+#     runs are skipped; another grid in the same directory and a bad grid line are refused.
+# usage: report_test.sh SOURCE_DIR GNET_DIST
 set -euo pipefail
 src=$(realpath "$1")
+dist=$(realpath "$2")
 fix=$src/tests/report
 py=${GNET_PYTHON:-/usr/bin/python3}
 tmp=$(mktemp -d)
@@ -98,5 +102,27 @@ expect_error "plot: a run without epoch records" "plot_metrics.py: error: $fix/m
 expect_error "plot: several runs without -o" "plot_metrics.py: error: several runs: give the output with -o PREFIX" \
   "$py" "$src/scripts/plot_metrics.py" "$fix/sweep"
 [ "$(ls "$tmp/plot" | tr '\n' ' ')" = "curves.png curves.svg " ] || fail "D: failed plots left files: $(ls "$tmp/plot")"
+
+# E
+sweep=(--batch 16,32 --lr 0.05 --epochs 2 "$tmp/sw" -- --device cpu --synthetic 64 --test-limit 32 --threads 1 --no-progress)
+GNET_BIN=$dist timeout 300 "$src/scripts/sweep.sh" "${sweep[@]}" >"$tmp/e.log" 2>&1 ||
+  { cat "$tmp/e.log"; fail "E: sweep.sh exited with an error"; }
+[ "$(cd "$tmp/sw" && ls | tr '\n' ' ')" = "bs16_lr0.05_e2 bs32_lr0.05_e2 grid.txt " ] ||
+  fail "E: sweep directory holds: $(ls "$tmp/sw")"
+"$py" "$src/scripts/summarize.py" "$tmp/sw" >"$tmp/e.md"
+[ "$(grep -cE '^\| (16|32) \| 0\.05 \| 2 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9]+m[0-9]{2}s \| 1 \| cpu \| bs(16|32)_lr0\.05_e2 \|$' "$tmp/e.md")" -eq 2 ] ||
+  { cat "$tmp/e.md"; fail "E: the local sweep's table lacks its 2 finished rows"; }
+"$py" "$src/scripts/plot_metrics.py" -o "$tmp/sw/curves" "$tmp/sw" >/dev/null && [ -s "$tmp/sw/curves.png" ] ||
+  fail "E: no plot of the local sweep"
+GNET_BIN=$dist timeout 60 "$src/scripts/sweep.sh" "${sweep[@]}" >"$tmp/e2.log" 2>&1 &&
+  [ "$(grep -c 'finished already' "$tmp/e2.log")" -eq 2 ] ||
+  { cat "$tmp/e2.log"; fail "E: running the sweep again did not skip its 2 finished runs"; }
+expect_error "sweep: another grid in the same directory" "sweep.sh: error: $tmp/sw/grid.txt: this sweep directory holds another grid" \
+  env GNET_BIN="$dist" "$src/scripts/sweep.sh" --batch 64 --lr 0.05 --epochs 2 "$tmp/sw"
+printf '16 0.05 2\n# a comment\n\n32 fast 2\n' >"$tmp/grid.txt"
+expect_error "sweep: a bad grid line" "sweep.sh: error: $tmp/grid.txt:4: expected 'BATCH LR EPOCHS' or a config file (.ini), got '32 fast 2'" \
+  env GNET_BIN="$dist" "$src/scripts/sweep.sh" --grid "$tmp/grid.txt" "$tmp/sw2"
+[ ! -e "$tmp/sw2" ] || fail "E: a refused grid left $tmp/sw2 behind"
+ok "E: a local sweep of 2 runs, its table and plot; rerun skips finished runs"
 
 echo "report_test: all passed"
