@@ -59,16 +59,34 @@ static int exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+/* mkdir -p: --out runs/sweep1/bs64 in a fresh checkout. */
+static int make_dirs(const char *dir)
+{
+    char path[sizeof ((gnet_report *)0)->dir];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *c = path + 1;; c++) {
+        int end = *c == '\0';
+        if (*c != '/' && !end)
+            continue;
+        *c = '\0';
+        if (mkdir(path, 0777) && errno != EEXIST) {
+            gnet_errorf("--out %s: cannot create the directory %s: %s", dir, path, strerror(errno));
+            return -1;
+        }
+        if (end)
+            return 0;
+        *c = '/';
+    }
+}
+
 static int open_dir(gnet_report *rep, int resuming)
 {
     char metrics[1024], config[1024], log[1024];
     if (out_path(rep, metrics, sizeof metrics, "metrics.jsonl") ||
         out_path(rep, config, sizeof config, "config.ini") || out_path(rep, log, sizeof log, "log.txt"))
         return -1;
-    if (mkdir(rep->dir, 0777) && errno != EEXIST) {
-        gnet_errorf("--out %s: cannot create the directory: %s", rep->dir, strerror(errno));
+    if (make_dirs(rep->dir))
         return -1;
-    }
     if (!resuming && exists(metrics)) {
         gnet_errorf("--out %s: already holds a run (metrics.jsonl); continue it with --resume %s, or choose another --out",
                     rep->dir, rep->dir);

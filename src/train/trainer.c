@@ -286,6 +286,9 @@ static int open_outputs(gnet_run *r)
     r->report = gnet_report_open(o, r->comm->rank, r->comm->world, r->be->name, where, o->resume_path != NULL);
     if (gnet_run_agree(r->comm, r->report != NULL))
         return -1;
+    /* After --out made its directory: --save may point into it. */
+    if (o->save_path && gnet_run_agree(r->comm, r->comm->rank != 0 || check_save_dir(o->save_path) == 0))
+        return -1;
     if (o->save_path) {
         r->save_path = o->save_path;
     } else if (o->out_dir) {
@@ -339,8 +342,6 @@ int gnet_train(const gnet_options *o, gnet_comm *comm, const char *command_line)
     int rc = check_train_options(o, comm->world);
     if (rc)
         return rc;
-    if (o->save_path && comm->rank == 0 && check_save_dir(o->save_path))
-        return gnet_run_fail(comm);
     gnet_run r = {0};
     gnet_progress p;
     if (gnet_stop_install() || gnet_run_open(&r, o, comm, 1)) {
