@@ -56,9 +56,10 @@ static void silent_ranks(mpi_impl *m, double grace, char *buf, size_t n)
     MPI_CHECK(MPI_Comm_rank(m->watch, &rank));
     MPI_CHECK(MPI_Comm_size(m->watch, &world));
     char *heard = calloc((size_t)world, 1);
-    MPI_Request *sent = calloc((size_t)world, sizeof *sent);
+    /* MPI_Request is an opaque handle (a pointer in Open MPI), not a pointer to a buffer. */
+    MPI_Request *sent = calloc((size_t)world, sizeof(MPI_Request)); // NOLINT(bugprone-sizeof-expression)
     if (!heard || !sent) {
-        snprintf(buf, n, "(unknown: out of host memory)");
+        (void)snprintf(buf, n, "(unknown: out of host memory)");
         free(heard);
         free(sent);
         return;
@@ -82,7 +83,7 @@ static void silent_ranks(mpi_impl *m, double grace, char *buf, size_t n)
     for (int r = 0; r < world; r++) {
         size_t used = strlen(buf);
         if (!heard[r] && used + 16 < n)
-            snprintf(buf + used, n - used, "%s%d", used ? ", " : "", r);
+            (void)snprintf(buf + used, n - used, "%s%d", used ? ", " : "", r);
     }
     free(heard); /* the sends to silent ranks stay pending: the job ends now */
     free(sent);

@@ -33,7 +33,7 @@ static int open_cpu(gnet_device *d, const gnet_options *o, gnet_comm *boot,
     }
     d->be = gnet_backend_cpu_create(cpu_threads(o, boot));
     d->comm = boot;
-    snprintf(d->summary, sizeof d->summary, "cpu (%d threads), %s communicator%s%s", d->be->threads,
+    (void)snprintf(d->summary, sizeof d->summary, "cpu (%d threads), %s communicator%s%s", d->be->threads,
              boot->name, why_not_cuda ? "; no CUDA: " : "", why_not_cuda ? why_not_cuda : "");
     return 0;
 }

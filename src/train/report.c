@@ -35,7 +35,7 @@ static int out_path(const gnet_report *rep, char *buf, size_t n, const char *nam
 static int write_atomic(const char *path, void (*fill)(FILE *f, const void *ctx), const void *ctx)
 {
     char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) {
         gnet_errorf("%s: cannot create: %s", path, strerror(errno));
@@ -45,7 +45,7 @@ static int write_atomic(const char *path, void (*fill)(FILE *f, const void *ctx)
     int bad = ferror(f);
     if (fflush(f) || bad || fsync(fileno(f)) || fclose(f) || rename(tmp, path)) {
         gnet_errorf("%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
+        (void)remove(tmp);
         return -1;
     }
     return 0;
@@ -63,7 +63,7 @@ static int exists(const char *path)
 static int make_dirs(const char *dir)
 {
     char path[sizeof ((gnet_report *)0)->dir];
-    snprintf(path, sizeof path, "%s", dir);
+    (void)snprintf(path, sizeof path, "%s", dir);
     for (char *c = path + 1;; c++) {
         int end = *c == '\0';
         if (*c != '/' && !end)
@@ -116,8 +116,8 @@ gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const 
      * of a launched job writes plain lines. */
     rep->tty = isatty(STDOUT_FILENO) && !getenv("OMPI_COMM_WORLD_SIZE");
     rep->last_tenth = -1;
-    snprintf(rep->device, sizeof rep->device, "%s", device);
-    snprintf(rep->where, sizeof rep->where, "%s", where);
+    (void)snprintf(rep->device, sizeof rep->device, "%s", device);
+    (void)snprintf(rep->where, sizeof rep->where, "%s", where);
     if (rep->active && o->out_dir) {
         if (snprintf(rep->dir, sizeof rep->dir, "%s", o->out_dir) >= (int)sizeof rep->dir) {
             gnet_errorf("--out %s: path too long", o->out_dir);
@@ -149,7 +149,7 @@ typedef struct {
 static void fill_kept(FILE *f, const void *ctx)
 {
     const kept_lines *k = ctx;
-    fwrite(k->text, 1, k->len, f);
+    (void)fwrite(k->text, 1, k->len, f);
 }
 
 /* The lines of metrics.jsonl to keep: epoch records up to `completed`. */
@@ -164,10 +164,10 @@ static int read_kept(const char *path, int64_t completed, kept_lines *k)
     int64_t epoch;
     while (mem && getline(&line, &cap, f) > 0)
         if (sscanf(line, "{\"epoch\": %" SCNd64, &epoch) == 1 && epoch <= completed)
-            fputs(line, mem);
+            (void)fputs(line, mem);
     free(line);
     int bad = ferror(f);
-    fclose(f);
+    (void)fclose(f);
     if (!mem || fclose(mem) || bad) {
         gnet_errorf("%s: cannot read: %s", path, strerror(errno));
         return -1;
@@ -194,7 +194,7 @@ int gnet_report_keep_epochs(gnet_report *rep, int64_t completed)
 static void clear_bar(const gnet_report *rep)
 {
     if (rep->tty && rep->last_draw > 0)
-        fputs("\r\033[K", stdout);
+        (void)fputs("\r\033[K", stdout);
 }
 
 void gnet_report_line(gnet_report *rep, const char *fmt, ...)
@@ -208,13 +208,13 @@ void gnet_report_line(gnet_report *rep, const char *fmt, ...)
     vprintf(fmt, ap);
     va_end(ap);
     putchar('\n');
-    fflush(stdout);
+    (void)fflush(stdout);
     if (rep->log) {
         va_start(ap, fmt);
-        vfprintf(rep->log, fmt, ap);
+        (void)vfprintf(rep->log, fmt, ap);
         va_end(ap);
-        fputc('\n', rep->log);
-        fflush(rep->log);
+        (void)fputc('\n', rep->log);
+        (void)fflush(rep->log);
     }
 }
 
@@ -222,9 +222,9 @@ static void format_eta(char *buf, size_t n, double seconds)
 {
     long s = (long)(seconds + 0.5);
     if (s >= 3600)
-        snprintf(buf, n, "%ldh%02ldm", s / 3600, s / 60 % 60);
+        (void)snprintf(buf, n, "%ldh%02ldm", s / 3600, s / 60 % 60);
     else
-        snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
+        (void)snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
 }
 
 void gnet_report_progress(gnet_report *rep, int64_t epoch, int64_t first, int64_t done,
@@ -244,7 +244,7 @@ void gnet_report_progress(gnet_report *rep, int64_t epoch, int64_t first, int64_
         char bar[21];
         int filled = (int)(20 * done / steps);
         for (int i = 0; i < 20; i++)
-            bar[i] = i < filled ? '=' : i == filled ? '>' : ' ';
+            bar[i] = (char)(i < filled ? '=' : i == filled ? '>' : ' ');
         bar[20] = '\0';
         printf("\r  epoch %" PRId64 "/%d [%s] %" PRId64 "/%" PRId64 " steps, %.1f img/s, ETA %s ", epoch + 1,
                rep->o->epochs, bar, done, steps, images / seconds, eta);
@@ -252,7 +252,7 @@ void gnet_report_progress(gnet_report *rep, int64_t epoch, int64_t first, int64_
         printf("  epoch %" PRId64 "/%d: %3" PRId64 "%% (%" PRId64 "/%" PRId64 " steps), %.1f img/s, ETA %s\n",
                epoch + 1, rep->o->epochs, tenth * 10, done, steps, images / seconds, eta);
     }
-    fflush(stdout);
+    (void)fflush(stdout);
     rep->last_draw = now;
     rep->last_tenth = tenth;
 }
@@ -277,7 +277,7 @@ static int append_metrics(gnet_report *rep, const char *record)
 static void run_fields(const gnet_report *rep, char *buf, size_t n)
 {
     const gnet_options *o = rep->o;
-    snprintf(buf, n, "\"ranks\": %d, \"global_batch\": %d, \"resize\": %d, \"device\": \"%s\"",
+    (void)snprintf(buf, n, "\"ranks\": %d, \"global_batch\": %d, \"resize\": %d, \"device\": \"%s\"",
              rep->world, o->batch_size, o->resize ? o->resize : 28, rep->device);
 }
 
@@ -290,7 +290,7 @@ int gnet_report_epoch(gnet_report *rep, const gnet_epoch_record *e)
     rep->last_tenth = -1;
     char record[1024], fields[256];
     run_fields(rep, fields, sizeof fields);
-    snprintf(record, sizeof record,
+    (void)snprintf(record, sizeof record,
              "{\"epoch\": %" PRId64 ", \"epochs\": %d, \"step\": %" PRId64 ", \"loss\": %.6f, \"train_acc\": %.6f, "
              "\"test_acc\": %.6f, \"img_per_s\": %.2f, \"epoch_s\": %.3f, \"wall_s\": %.3f, \"lr\": %.7g, %s}\n",
              e->epoch, rep->o->epochs, e->step, e->loss, e->train_acc, e->test_acc, e->img_per_s, e->epoch_s,
@@ -306,9 +306,9 @@ int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t s
     char record[1024], fields[256], metrics[160] = "\"loss\": null, \"train_acc\": null, \"test_acc\": null, \"lr\": null";
     run_fields(rep, fields, sizeof fields);
     if (last)
-        snprintf(metrics, sizeof metrics, "\"loss\": %.6f, \"train_acc\": %.6f, \"test_acc\": %.6f, \"lr\": %.7g",
+        (void)snprintf(metrics, sizeof metrics, "\"loss\": %.6f, \"train_acc\": %.6f, \"test_acc\": %.6f, \"lr\": %.7g",
                  last->loss, last->train_acc, last->test_acc, last->lr);
-    snprintf(record, sizeof record,
+    (void)snprintf(record, sizeof record,
              "{\"final\": true, \"epochs\": %" PRId64 ", \"steps\": %" PRId64 ", %s, \"img_per_s\": %.2f, "
              "\"wall_s\": %.3f, %s}\n",
              last ? last->epoch : 0, steps, metrics, img_per_s, wall_s, fields);

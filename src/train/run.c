@@ -81,7 +81,7 @@ static double host_memory_available(void)
         if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
             break;
     if (f)
-        fclose(f);
+        (void)fclose(f);
     return kb > 0 ? kb * 1024 : (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
 }
 

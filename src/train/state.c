@@ -16,9 +16,9 @@ void gnet_state_resume_file(const char *path, char *buf, size_t n)
 {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        snprintf(buf, n, "%s/checkpoint.h5", path);
+        (void)snprintf(buf, n, "%s/checkpoint.h5", path);
     else
-        snprintf(buf, n, "%s", path);
+        (void)snprintf(buf, n, "%s", path);
 }
 
 /* FNV-1a over the bytes: replicas must agree bit for bit, not approximately. */
@@ -42,7 +42,7 @@ int gnet_state_check_replicas(gnet_run *r, const char *when)
     for (int i = 0; i < 4; i++)
         mine[i] = ref[i] = (float)((h >> (16 * i)) & 0xffff);
     r->comm->broadcast(r->comm, ref, 4, 0);
-    double differ = memcmp(mine, ref, sizeof mine) != 0;
+    double differ = mine[0] != ref[0] || mine[1] != ref[1] || mine[2] != ref[2] || mine[3] != ref[3];
     r->comm->reduce_sum(r->comm, &differ, 1);
     if (differ > 0) {
         gnet_errorf_once("parameters differ across ranks %s: %.0f rank(s) disagree with rank 0", when, differ);
@@ -156,7 +156,7 @@ static gnet_ckpt_meta meta_of(const gnet_run *r, const gnet_progress *p, const d
                         .ranks = r->comm->world, .seed = o->seed, .batch_size = o->batch_size,
                         .resize = o->resize, .lr = o->lr, .momentum = o->momentum,
                         .weight_decay = o->weight_decay};
-    snprintf(m.config, sizeof m.config, "%s", r->command_line);
+    (void)snprintf(m.config, sizeof m.config, "%s", r->command_line);
     return m;
 }
 
@@ -166,7 +166,7 @@ static void remove_stale_temps(const char *path)
 {
     char pattern[1100];
     glob_t g;
-    snprintf(pattern, sizeof pattern, "%s.tmp.*", path);
+    (void)snprintf(pattern, sizeof pattern, "%s.tmp.*", path);
     if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
         return;
     for (size_t i = 0; i < g.gl_pathc; i++) {

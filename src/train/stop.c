@@ -12,8 +12,8 @@ static volatile sig_atomic_t received;
 static void on_signal(int sig)
 {
     if (received == sig) {
-        signal(sig, SIG_DFL);
-        raise(sig);
+        (void)signal(sig, SIG_DFL);
+        (void)raise(sig);
         return;
     }
     received = sig;
@@ -32,7 +32,7 @@ int gnet_stop_install(void)
     }
     /* A write past the file-size limit (ulimit -f) then fails with EFBIG, which the writer
      * reports and survives, instead of killing the process. */
-    signal(SIGXFSZ, SIG_IGN);
+    (void)signal(SIGXFSZ, SIG_IGN);
     return 0;
 }
 

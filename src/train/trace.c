@@ -74,20 +74,20 @@ static void write_events(const gnet_trace *t, FILE *f)
     double origin = t->n ? t->events[0].t0 : 0.0;
     for (size_t i = 1; i < t->n; i++)
         origin = t->events[i].t0 < origin ? t->events[i].t0 : origin;
-    fprintf(f, "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"dropped_events\": %zu},\n\"traceEvents\": [\n", t->dropped);
-    fprintf(f, "{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": %d, \"args\": {\"name\": \"rank %d\"}}", t->rank, t->rank);
+    (void)fprintf(f, "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"dropped_events\": %zu},\n\"traceEvents\": [\n", t->dropped);
+    (void)fprintf(f, "{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": %d, \"args\": {\"name\": \"rank %d\"}}", t->rank, t->rank);
     for (int k = 0; k < 2; k++)
-        fprintf(f, ",\n{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": %d, \"tid\": %d, \"args\": {\"name\": \"%s\"}}",
+        (void)fprintf(f, ",\n{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": %d, \"tid\": %d, \"args\": {\"name\": \"%s\"}}",
                 t->rank, k, tracks[k]);
     for (size_t i = 0; i < t->n; i++) {
         const event *e = &t->events[i];
-        fprintf(f, ",\n{\"ph\": \"X\", \"name\": \"%s\", \"pid\": %d, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f",
+        (void)fprintf(f, ",\n{\"ph\": \"X\", \"name\": \"%s\", \"pid\": %d, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f",
                 e->name, t->rank, e->track, 1e6 * (e->t0 - origin), 1e6 * (e->t1 - e->t0));
         if (e->count)
-            fprintf(f, ", \"args\": {\"floats\": %zu, \"MB\": %.2f}", e->count, 4e-6 * (double)e->count);
-        fputc('}', f);
+            (void)fprintf(f, ", \"args\": {\"floats\": %zu, \"MB\": %.2f}", e->count, 4e-6 * (double)e->count);
+        (void)fputc('}', f);
     }
-    fputs("\n]}\n", f);
+    (void)fputs("\n]}\n", f);
 }
 
 int gnet_trace_close(gnet_trace *t)
@@ -95,7 +95,7 @@ int gnet_trace_close(gnet_trace *t)
     if (!t)
         return 0;
     char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", t->path, (int)getpid());
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp.%d", t->path, (int)getpid());
     FILE *f = fopen(tmp, "w");
     int rc = -1;
     if (!f) {
@@ -105,7 +105,7 @@ int gnet_trace_close(gnet_trace *t)
         int bad = ferror(f);
         if (fclose(f) || bad || rename(tmp, t->path)) {
             gnet_errorf("--trace %s: cannot write: %s", t->path, strerror(errno));
-            remove(tmp);
+            (void)remove(tmp);
         } else {
             rc = 0;
         }

@@ -23,9 +23,9 @@ static int check_save_dir(const char *path)
     char dir[1024];
     const char *slash = strrchr(path, '/');
     if (!slash)
-        snprintf(dir, sizeof dir, ".");
+        (void)snprintf(dir, sizeof dir, ".");
     else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path == 0 ? 1 : slash - path), path);
+        (void)snprintf(dir, sizeof dir, "%.*s", (int)(slash - path == 0 ? 1 : slash - path), path);
     if (access(dir, W_OK) != 0) {
         gnet_errorf("--save %s: directory %s does not exist or is not writable", path, dir);
         return -1;
@@ -141,7 +141,7 @@ static int diverged(const gnet_run *r, const gnet_progress *p, double loss)
 {
     char last[96] = "no step had a finite loss";
     if (r->last_loss_step > 0)
-        snprintf(last, sizeof last, "the last finite loss was %.4g at step %" PRId64, r->last_loss, r->last_loss_step);
+        (void)snprintf(last, sizeof last, "the last finite loss was %.4g at step %" PRId64, r->last_loss, r->last_loss_step);
     gnet_errorf_once("training diverged: the loss is %s at step %" PRId64 " (epoch %" PRId64 ", its step %" PRId64
                      "); %s; lower --lr (%g) or add --warmup-epochs",
                      isnan(loss) ? "NaN" : "infinite", p->step, p->epoch + 1, p->epoch_step, last, r->o->lr);
@@ -270,11 +270,11 @@ static int train_loop(gnet_run *r, gnet_progress *p)
 static void describe(const gnet_run *r, char *buf, size_t n)
 {
     if (r->comm->world > 1)
-        snprintf(buf, n, "%s (%d ranks)", r->be->name, r->comm->world);
+        (void)snprintf(buf, n, "%s (%d ranks)", r->be->name, r->comm->world);
     else if (strcmp(r->be->name, "cpu") == 0)
-        snprintf(buf, n, "%s (%d threads)", r->be->name, r->be->threads);
+        (void)snprintf(buf, n, "%s (%d threads)", r->be->name, r->be->threads);
     else
-        snprintf(buf, n, "%s (1 GPU)", r->be->name);
+        (void)snprintf(buf, n, "%s (1 GPU)", r->be->name);
 }
 
 /* The report, the checkpoint path and the trace: what the run writes. */
@@ -292,7 +292,7 @@ static int open_outputs(gnet_run *r)
     if (o->save_path) {
         r->save_path = o->save_path;
     } else if (o->out_dir) {
-        snprintf(r->out_checkpoint, sizeof r->out_checkpoint, "%s/checkpoint.h5", o->out_dir);
+        (void)snprintf(r->out_checkpoint, sizeof r->out_checkpoint, "%s/checkpoint.h5", o->out_dir);
         r->save_path = r->out_checkpoint;
     }
     if (o->trace_path) {
