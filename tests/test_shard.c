@@ -501,7 +501,7 @@ static void test_bad_shards(void)
         {m_images_short, 1, "'images' has shape [333,5,7], the manifest says [334,5,7]"},
         {m_labels_short, 1, "'labels' has shape [333], the manifest says [334]"},
         {m_labels_2d, 1, "'labels' has shape [334,1]"},
-        {m_images_big_chunk, 1, "dataset 'images' has chunks larger than itself"},
+        {m_images_big_chunk, 1, "dataset 'images' has a storage layout that cannot hold its shape"},
         {m_no_id, 1, "no attribute 'id'"},
         {m_id_other, 1, "a shard from another preparation (id '0123456789abcdef'"},
         {m_seed8, 1, "a shard from another preparation"},

@@ -347,25 +347,31 @@ static hid_t open_for_read(const char *path)
     return f;
 }
 
-/* Checks the float class, the exact shape of dataset d against spec s, and chunks that fit
- * (gnet_h5_chunk_shape: HDF5 1.10 crashes reading a damaged file's oversized chunk). */
+/* Checks the float class, the exact shape of dataset d against spec s, and a storage layout
+ * that holds it (gnet_h5_check_layout: HDF5 1.10 crashes reading one that does not). */
 static int check_dataset(hid_t d, const char *path, const char *prefix, const gnet_param_spec *s)
 {
     hid_t t = H5Dget_type(d);
     H5_CHECK(t);
     H5T_class_t cls = H5Tget_class(t);
+    size_t size = H5Tget_size(t);
     H5Tclose(t);
     if (cls != H5T_FLOAT)
         return ckpt_fail("load", path, "dataset '%s%s' is not floating point", prefix, s->name);
+    /* float16/32/64. A damaged type of gigabytes per number would have HDF5 allocate its
+     * conversion buffer before anything else fails. */
+    if (size < 2 || size > 8)
+        return ckpt_fail("load", path, "dataset '%s%s' holds %zu-byte floats (expected 2 to 8)",
+                         prefix, s->name, size);
     hsize_t want[4], chunk[4];
     spec_dims(s, want);
     gnet_h5_shapes text;
     if (!gnet_h5_same_shape(d, s->ndim, want, &text))
         return ckpt_fail("load", path, "dataset '%s%s': expected shape %s, found %s", prefix,
                          s->name, text.want, text.found);
-    if (gnet_h5_chunk_shape(d, s->ndim, want, chunk) < 0)
-        return ckpt_fail("load", path, "dataset '%s%s' has chunks larger than itself (a damaged "
-                         "file?)", prefix, s->name);
+    if (gnet_h5_check_layout(d, s->ndim, want, chunk) < 0)
+        return ckpt_fail("load", path, "dataset '%s%s' has a storage layout that cannot hold "
+                         "its shape (a damaged file?)", prefix, s->name);
     return 0;
 }
 

@@ -196,16 +196,39 @@ int gnet_h5_write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
 
 /* ---- shapes ------------------------------------------------------------------------------ */
 
-int gnet_h5_chunk_shape(hid_t d, int rank, const hsize_t *dims, hsize_t *chunk)
+/* The bytes dataset d of shape dims[rank] holds, as stored. */
+static hsize_t stored_bytes(hid_t d, int rank, const hsize_t *dims)
+{
+    hid_t t = H5Dget_type(d);
+    H5_CHECK(t);
+    hsize_t bytes = H5Tget_size(t);
+    H5Tclose(t);
+    for (int i = 0; i < rank; i++)
+        bytes *= dims[i];
+    return bytes;
+}
+
+int gnet_h5_check_layout(hid_t d, int rank, const hsize_t *dims, hsize_t *chunk)
 {
     hid_t dcpl = H5Dget_create_plist(d);
     H5_CHECK(dcpl);
-    int chunked = H5Pget_layout(dcpl) == H5D_CHUNKED;
-    int ok = !chunked || H5Pget_chunk(dcpl, rank, chunk) == rank;
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    int ok = layout != H5D_CHUNKED || H5Pget_chunk(dcpl, rank, chunk) == rank;
     H5Pclose(dcpl);
-    for (int i = 0; chunked && ok && i < rank; i++)
+    for (int i = 0; layout == H5D_CHUNKED && ok && i < rank; i++)
         ok = chunk[i] >= 1 && chunk[i] <= dims[i];
-    return ok ? chunked : -1;
+    if (layout == H5D_COMPACT)
+        ok = H5Dget_storage_size(d) == stored_bytes(d, rank, dims);
+    /* Stored data larger than the whole file: HDF5 would allocate what a damaged chunk index
+     * claims (gigabytes) before finding out. */
+    hid_t f = H5Iget_file_id(d);
+    hsize_t file_bytes = 0;
+    H5_CHECK(f);
+    H5_CHECK(H5Fget_filesize(f, &file_bytes));
+    H5Fclose(f);
+    if (ok && H5Dget_storage_size(d) > file_bytes)
+        ok = 0;
+    return ok ? layout == H5D_CHUNKED : -1;
 }
 
 /* "[64,1,7,7]", truncated to cap. */

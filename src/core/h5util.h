@@ -51,11 +51,13 @@ typedef struct {
 /* 1 if dataset d has exactly the shape want[rank]; 0 if not, with both shapes in *text. */
 int gnet_h5_same_shape(hid_t d, int rank, const hsize_t *want, gnet_h5_shapes *text);
 
-/* The chunk shape of dataset d, whose shape is dims[rank], into chunk[rank]: 1 if chunked, 0
- * if not, -1 if a chunk is larger than the dataset or of another rank. HDF5 never writes that
- * for a fixed-size dataset, but 1.10 reads a damaged file's oversized chunk past its buffers
- * and crashes in H5Dread (found by fuzz_shard), so readers refuse it first. */
-int gnet_h5_chunk_shape(hid_t d, int rank, const hsize_t *dims, hsize_t *chunk);
+/* Checks that the storage layout of dataset d, whose shape is dims[rank], can hold it: 1 if
+ * chunked (the chunk shape into chunk[rank]), 0 if contiguous or compact, -1 if a chunk is
+ * larger than the dataset or of another rank, compact data is not the dataset's size, or the
+ * stored data is larger than the file.
+ * HDF5 never writes either, but 1.10 reads such a damaged file past its buffers and crashes
+ * in H5Dread (found by fuzz_shard and fuzz_ckpt), so readers refuse it first. */
+int gnet_h5_check_layout(hid_t d, int rank, const hsize_t *dims, hsize_t *chunk);
 
 /* The prepared data's one-line error, "FILE: message", or "FILE:LINE: message" for line > 0
  * (a manifest line): printed by gnet_errorf; returns -1. */

@@ -326,14 +326,14 @@ static int check_shape(const gnet_shard *s, hid_t d, const char *name, int rank,
                    text.want);
 }
 
-/* gnet_h5_chunk_shape, with the error: 1 if chunked (chunk[rank] filled), 0 if not, -1. */
-static int check_chunks(const gnet_shard *s, hid_t d, const char *name, int rank,
+/* gnet_h5_check_layout, with the error: 1 if chunked (chunk[rank] filled), 0 if not, -1. */
+static int check_layout(const gnet_shard *s, hid_t d, const char *name, int rank,
                         const hsize_t *dims, hsize_t *chunk)
 {
-    int chunked = gnet_h5_chunk_shape(d, rank, dims, chunk);
+    int chunked = gnet_h5_check_layout(d, rank, dims, chunk);
     if (chunked < 0)
-        return sh_fail(s, "dataset '%s' has chunks larger than itself or of another rank "
-                          "(not as gnet_prepare writes it: a damaged file?)", name);
+        return sh_fail(s, "dataset '%s' has a storage layout that cannot hold its shape (not "
+                          "as gnet_prepare writes it: a damaged file?)", name);
     return chunked;
 }
 
@@ -359,7 +359,7 @@ static hid_t cache_plist(const hsize_t *dims, const hsize_t *chunk, int rank)
     return dapl;
 }
 
-/* Opens dataset NAME, checks it is uint8 of shape want[rank] with chunks that fit, and (if
+/* Opens dataset NAME, checks it is uint8 of shape want[rank] in a layout that holds it, and (if
  * cache and chunked) reopens it with the chunk cache. */
 static hid_t open_dataset(const gnet_shard *s, const char *name, int rank, const hsize_t *want,
                           int cache)
@@ -376,7 +376,7 @@ static hid_t open_dataset(const gnet_shard *s, const char *name, int rank, const
     hsize_t chunk[3];
     int chunked = 0;
     if (check_type(s, d, name) < 0 || check_shape(s, d, name, rank, want) < 0 ||
-        (chunked = check_chunks(s, d, name, rank, want, chunk)) < 0) {
+        (chunked = check_layout(s, d, name, rank, want, chunk)) < 0) {
         H5Dclose(d);
         return H5I_INVALID_HID;
     }
