@@ -73,9 +73,6 @@ static int open_cuda(gnet_device *d, const gnet_options *o, gnet_comm *boot, int
         return -1;
     snprintf(d->summary, sizeof d->summary, "cuda:%d (%s), %s math, %s communicator",
              boot->local_rank, name, o->precision, d->comm->name);
-    /* The CPU's choice is silent (errors after it must leave stdout empty, cli_test.sh);
-     * a GPU run says which GPU, math and communicator it got. */
-    gnet_infof("device: %s\n", d->summary);
     return 0;
 }
 #endif

@@ -23,9 +23,8 @@ typedef struct {
  * serial communicator that started the process). --device auto: CUDA when a device is
  * present, the CPU otherwise; cuda without a device is an error. With CUDA each rank uses
  * GPU local_rank and --comm defaults to NCCL; --precision fp32|tf32|bf16 picks the math
- * (backend_cuda.h). d->summary says what was chosen; rank 0 prints it ("device: ...") when
- * it is CUDA, while the CPU choice stays silent (the epoch line names the CPU, and an error
- * after this call must leave stdout empty). 0, or -1 after printing why. */
+ * (backend_cuda.h). d->summary says what was chosen (the trainer prints it as "device: ..."
+ * once the run has started, so that a run refused before then prints nothing to stdout). 0, or -1 after printing why. */
 int gnet_device_open(gnet_device *d, const gnet_options *o, gnet_comm *boot);
 void gnet_device_close(gnet_device *d);
 

@@ -348,7 +348,11 @@ int gnet_train(const gnet_options *o, gnet_comm *comm, const char *command_line)
         rc = -1;
     } else {
         r.command_line = command_line;
-        rc = open_outputs(&r) || gnet_state_init(&r, o->init_path, &p) || resumed(&r, &p) ? -1 : train_loop(&r, &p);
+        rc = open_outputs(&r) || gnet_state_init(&r, o->init_path, &p) || resumed(&r, &p) ? -1 : 0;
+        if (rc == 0) {
+            gnet_report_line(r.report, "device: %s", r.dev.summary);
+            rc = train_loop(&r, &p);
+        }
         if (close_outputs(&r) && rc >= 0)
             rc = -1;
     }
