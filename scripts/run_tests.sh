@@ -8,7 +8,8 @@ build=build
 flags=()
 if [ "${1:-}" = "--sanitize" ]; then
   build=build-asan
-  flags=(-DGNET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+  # No CUDA here: its code cannot run without a GPU, and the normal build compiles it.
+  flags=(-DGNET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGNET_CUDA=OFF)
   # Full unwinding, so that Open MPI's process-lifetime allocations (made inside MCA
   # components it dlopens) can be matched by the suppressions in tests/lsan.supp.
   export LSAN_OPTIONS="fast_unwind_on_malloc=0:suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
