@@ -9,11 +9,11 @@ build=${1:-build} per_rank=${2:-32} size=${3:-28} steps=${4:-30}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 dist="$build/gnet_dist"
 [ -x "$dist" ] || { echo "scaling.sh: $dist not found (build first)" >&2; exit 2; }
-once() { # NP EXTRA... -> examples/sec of the (single) epoch
+once() { # NP EXTRA... -> examples/sec of the steps (the summary line)
   local np=$1; shift
   mpirun -np "$np" "$dist" --synthetic $((per_rank * np * (steps + 1))) --batch-size $((per_rank * np)) \
     --resize "$size" --threads 1 --epochs 1 --max-steps "$steps" "$@" |
-    sed -n 's/.*, \([0-9.]*\) examples\/sec.*/\1/p'
+    sed -n 's/^trained .* (\([0-9.]*\) examples\/sec.*/\1/p'
 }
 rate() { # the median of 3 runs: single runs on a shared 2-core machine vary by a few %
   { once "$@"; once "$@"; once "$@"; } | sort -n | sed -n 2p

@@ -41,9 +41,10 @@ struct gnet_comm {
 
 #define GNET_COMM_TIMEOUT_S 300.0
 
-/* Initialises MPI (thread level SERIALIZED: the communication thread and the main thread
- * never call MPI at the same time), learns rank/world/local rank, installs the abort hook so
- * that gnet_fatal on any rank ends the job, and returns the MPI communicator. */
+/* Initialises MPI (thread level SERIALIZED at least: the communication thread and the main
+ * thread take turns, except that with MULTIPLE the main thread may name hung ranks while an
+ * all-reduce is stuck), learns rank/world/local rank, installs the abort hook so that
+ * gnet_fatal on any rank ends the job, and returns the MPI communicator. */
 gnet_comm *gnet_comm_init_mpi(int *argc, char ***argv);
 /* CUDA builds: the NCCL communicator for device buffers, on top of the MPI (or serial) one
  * (which it uses for the unique id, metric sums and barriers, and which must outlive it). The caller
