@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/log.h"
 #include "train/run.h"
 
@@ -29,26 +30,6 @@ static int out_path(const gnet_report *rep, char *buf, size_t n, const char *nam
         return 0;
     gnet_errorf("--out %s: path too long", rep->dir);
     return -1;
-}
-
-/* Writes PATH through a temporary file and a rename, so a reader never sees half of it. */
-static int write_atomic(const char *path, void (*fill)(FILE *f, const void *ctx), const void *ctx)
-{
-    char tmp[1100];
-    (void)snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        gnet_errorf("%s: cannot create: %s", path, strerror(errno));
-        return -1;
-    }
-    fill(f, ctx);
-    int bad = ferror(f);
-    if (fflush(f) || bad || fsync(fileno(f)) || fclose(f) || rename(tmp, path)) {
-        gnet_errorf("%s: cannot write: %s", path, strerror(errno));
-        (void)remove(tmp);
-        return -1;
-    }
-    return 0;
 }
 
 static void fill_config(FILE *f, const void *o) { gnet_options_write(o, f); }
@@ -92,7 +73,7 @@ static int open_dir(gnet_report *rep, int resuming)
                     rep->dir, rep->dir);
         return -1;
     }
-    if (write_atomic(config, fill_config, rep->o))
+    if (gnet_write_atomic(config, fill_config, rep->o))
         return -1;
     if (!(rep->log = fopen(log, "a"))) {
         gnet_errorf("%s: cannot open: %s", log, strerror(errno));
@@ -185,7 +166,7 @@ int gnet_report_keep_epochs(gnet_report *rep, int64_t completed)
     kept_lines k = {0};
     int rc = read_kept(path, completed, &k);
     if (rc == 0 && k.text)
-        rc = write_atomic(path, fill_kept, &k);
+        rc = gnet_write_atomic(path, fill_kept, &k);
     free(k.text);
     return rc;
 }

@@ -1,12 +1,11 @@
 #include "train/trace.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/log.h"
 
 typedef struct {
@@ -68,8 +67,9 @@ void gnet_trace_allreduce(void *trace, size_t count, double t0, double t1)
         record(trace, (event){"all-reduce", GNET_TRACK_ALLREDUCE, t0, t1, count});
 }
 
-static void write_events(const gnet_trace *t, FILE *f)
+static void write_events(FILE *f, const void *trace)
 {
+    const gnet_trace *t = trace;
     static const char *const tracks[] = {"train", "all-reduce"};
     double origin = t->n ? t->events[0].t0 : 0.0;
     for (size_t i = 1; i < t->n; i++)
@@ -94,22 +94,7 @@ int gnet_trace_close(gnet_trace *t)
 {
     if (!t)
         return 0;
-    char tmp[1100];
-    (void)snprintf(tmp, sizeof tmp, "%s.tmp.%d", t->path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    int rc = -1;
-    if (!f) {
-        gnet_errorf("--trace %s: cannot create: %s", t->path, strerror(errno));
-    } else {
-        write_events(t, f);
-        int bad = ferror(f);
-        if (fclose(f) || bad || rename(tmp, t->path)) {
-            gnet_errorf("--trace %s: cannot write: %s", t->path, strerror(errno));
-            (void)remove(tmp);
-        } else {
-            rc = 0;
-        }
-    }
+    int rc = gnet_write_atomic(t->path, write_events, t);
     pthread_mutex_destroy(&t->lock);
     free(t->events);
     free(t);
