@@ -15,24 +15,10 @@
 #include <hdf5.h>
 
 #include "core/checkpoint.h"
+#include "test_files.h"
 #include "test_util.h"
 
 #define N_SPECS 5
-
-static gnet_param_spec make_spec(const char *name, int ndim, int s0, int s1, int s2, int s3)
-{
-    gnet_param_spec s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.name, sizeof s.name, "%s", name);
-    s.ndim = ndim;
-    int shape[4] = {s0, s1, s2, s3};
-    s.count = 1;
-    for (int d = 0; d < ndim; d++) {
-        s.shape[d] = shape[d];
-        s.count *= (size_t)shape[d];
-    }
-    return s;
-}
 
 /* Fills offsets (with a gap between entries, so packed vs arena layout matters); returns
  * the arena size in floats. */
@@ -48,11 +34,11 @@ static size_t layout(gnet_param_spec *specs, int n)
 
 static void fake_specs(gnet_param_spec *specs)
 {
-    specs[0] = make_spec("0.0.weight", 4, 4, 1, 3, 3);
-    specs[1] = make_spec("0.0.bias", 1, 4, 0, 0, 0);
-    specs[2] = make_spec("2.0.p1_1.weight", 4, 2, 4, 1, 1);
-    specs[3] = make_spec("5.weight", 2, 3, 8, 0, 0);
-    specs[4] = make_spec("5.bias", 1, 3, 0, 0, 0);
+    specs[0] = test_spec("0.0.weight", 4, 4, 1, 3, 3);
+    specs[1] = test_spec("0.0.bias", 1, 4, 0, 0, 0);
+    specs[2] = test_spec("2.0.p1_1.weight", 4, 2, 4, 1, 1);
+    specs[3] = test_spec("5.weight", 2, 3, 8, 0, 0);
+    specs[4] = test_spec("5.bias", 1, 3, 0, 0, 0);
 }
 
 static float *filled(size_t n, float base)
@@ -220,16 +206,16 @@ static void test_validation(const char *dir, const gnet_param_spec *specs, size_
 
     gnet_param_spec bad[N_SPECS];
     memcpy(bad, specs, sizeof bad);
-    bad[3] = make_spec("5.weight", 2, 3, 9, 0, 0); /* wrong shape, last-but-one entry */
+    bad[3] = test_spec("5.weight", 2, 3, 9, 0, 0); /* wrong shape, last-but-one entry */
     size_t bad_arena = layout(bad, N_SPECS);
     expect_refused(path, bad, bad_arena, "dataset '5.weight': expected shape [3,9], found [3,8]");
 
     memcpy(bad, specs, sizeof bad);
-    bad[2] = make_spec("2.0.p1_1.weight", 2, 2, 4, 0, 0); /* wrong rank, same count */
+    bad[2] = test_spec("2.0.p1_1.weight", 2, 2, 4, 0, 0); /* wrong rank, same count */
     expect_load_fails(path, bad, layout(bad, N_SPECS));
 
     memcpy(bad, specs, sizeof bad);
-    bad[4] = make_spec("5.bias_missing", 1, 3, 0, 0, 0); /* another model: a missing tensor */
+    bad[4] = test_spec("5.bias_missing", 1, 3, 0, 0, 0); /* another model: a missing tensor */
     expect_refused(path, bad, layout(bad, N_SPECS), "no dataset '5.bias_missing'");
 
     char other[512];
@@ -403,22 +389,6 @@ static void test_save_hygiene(const char *dir, const gnet_param_spec *specs, siz
 /* Objects (files, groups, datasets, attributes) the checkpoint code left open. */
 static ssize_t open_objects(void) { return H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL); }
 
-static void remove_all(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[1024];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            remove(path);
-        }
-    closedir(d);
-    rmdir(dir);
-}
-
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -439,6 +409,6 @@ int main(void)
     test_save_hygiene(dir, specs, arena);
     EXPECT(open_objects() == 0);
 
-    remove_all(dir);
+    test_remove_dir(dir);
     TEST_MAIN_END();
 }

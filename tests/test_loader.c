@@ -3,7 +3,6 @@
  * over epochs and restarts mid-epoch, from the in-memory set, from a several-shard source
  * and from a prepared HDF5 directory (train shards and test.h5); padding rows are zeros
  * with label 0; a read error reaches the caller as -1; a rank opens only its own shards. */
-#include <dirent.h>
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "data/loader.h"
 #include "data/prepare.h"
 #include "data/shard.h"
+#include "test_files.h"
 #include "test_util.h"
 
 #define N_TRAIN 203
@@ -392,22 +392,6 @@ static int64_t *read_global_indices(const char *dir, int index, int shards, int6
     return g;
 }
 
-static void remove_dir(const char *dir)
-{
-    DIR *dp = opendir(dir);
-    struct dirent *e;
-    char path[512];
-    while (dp && (e = readdir(dp)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    if (dp)
-        closedir(dp);
-    rmdir(dir);
-}
-
 /* Runs open with stderr sent to a file; returns the source and the text printed. */
 static gnet_source *open_capturing(const char *dir, int rank, int world, char *text, size_t cap)
 {
@@ -484,7 +468,7 @@ static void test_prepared(void)
     check_ownership(out);
     case_free(&tc), case_free(&ec);
     gnet_dataset_free(&train), gnet_dataset_free(&test);
-    remove_dir(out), remove_dir(src_dir), remove_dir(root);
+    test_remove_dir(out), test_remove_dir(src_dir), test_remove_dir(root);
 }
 
 int main(void)

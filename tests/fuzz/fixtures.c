@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "data/prepare.h"
+#include "../test_files.h"
 #include "fuzz.h"
 
 static void put_be32(uint8_t *p, uint32_t v)
@@ -37,10 +38,10 @@ static void write_idx(const char *dir, const char *prefix, int32_t n)
     }
     put_be32(hdr, 0x803), put_be32(hdr + 4, (uint32_t)n), put_be32(hdr + 8, FIX_ROWS);
     put_be32(hdr + 12, FIX_COLS);
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    FUZZ_ASSERT(snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix) < (int)sizeof path);
     write_gz(path, hdr, 16, img, (size_t)n * SB);
     put_be32(hdr, 0x801);
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    FUZZ_ASSERT(snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix) < (int)sizeof path);
     write_gz(path, hdr, 8, lab, (size_t)n);
 }
 
@@ -56,28 +57,13 @@ void fix_prepare(const char *work, gnet_manifest *m)
     FUZZ_ASSERT(gnet_prepare(&o, m) == 0);
 }
 
-static gnet_param_spec spec(const char *name, int ndim, int s0, int s1, int s2, int s3)
-{
-    gnet_param_spec s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.name, sizeof s.name, "%s", name);
-    s.ndim = ndim;
-    int shape[4] = {s0, s1, s2, s3};
-    s.count = 1;
-    for (int d = 0; d < ndim; d++) {
-        s.shape[d] = shape[d];
-        s.count *= (size_t)shape[d];
-    }
-    return s;
-}
-
 size_t fix_ckpt_specs(gnet_param_spec *specs)
 {
-    specs[0] = spec("0.0.weight", 4, 4, 1, 3, 3);
-    specs[1] = spec("0.0.bias", 1, 4, 0, 0, 0);
-    specs[2] = spec("2.0.p1_1.weight", 4, 2, 4, 1, 1);
-    specs[3] = spec("5.weight", 2, 3, 8, 0, 0);
-    specs[4] = spec("5.bias", 1, 3, 0, 0, 0);
+    specs[0] = test_spec("0.0.weight", 4, 4, 1, 3, 3);
+    specs[1] = test_spec("0.0.bias", 1, 4, 0, 0, 0);
+    specs[2] = test_spec("2.0.p1_1.weight", 4, 2, 4, 1, 1);
+    specs[3] = test_spec("5.weight", 2, 3, 8, 0, 0);
+    specs[4] = test_spec("5.bias", 1, 3, 0, 0, 0);
     size_t off = 3; /* gaps: the packed file order differs from the arena's */
     for (int i = 0; i < FIX_CKPT_SPECS; i++) {
         specs[i].offset = off;

@@ -2,12 +2,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "fuzz.h"
 
-#include <dirent.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "../test_files.h"
 
 static char g_dir[512];
 
@@ -18,21 +19,7 @@ _Noreturn void fuzz_fail(const char *file, int line, const char *cond)
 }
 
 /* The harness's files only: the directory holds nothing else. */
-static void remove_dir(void)
-{
-    DIR *d = opendir(g_dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[1024];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-            unlink(path);
-        }
-    closedir(d);
-    rmdir(g_dir);
-}
+static void remove_dir(void) { test_remove_dir(g_dir); }
 
 const char *fuzz_dir(void)
 {
