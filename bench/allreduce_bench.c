@@ -4,17 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "dist/comm.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static double arg(int argc, char **argv, const char *name, double def)
 {
@@ -28,14 +21,14 @@ static double arg(int argc, char **argv, const char *name, double def)
 static double time_allreduce(gnet_comm *c, float *buf, size_t count, size_t piece, int iters)
 {
     c->barrier(c);
-    double t0 = now();
+    double t0 = gnet_now();
     for (int it = 0; it < iters; it++) {
         for (size_t off = 0; off < count; off += piece)
             c->allreduce_start(c, buf + off, count - off < piece ? count - off : piece);
         c->allreduce_wait(c);
     }
     c->barrier(c);
-    return (now() - t0) / iters;
+    return (gnet_now() - t0) / iters;
 }
 
 int main(int argc, char **argv)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/source.h"
@@ -18,13 +19,6 @@ typedef struct {
     const char *idx, *prepared;
     int batch, batches, step_ms;
 } options;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static const char *arg_str(int argc, char **argv, const char *name, const char *def)
 {
@@ -53,7 +47,7 @@ static int run(gnet_source *src, const char *name, int size, const options *o)
     gnet_loader_start_epoch(l, 0, 0);
     for (int i = 0; i < warmup + o->batches && rc == 0; i++, k++) {
         if (i == warmup)
-            t0 = now(), wait0 = gnet_loader_wait_seconds(l);
+            t0 = gnet_now(), wait0 = gnet_loader_wait_seconds(l);
         if (k == steps)
             gnet_loader_start_epoch(l, ++epoch, k = 0);
         gnet_batch b;
@@ -61,7 +55,7 @@ static int run(gnet_source *src, const char *name, int size, const options *o)
         if (o->step_ms > 0)
             pause_ms(o->step_ms);
     }
-    double dt = now() - t0, blocked = gnet_loader_wait_seconds(l) - wait0;
+    double dt = gnet_now() - t0, blocked = gnet_loader_wait_seconds(l) - wait0;
     gnet_loader_destroy(l);
     if (rc != 0)
         return -1;

@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/clock.h"
 #include "core/rng.h"
 #include "data/idx.h"
 #include "data/prepare.h"
@@ -46,13 +46,6 @@ static char *pathf(const char *fmt, ...)
     vsnprintf(b, sizeof buf[0], fmt, ap);
     va_end(ap);
     return b;
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *f)
@@ -645,13 +638,13 @@ static void random_batches(const char *dir, const gnet_manifest *m, int s,
     int64_t *global = read_global(dir, s, m->shards, n);
     gnet_rng r;
     gnet_rng_init(&r, 99 + (uint64_t)s);
-    double t0 = now();
+    double t0 = gnet_now();
     for (int b = 0; b < 100; b++) {
         for (int i = 0; i < 256; i++)
             idx[i] = gnet_rng_below(&r, (uint32_t)n);
         check_read(sh, idx, 256, set, global);
     }
-    printf("shard %d: 100 random batches of 256 read and checked in %.3f s\n", s, now() - t0);
+    printf("shard %d: 100 random batches of 256 read and checked in %.3f s\n", s, gnet_now() - t0);
     free(global);
     gnet_shard_close(sh);
 }
@@ -666,9 +659,9 @@ static int test_real(void)
     EXPECT(mkdtemp(g_root) != NULL);
     char *out = strdup(pathf("%s/fmnist", g_root));
     gnet_manifest *m = malloc(sizeof *m);
-    double t0 = now();
+    double t0 = gnet_now();
     EXPECT(prepare(REAL_DIR, out, 4, 0, m) == 0);
-    printf("prepared 4 shards in %.2f s, %lld bytes of .h5 files, id %s\n", now() - t0,
+    printf("prepared 4 shards in %.2f s, %lld bytes of .h5 files, id %s\n", gnet_now() - t0,
            dir_bytes(out, m), m->id);
     gnet_idx_set train, test;
     EXPECT(gnet_idx_load(REAL_DIR, "train", &train) == 0 &&

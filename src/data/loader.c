@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "data/resize.h"
 
@@ -56,13 +56,6 @@ struct gnet_loader {
     int head, count, held, busy, active, stop;
     int64_t next_fill, next_take;
 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* ---- Filling one batch (no allocation, no locking). ---- */
 
@@ -337,7 +330,7 @@ static int batch_left(const gnet_loader *l)
 /* Under mu: the ready slot at head, or a synchronous fill when there is no thread. */
 static loader_slot *take_slot(gnet_loader *l)
 {
-    double t0 = now();
+    double t0 = gnet_now();
     loader_slot *s = &l->slot[0];
     if (!l->prefetch) {
         s->status = fill_batch(l, s, l->next_take);
@@ -349,7 +342,7 @@ static loader_slot *take_slot(gnet_loader *l)
         l->count--;
         l->held = 1;
     }
-    l->wait_s += now() - t0;
+    l->wait_s += gnet_now() - t0;
     return s;
 }
 

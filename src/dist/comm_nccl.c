@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/check_cuda.h"
+#include "core/clock.h"
 #include "dist/comm.h"
 
 typedef struct {
@@ -22,13 +23,6 @@ typedef struct {
 } nccl_impl;
 
 static nccl_impl *impl_of(gnet_comm *c) { return c->impl; }
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* The NCCL stream waits for everything the compute stream has queued so far. */
 static void after_compute(nccl_impl *n)
@@ -48,7 +42,7 @@ static void nccl_allreduce_wait(gnet_comm *c)
 {
     nccl_impl *n = impl_of(c);
     CUDA_CHECK(cudaEventRecord(n->done, n->stream));
-    double t0 = now();
+    double t0 = gnet_now();
     for (;;) {
         cudaError_t q = cudaEventQuery(n->done);
         if (q == cudaSuccess)
@@ -57,9 +51,9 @@ static void nccl_allreduce_wait(gnet_comm *c)
             CUDA_CHECK(q);
         ncclResult_t async = ncclSuccess;
         NCCL_CHECK(ncclCommGetAsyncError(n->nccl, &async));
-        if (async != ncclSuccess || now() - t0 > n->timeout_s) {
+        if (async != ncclSuccess || gnet_now() - t0 > n->timeout_s) {
             gnet_errorf("NCCL all-reduce %s after %.0f s; aborting the job",
-                        async != ncclSuccess ? ncclGetErrorString(async) : "timed out", now() - t0);
+                        async != ncclSuccess ? ncclGetErrorString(async) : "timed out", gnet_now() - t0);
             ncclCommAbort(n->nccl);
             gnet_fatal(1);
         }
