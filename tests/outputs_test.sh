@@ -2,7 +2,8 @@
 # What a run reports: progress lines within the epoch when stdout is not a terminal (every
 # 10%, none with --no-progress), metrics.jsonl records with every documented key, and the
 # --trace timeline of two ranks (valid trace-event JSON per rank, every span kind, all-reduce
-# spans on their own track that overlap backward).
+# spans on their own track that overlap backward); the error paths of --out and --trace, and
+# a stop with nowhere to save.
 # usage: outputs_test.sh GNET_DIST PYTHON
 set -u
 bin=$1 py=$2
@@ -53,6 +54,24 @@ for rank in (0, 1):
     assert overlap > 0, "no all-reduce overlaps backward"
 PY
 check $? "trace: one valid file per rank, every span, all-reduces overlapping backward"
+
+# Error paths of the outputs: each a one-line error naming the path, exit 1
+touch "$tmp/afile"
+"$bin" "${common[@]}" --max-steps 2 --out "$tmp/afile/run" >"$tmp/e1.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "$tmp/afile/run" "$tmp/e1.out"; check $? "--out under a regular file: refused, naming it (rc $rc)"
+"$bin" "${common[@]}" --max-steps 2 --trace "$tmp/missing/t.json" >"$tmp/e2.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "$tmp/missing/t.json" "$tmp/e2.out" && [ ! -e "$tmp/missing" ]
+check $? "--trace into a missing directory: an error naming it, nothing written (rc $rc)"
+# A stop with nowhere to save says so and still exits 3 (the run can only be restarted).
+"$bin" --synthetic 60000 --batch-size 32 --epochs 1 --threads 1 >"$tmp/s.out" 2>&1 &
+pid=$!
+for _ in $(seq 600); do grep -q " 10% " "$tmp/s.out" 2>/dev/null && break; sleep 0.05; done
+kill -USR1 $pid; wait $pid
+rc=$?
+[ $rc -eq 3 ] && grep -q "stopped by SIGUSR1 after step [0-9]*; no checkpoint written" "$tmp/s.out"
+check $? "SIGUSR1 without --out/--save: exit 3, 'no checkpoint written' (rc $rc)"
 
 [ $fail -eq 0 ] && echo "outputs_test: all passed"
 exit $fail
