@@ -141,6 +141,11 @@ cap() {
   [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"
 }
 
+# timeout SECONDS CMD..., then SIGKILL 10 s after the SIGTERM: gnet_dist turns SIGTERM into
+# a stop flag it only reads between steps, so a hang before them (NCCL init, a stream
+# synchronise) would otherwise outlive its limit and the call.
+timeout_k() { timeout -k 10 "$@"; }
+
 bench_table() {
   local sizes=$1 steps=$2 reserve=$3 tb="$root/bench/torch_bench.py"
   say "| batch | precision | gnet img/s | PyTorch img/s | gnet / PyTorch |"
@@ -148,10 +153,10 @@ bench_table() {
   for batch in $sizes; do
     for prec in fp32 tf32 bf16; do
       local gi="" ti="" ratio="n/a" out
-      out=$(timeout -k 10 "$(cap 120 "$reserve")" "$g/bin/gnet_gpu_step_bench" --batch "$batch" --resize 96 \
+      out=$(timeout_k "$(cap 120 "$reserve")" "$g/bin/gnet_gpu_step_bench" --batch "$batch" --resize 96 \
               --steps "$steps" --precision "$prec" 2>&1) && gi=$(sed -n 's/.*"img_per_s":\([0-9.]*\).*/\1/p' <<<"$out")
       [ -n "$gi" ] || { gi="error"; say "gnet $batch $prec: $out" >&2; }
-      out=$(timeout -k 10 "$(cap 180 "$reserve")" "$python" "$tb" --device cuda --precision "$prec" --batch "$batch" --resize 96 \
+      out=$(timeout_k "$(cap 180 "$reserve")" "$python" "$tb" --device cuda --precision "$prec" --batch "$batch" --resize 96 \
               --steps "$steps" --warmup 3 2>&1) && ti=$(sed -n 's/.*"img_per_s": *\([0-9.]*\).*/\1/p' <<<"$out")
       [ -n "$ti" ] || { ti="error"; say "torch $batch $prec: $out" >&2; }
       if [[ $gi =~ ^[0-9.]+$ && $ti =~ ^[0-9.]+$ ]]; then ratio=$(awk -v a="$gi" -v b="$ti" 'BEGIN { printf "%.2fx", a / b }'); fi
@@ -171,14 +176,14 @@ gpu_run() {
   "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1
   check_libs
   step "1. CUDA ops and the whole model against the CPU backend (fp32, rel err <= 1e-4)"
-  (cd "$g" && timeout -k 10 "$(cap 240 300)" bin/test_cuda_ops); say "test_cuda_ops: exit $?"
+  (cd "$g" && timeout_k "$(cap 240 300)" bin/test_cuda_ops); say "test_cuda_ops: exit $?"
   step "2. single-rank NCCL through gnet_dist (synthetic, 96x96, 60 steps + evaluation)"
-  timeout -k 10 "$(cap 120 240)" "$g/bin/gnet_dist" --device cuda --comm nccl --synthetic 3840 --batch-size 64 --resize 96 \
+  timeout_k "$(cap 120 240)" "$g/bin/gnet_dist" --device cuda --comm nccl --synthetic 3840 --batch-size 64 --resize 96 \
     --epochs 1 --no-progress; say "gnet_dist nccl: exit $?"
   step "3. training step, gnet vs PyTorch (eager, tests/ref/googlenet.py), 96x96, same GPU"
   bench_table "64 256 1024" 15 120 | tee "${OUT:-$work}/bench.md"
   step "4. one epoch of Fashion-MNIST at 96x96 (batch 250: divides 60000 and 10000)"
-  timeout -k 10 "$(cap 200)" "$g/bin/gnet_dist" --idx "$g/data" --resize 96 --device cuda --epochs 1 --batch-size 250 \
+  timeout_k "$(cap 200)" "$g/bin/gnet_dist" --idx "$g/data" --resize 96 --device cuda --epochs 1 --batch-size 250 \
     --no-progress; say "gnet_dist epoch: exit $?"
   rm -rf "$work"
 }
