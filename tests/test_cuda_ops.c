@@ -346,19 +346,19 @@ static void test_softmax_xent(int n, int labels_on_device)
     pair_free(dz);
 }
 
-static void test_sgd(float m, float wd, int nesterov)
+static void test_sgd(float m, float wd, int nesterov, float scale)
 {
     char what[96];
     const size_t n = 100003;
     pair p = random_plain(n, -1.0f, 1.0f), buf = random_plain(n, 0.0f, 0.0f);
     for (int step = 0; step < 3; step++) {
         pair g = random_plain(n, -1.0f, 1.0f);
-        cpu->sgd(cpu, p.c, g.c, m != 0.0f ? buf.c : NULL, n, 0.05f, m, wd, nesterov, step == 0);
-        gpu->sgd(gpu, p.g, g.g, m != 0.0f ? buf.g : NULL, n, 0.05f, m, wd, nesterov, step == 0);
+        cpu->sgd(cpu, p.c, g.c, m != 0.0f ? buf.c : NULL, n, 0.05f, m, wd, nesterov, step == 0, scale);
+        gpu->sgd(gpu, p.g, g.g, m != 0.0f ? buf.g : NULL, n, 0.05f, m, wd, nesterov, step == 0, scale);
         pair_free(g);
     }
-    snprintf(what, sizeof what, "sgd m=%g wd=%g%s: params after 3 steps", m, wd,
-             nesterov ? " nesterov" : "");
+    snprintf(what, sizeof what, "sgd m=%g wd=%g%s scale=%g: params after 3 steps", m, wd,
+             nesterov ? " nesterov" : "", scale);
     check_plain(what, p, n);
     if (m != 0.0f) {
         snprintf(what, sizeof what, "sgd m=%g wd=%g%s: momentum buffer", m, wd,
@@ -367,6 +367,19 @@ static void test_sgd(float m, float wd, int nesterov)
     }
     pair_free(p);
     pair_free(buf);
+}
+
+/* The squared norm of a and of a - b: double sums in another order, so close, not equal. */
+static void test_sumsq(void)
+{
+    const size_t n = 100003;
+    pair a = random_plain(n, -1.0f, 1.0f), b = random_plain(n, -1.0f, 1.0f);
+    double ca = cpu->sumsq(cpu, a.c, NULL, n), ga = gpu->sumsq(gpu, a.g, NULL, n);
+    double cd = cpu->sumsq(cpu, a.c, b.c, n), gd = gpu->sumsq(gpu, a.g, b.g, n);
+    report_tol("sumsq(a)", fabs(ga - ca) / ca, 1e-12);
+    report_tol("sumsq(a - b)", fabs(gd - cd) / cd, 1e-12);
+    pair_free(a);
+    pair_free(b);
 }
 
 /* ---------- the whole model ---------- */
@@ -489,10 +502,12 @@ int main(int argc, char **argv)
     test_softmax_xent(37, 0);
     test_softmax_xent(300, 1);
     printf("sgd\n");
-    test_sgd(0.0f, 0.0f, 0);
-    test_sgd(0.9f, 0.0f, 0);
-    test_sgd(0.9f, 5e-4f, 0);
-    test_sgd(0.9f, 5e-4f, 1);
+    test_sgd(0.0f, 0.0f, 0, 1.0f);
+    test_sgd(0.9f, 0.0f, 0, 1.0f);
+    test_sgd(0.9f, 5e-4f, 0, 1.0f);
+    test_sgd(0.9f, 5e-4f, 1, 1.0f);
+    test_sgd(0.9f, 5e-4f, 0, 0.37f);
+    test_sumsq();
     test_model(gpu, "fp32", TOL, 4, 96);
     test_model(gpu, "fp32", TOL, 4, 28);
     gpu->destroy(gpu);

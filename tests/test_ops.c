@@ -954,6 +954,37 @@ static void test_softmax_xent(void)
     be->free(be, (float *)c.labels);
 }
 
+/* ---------- norms and copies ---------- */
+
+static void test_sumsq_copy(void)
+{
+    printf("sumsq, copy\n");
+    enum { N = 100003 }; /* not a multiple of the vector width */
+    float *a = fmalloc(N), *b = fmalloc(N), *got = fmalloc(N);
+    fill(a, N, -1.0f, 1.0f);
+    fill(b, N, -1.0f, 1.0f);
+    double ra = 0.0, rd = 0.0;
+    for (int i = 0; i < N; i++) {
+        ra += (double)a[i] * a[i];
+        rd += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    }
+    float *da = dev_from_host(a, N), *db = dev_from_host(b, N), *dc = dev_alloc(N);
+    double ga = be->sumsq(be, da, NULL, N), gd = be->sumsq(be, da, db, N);
+    printf("  sumsq(a) rel err %.2e, sumsq(a - b) rel err %.2e\n", fabs(ga - ra) / ra, fabs(gd - rd) / rd);
+    EXPECT(fabs(ga - ra) <= 1e-12 * ra);
+    EXPECT(fabs(gd - rd) <= 1e-12 * rd);
+    EXPECT(be->sumsq(be, da, da, N) == 0.0);
+    be->copy(be, dc, da, N);
+    be->download(be, got, dc, N);
+    EXPECT(memcmp(got, a, N * sizeof(float)) == 0);
+    be->free(be, da);
+    be->free(be, db);
+    be->free(be, dc);
+    free(a);
+    free(b);
+    free(got);
+}
+
 /* ---------- SGD ---------- */
 
 static void test_sgd(void)
@@ -964,17 +995,19 @@ static void test_sgd(void)
         const char *name;
         float m, wd;
         int nesterov;
-    } cases[] = {{"plain", 0.0f, 0.0f, 0},
-                 {"weight decay", 0.0f, 0.05f, 0},
-                 {"momentum", 0.9f, 0.0f, 0},
-                 {"momentum + weight decay", 0.9f, 0.05f, 0},
-                 {"nesterov + weight decay", 0.9f, 0.05f, 1}};
+        float scale;
+    } cases[] = {{"plain", 0.0f, 0.0f, 0, 1.0f},
+                 {"weight decay", 0.0f, 0.05f, 0, 1.0f},
+                 {"momentum", 0.9f, 0.0f, 0, 1.0f},
+                 {"momentum + weight decay", 0.9f, 0.05f, 0, 1.0f},
+                 {"nesterov + weight decay", 0.9f, 0.05f, 1, 1.0f},
+                 {"scaled (LARS) + momentum + weight decay", 0.9f, 0.05f, 0, 0.37f}};
     const float lr = 0.1f;
     float *p = fmalloc(N), *g = fmalloc(N), *buf = fmalloc(N), *got_p = fmalloc(N),
           *got_b = fmalloc(N);
     double *rp = dmalloc(N), *rb = dmalloc(N), *np = dmalloc(N), *nb = dmalloc(N);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        float m = cases[ci].m, wd = cases[ci].wd;
+        float m = cases[ci].m, wd = cases[ci].wd, scale = cases[ci].scale;
         int nest = cases[ci].nesterov;
         fill(p, N, -1.0f, 1.0f);
         fill(buf, N, 100.0f, 200.0f); /* garbage: the first step must not read it */
@@ -988,7 +1021,7 @@ static void test_sgd(void)
             if (bb)
                 be->download(be, buf, bb, N);
             for (int i = 0; i < N; i++) {
-                double d = (double)g[i] + (double)wd * p[i];
+                double d = (double)scale * ((double)g[i] + (double)wd * p[i]);
                 double b = 0.0;
                 if (m != 0.0f) {
                     b = step == 0 ? d : (double)m * buf[i] + d;
@@ -999,7 +1032,7 @@ static void test_sgd(void)
                 np[i] = fmax(1.0, fabs(rp[i]));
                 nb[i] = fmax(1.0, fabs(b));
             }
-            be->sgd(be, pb, gb, bb, N, lr, m, wd, nest, step == 0);
+            be->sgd(be, pb, gb, bb, N, lr, m, wd, nest, step == 0, scale);
             be->download(be, got_p, pb, N);
             char label[160];
             snprintf(label, sizeof label, "sgd %s step %d: params", cases[ci].name, step + 1);
@@ -1077,6 +1110,7 @@ int main(void)
 
     test_softmax_xent();
     test_sgd();
+    test_sumsq_copy();
 
     be->destroy(be);
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -156,7 +156,7 @@ int main(int argc, char **argv)
     EXPECT(load_prefixed(out, m, "grad/", ref) == 0);
     compare_tensors(m, m->grads, ref, "grad");
 
-    gnet_sgd *opt = gnet_sgd_create(be, m->n_weights, (gnet_sgd_config){LR, MOMENTUM, WD, 0});
+    gnet_sgd *opt = gnet_sgd_create(be, m->params_spec, m->n_params, m->n_weights, (gnet_sgd_config){LR, MOMENTUM, WD, 0, 0, 0.0f});
     gnet_sgd_step(opt, m->params, m->grads, LR);
     EXPECT(load_prefixed(out, m, "after/", ref) == 0);
     compare_tensors(m, m->params, ref, "after");

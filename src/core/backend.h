@@ -88,11 +88,17 @@ struct gnet_backend {
     void (*softmax_xent)(gnet_backend *be, int n, int classes, const float *logits,
                          const int32_t *labels, float grad_scale, float *dlogits,
                          double *loss_sum, int64_t *correct);
-    /* PyTorch SGD over the whole arena: g += wd*p; buf = m*buf + g (buf = g on the first
-     * step); g = nesterov ? g + m*buf : buf (when m > 0); p -= lr*g. momentum_buf may be NULL
-     * when m == 0. */
+    /* PyTorch SGD over count floats: d = scale*(g + wd*p); buf = m*buf + d (buf = d on the
+     * first step); d = nesterov ? d + m*buf : buf (when m > 0); p -= lr*d. momentum_buf may
+     * be NULL when m == 0. scale is 1 for SGD (then d is bit for bit PyTorch's) and LARS's
+     * trust ratio per tensor (optim.h). */
     void (*sgd)(gnet_backend *be, float *p, const float *g, float *momentum_buf, size_t count,
-                float lr, float m, float wd, int nesterov, int first_step);
+                float lr, float m, float wd, int nesterov, int first_step, float scale);
+    /* The sum of (a[i] - b[i])^2 over count floats (b NULL: of a[i]^2), accumulated in double,
+     * returned to the host (waits for the stream): gradient and weight norms. */
+    double (*sumsq)(gnet_backend *be, const float *a, const float *b, size_t count);
+    /* dst = src, both backend memory. */
+    void (*copy)(gnet_backend *be, float *dst, const float *src, size_t count);
 };
 
 /* The CPU backend on oneDNN, with `threads` OpenMP threads (0: all cores). */

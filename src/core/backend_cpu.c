@@ -585,12 +585,12 @@ static void cpu_softmax_xent(gnet_backend *be, int n, int classes, const float *
 }
 
 static void cpu_sgd(gnet_backend *be, float *p, const float *g, float *buf, size_t count, float lr,
-                    float m, float wd, int nesterov, int first_step)
+                    float m, float wd, int nesterov, int first_step, float scale)
 {
     (void)be;
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < count; i++) {
-        float d = g[i] + wd * p[i];
+        float d = scale * (g[i] + wd * p[i]);
         if (m != 0.0f) {
             float b = first_step ? d : m * buf[i] + d;
             buf[i] = b;
@@ -598,6 +598,18 @@ static void cpu_sgd(gnet_backend *be, float *p, const float *g, float *buf, size
         }
         p[i] -= lr * d;
     }
+}
+
+static double cpu_sumsq(gnet_backend *be, const float *a, const float *b, size_t count)
+{
+    (void)be;
+    double s = 0.0;
+#pragma omp parallel for simd schedule(static) reduction(+ : s)
+    for (size_t i = 0; i < count; i++) {
+        double d = b ? (double)a[i] - (double)b[i] : (double)a[i];
+        s += d * d;
+    }
+    return s;
 }
 
 /* ---------- memory and lifetime ---------- */
@@ -675,5 +687,7 @@ gnet_backend *gnet_backend_cpu_create(int threads)
     be->linear_backward = cpu_linear_backward;
     be->softmax_xent = cpu_softmax_xent;
     be->sgd = cpu_sgd;
+    be->sumsq = cpu_sumsq;
+    be->copy = cpu_copy;
     return be;
 }

@@ -26,6 +26,7 @@ struct gnet_cuda_ctx {
     int32_t *labels;                /* GNET_CUDA_LABEL_CHUNK staged labels */
     gnet_cuda_xent_sums *sums;      /* device */
     gnet_cuda_xent_sums *sums_host; /* pinned */
+    double *partial, *partial_host; /* sumsq's per-block sums: device, pinned */
     char oom_hint[128];
 };
 
@@ -222,10 +223,29 @@ static void cuda_softmax_xent(gnet_backend *be, int n, int classes, const float 
 }
 
 static void cuda_sgd(gnet_backend *be, float *p, const float *g, float *buf, size_t count, float lr,
-                     float m, float wd, int nesterov, int first_step)
+                     float m, float wd, int nesterov, int first_step, float scale)
 {
-    CUDA_CHECK(
-        gnet_cuda_sgd(ctx_of(be)->stream, p, g, buf, count, lr, m, wd, nesterov, first_step));
+    CUDA_CHECK(gnet_cuda_sgd(ctx_of(be)->stream, p, g, buf, count, lr, m, wd, nesterov, first_step,
+                             scale));
+}
+
+static double cuda_sumsq(gnet_backend *be, const float *a, const float *b, size_t count)
+{
+    gnet_cuda_ctx *c = ctx_of(be);
+    CUDA_CHECK(gnet_cuda_sumsq(c->stream, a, b, count, c->partial));
+    CUDA_CHECK(cudaMemcpyAsync(c->partial_host, c->partial, GNET_CUDA_SUMSQ_BLOCKS * sizeof(double),
+                               cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    double s = 0.0;
+    for (int i = 0; i < GNET_CUDA_SUMSQ_BLOCKS; i++)
+        s += c->partial_host[i];
+    return s;
+}
+
+static void cuda_copy(gnet_backend *be, float *dst, const float *src, size_t count)
+{
+    gnet_cuda_ctx *c = ctx_of(be);
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
 }
 
 /* ---------- device, context and table ---------- */
@@ -264,6 +284,8 @@ static void ctx_open(gnet_cuda_ctx *c)
     c->labels = gnet_cuda_malloc(c, GNET_CUDA_LABEL_CHUNK * sizeof(int32_t));
     c->sums = gnet_cuda_malloc(c, sizeof *c->sums);
     CUDA_CHECK(cudaMallocHost((void **)&c->sums_host, sizeof *c->sums_host));
+    c->partial = gnet_cuda_malloc(c, GNET_CUDA_SUMSQ_BLOCKS * sizeof(double));
+    CUDA_CHECK(cudaMallocHost((void **)&c->partial_host, GNET_CUDA_SUMSQ_BLOCKS * sizeof(double)));
 }
 
 static void cuda_destroy(gnet_backend *be)
@@ -279,6 +301,8 @@ static void cuda_destroy(gnet_backend *be)
     CUDA_CHECK(cudaFree(c->labels));
     CUDA_CHECK(cudaFree(c->sums));
     CUDA_CHECK(cudaFreeHost(c->sums_host));
+    CUDA_CHECK(cudaFree(c->partial));
+    CUDA_CHECK(cudaFreeHost(c->partial_host));
     CUBLAS_CHECK(cublasDestroy(c->cublas));
     CUDNN_CHECK(cudnnDestroy(c->cudnn));
     CUDA_CHECK(cudaStreamDestroy(c->stream));
@@ -306,6 +330,8 @@ static void install_ops(gnet_backend *be)
     be->linear_backward = cuda_linear_backward;
     be->softmax_xent = cuda_softmax_xent;
     be->sgd = cuda_sgd;
+    be->sumsq = cuda_sumsq;
+    be->copy = cuda_copy;
     gnet_cuda_conv_install(be);
 }
 

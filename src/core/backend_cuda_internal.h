@@ -56,7 +56,12 @@ cudaError_t gnet_cuda_softmax_xent(void *stream, int n, int classes, const float
                                    gnet_cuda_xent_sums *sums, int first);
 /* The SGD of backend.h in one pass over the arena. */
 cudaError_t gnet_cuda_sgd(void *stream, float *p, const float *g, float *buf, size_t count,
-                          float lr, float m, float wd, int nesterov, int first_step);
+                          float lr, float m, float wd, int nesterov, int first_step, float scale);
+/* Blocks of the sum-of-squares kernel: partial[GNET_CUDA_SUMSQ_BLOCKS] (device) receives one
+ * double per block; the caller adds them. b may be NULL (sum of a^2). */
+#define GNET_CUDA_SUMSQ_BLOCKS 256
+cudaError_t gnet_cuda_sumsq(void *stream, const float *a, const float *b, size_t count,
+                            double *partial);
 
 /* backend_cuda_conv.c: the table's conv and pool entries. */
 void gnet_cuda_conv_install(gnet_backend *be);

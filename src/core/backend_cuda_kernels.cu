@@ -145,11 +145,11 @@ __global__ void softmax_xent_k(int n, int classes, const float *logits, const in
 // PyTorch's SGD, each operation rounded on its own (the _rn intrinsics forbid FMA
 // contraction), as the CPU backend computes it: the two give the same bits.
 __global__ void sgd_k(float *p, const float *g, float *buf, size_t count, float lr, float m,
-                      float wd, int nesterov, int first_step)
+                      float wd, int nesterov, int first_step, float scale)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
          i += (size_t)gridDim.x * blockDim.x) {
-        float d = __fadd_rn(g[i], __fmul_rn(wd, p[i]));
+        float d = __fmul_rn(scale, __fadd_rn(g[i], __fmul_rn(wd, p[i])));
         if (m != 0.0f) {
             float b = first_step ? d : __fadd_rn(__fmul_rn(m, buf[i]), d);
             buf[i] = b;
@@ -157,6 +157,29 @@ __global__ void sgd_k(float *p, const float *g, float *buf, size_t count, float 
         }
         p[i] = __fsub_rn(p[i], __fmul_rn(lr, d));
     }
+}
+
+// Each block sums the squares of its grid-stride share in double and writes one partial:
+// the host adds the GNET_CUDA_SUMSQ_BLOCKS partials in a fixed order (no atomics), so the
+// result does not depend on scheduling.
+__global__ void sumsq_k(const float *a, const float *b, size_t count, double *partial)
+{
+    __shared__ double s[kThreads];
+    double acc = 0.0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        double d = b ? (double)a[i] - (double)b[i] : (double)a[i];
+        acc += d * d;
+    }
+    s[threadIdx.x] = acc;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half /= 2) {
+        if ((int)threadIdx.x < half)
+            s[threadIdx.x] += s[threadIdx.x + half];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0)
+        partial[blockIdx.x] = s[0];
 }
 
 } // namespace
@@ -228,10 +251,17 @@ cudaError_t gnet_cuda_softmax_xent(void *stream, int n, int classes, const float
 }
 
 cudaError_t gnet_cuda_sgd(void *stream, float *p, const float *g, float *buf, size_t count,
-                          float lr, float m, float wd, int nesterov, int first_step)
+                          float lr, float m, float wd, int nesterov, int first_step, float scale)
 {
     sgd_k<<<blocks_for(count), kThreads, 0, as_stream(stream)>>>(p, g, buf, count, lr, m, wd,
-                                                                 nesterov, first_step);
+                                                                 nesterov, first_step, scale);
+    return cudaGetLastError();
+}
+
+cudaError_t gnet_cuda_sumsq(void *stream, const float *a, const float *b, size_t count,
+                            double *partial)
+{
+    sumsq_k<<<GNET_CUDA_SUMSQ_BLOCKS, kThreads, 0, as_stream(stream)>>>(a, b, count, partial);
     return cudaGetLastError();
 }
 

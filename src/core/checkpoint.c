@@ -34,24 +34,38 @@ static const struct {
     const char *name;
     enum attr_kind kind;
     size_t off;
+    int optional; /* added after version 2 began: absent in older files, read as 0 */
 } META_ATTRS[] = {
-    {"epoch", A_I64, offsetof(gnet_ckpt_meta, epoch)},
-    {"step", A_I64, offsetof(gnet_ckpt_meta, step)},
-    {"epoch_step", A_I64, offsetof(gnet_ckpt_meta, epoch_step)},
-    {"epoch_loss_sum", A_F64, offsetof(gnet_ckpt_meta, epoch_loss_sum)},
-    {"epoch_correct", A_F64, offsetof(gnet_ckpt_meta, epoch_correct)},
-    {"epoch_seen", A_F64, offsetof(gnet_ckpt_meta, epoch_seen)},
-    {"epoch_seconds", A_F64, offsetof(gnet_ckpt_meta, epoch_seconds)},
-    {"run_seconds", A_F64, offsetof(gnet_ckpt_meta, run_seconds)},
-    {"train_seconds", A_F64, offsetof(gnet_ckpt_meta, train_seconds)},
-    {"train_images", A_F64, offsetof(gnet_ckpt_meta, train_images)},
-    {"ranks", A_I32, offsetof(gnet_ckpt_meta, ranks)},
-    {"seed", A_U64, offsetof(gnet_ckpt_meta, seed)},
-    {"batch_size", A_I32, offsetof(gnet_ckpt_meta, batch_size)},
-    {"resize", A_I32, offsetof(gnet_ckpt_meta, resize)},
-    {"lr", A_F64, offsetof(gnet_ckpt_meta, lr)},
-    {"momentum", A_F64, offsetof(gnet_ckpt_meta, momentum)},
-    {"weight_decay", A_F64, offsetof(gnet_ckpt_meta, weight_decay)},
+    {"epoch", A_I64, offsetof(gnet_ckpt_meta, epoch), 0},
+    {"step", A_I64, offsetof(gnet_ckpt_meta, step), 0},
+    {"epoch_step", A_I64, offsetof(gnet_ckpt_meta, epoch_step), 0},
+    {"epoch_loss_sum", A_F64, offsetof(gnet_ckpt_meta, epoch_loss_sum), 0},
+    {"epoch_correct", A_F64, offsetof(gnet_ckpt_meta, epoch_correct), 0},
+    {"epoch_seen", A_F64, offsetof(gnet_ckpt_meta, epoch_seen), 0},
+    {"epoch_seconds", A_F64, offsetof(gnet_ckpt_meta, epoch_seconds), 0},
+    {"run_seconds", A_F64, offsetof(gnet_ckpt_meta, run_seconds), 0},
+    {"train_seconds", A_F64, offsetof(gnet_ckpt_meta, train_seconds), 0},
+    {"train_images", A_F64, offsetof(gnet_ckpt_meta, train_images), 0},
+    {"ranks", A_I32, offsetof(gnet_ckpt_meta, ranks), 0},
+    {"seed", A_U64, offsetof(gnet_ckpt_meta, seed), 0},
+    {"batch_size", A_I32, offsetof(gnet_ckpt_meta, batch_size), 0},
+    {"resize", A_I32, offsetof(gnet_ckpt_meta, resize), 0},
+    {"lr", A_F64, offsetof(gnet_ckpt_meta, lr), 0},
+    {"momentum", A_F64, offsetof(gnet_ckpt_meta, momentum), 0},
+    {"weight_decay", A_F64, offsetof(gnet_ckpt_meta, weight_decay), 0},
+    {"optimizer", A_I32, offsetof(gnet_ckpt_meta, optimizer), 1},
+    {"lars_eta", A_F64, offsetof(gnet_ckpt_meta, lars_eta), 1},
+    {"since_loss", A_F64, offsetof(gnet_ckpt_meta, since_loss), 1},
+    {"since_seen", A_F64, offsetof(gnet_ckpt_meta, since_seen), 1},
+    {"gns_g2_ema", A_F64, offsetof(gnet_ckpt_meta, gns_g2_ema), 1},
+    {"gns_tr_ema", A_F64, offsetof(gnet_ckpt_meta, gns_tr_ema), 1},
+    {"gns_weight", A_F64, offsetof(gnet_ckpt_meta, gns_weight), 1},
+    {"gns_steps", A_I64, offsetof(gnet_ckpt_meta, gns_steps), 1},
+    {"target_step", A_I64, offsetof(gnet_ckpt_meta, target_step), 1},
+    {"target_images", A_F64, offsetof(gnet_ckpt_meta, target_images), 1},
+    {"target_train_s", A_F64, offsetof(gnet_ckpt_meta, target_train_s), 1},
+    {"target_epoch", A_F64, offsetof(gnet_ckpt_meta, target_epoch), 1},
+    {"target_wall_s", A_F64, offsetof(gnet_ckpt_meta, target_wall_s), 1},
 };
 #define N_META_ATTRS ((int)(sizeof META_ATTRS / sizeof META_ATTRS[0]))
 
@@ -460,10 +474,14 @@ static int read_meta(hid_t file, const char *path, gnet_ckpt_meta *m)
     /* Numbers of any class that HDF5 converts: a file not written by gnet may hold others. */
     gnet_h5_err e = {.prefix = META_GROUP "/"};
     int rc = 0;
-    for (int i = 0; i < N_META_ATTRS && rc == 0; i++)
-        rc = gnet_h5_read_attr(g, META_ATTRS[i].name, H5T_NO_CLASS,
-                               attr_mem_type(META_ATTRS[i].kind), (char *)m + META_ATTRS[i].off,
-                               &e);
+    for (int i = 0; i < N_META_ATTRS && rc == 0; i++) {
+        char *field = (char *)m + META_ATTRS[i].off;
+        if (META_ATTRS[i].optional && H5Aexists(g, META_ATTRS[i].name) <= 0)
+            memset(field, 0, META_ATTRS[i].kind == A_I32 ? sizeof(int32_t) : sizeof(int64_t));
+        else
+            rc = gnet_h5_read_attr(g, META_ATTRS[i].name, H5T_NO_CLASS,
+                                   attr_mem_type(META_ATTRS[i].kind), field, &e);
+    }
     if (rc == 0)
         rc = gnet_h5_read_str_attr(g, "config", m->config, sizeof m->config, &e);
     H5Gclose(g);

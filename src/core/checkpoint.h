@@ -9,7 +9,11 @@
  *                            seed (uint64), batch_size, resize, ranks (int32), lr, momentum,
  *                            weight_decay, epoch_loss_sum, epoch_correct, epoch_seen,
  *                            epoch_seconds, run_seconds, train_seconds, train_images
- *                            (float64) and the string attribute config
+ *                            (float64) and the string attribute config; optional (absent
+ *                            in older files, read as 0): optimizer (int32), lars_eta,
+ *                            since_loss, since_seen, gns_g2_ema, gns_tr_ema,
+ *                            gns_weight (float64), gns_steps, target_step (int64),
+ *                            target_images, target_train_s, target_epoch, target_wall_s
  *   root attributes          format = "gnet-checkpoint" (string), version = 2 (int32)
  * Every tensor dataset has a uint32 attribute crc32: zlib's CRC-32 of its float32
  * little-endian bytes (version 2; version 1 files had none and are refused).
@@ -44,6 +48,16 @@ typedef struct {
     uint64_t seed;
     int32_t batch_size, resize;
     double lr, momentum, weight_decay;
+    /* Optional attributes (checkpoints before them read as 0): the optimizer (0 SGD, 1 LARS)
+     * and LARS's eta; the training loss since the last evaluation record; the gradient noise
+     * scale's moving averages (train/noise.h); where --target-acc was reached (step 0: not). */
+    int32_t optimizer;
+    double lars_eta;
+    double since_loss, since_seen;
+    double gns_g2_ema, gns_tr_ema, gns_weight;
+    int64_t gns_steps;
+    int64_t target_step;
+    double target_images, target_train_s, target_epoch, target_wall_s;
     char config[1024]; /* free-form resolved options, e.g. the command line */
 } gnet_ckpt_meta;
 

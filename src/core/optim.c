@@ -5,7 +5,8 @@
 
 #include "core/log.h"
 
-gnet_sgd *gnet_sgd_create(gnet_backend *be, size_t count, gnet_sgd_config cfg)
+gnet_sgd *gnet_sgd_create(gnet_backend *be, const gnet_param_spec *specs, int n_specs, size_t count,
+                          gnet_sgd_config cfg)
 {
     gnet_sgd *o = calloc(1, sizeof *o);
     if (!o) {
@@ -14,6 +15,8 @@ gnet_sgd *gnet_sgd_create(gnet_backend *be, size_t count, gnet_sgd_config cfg)
     }
     o->be = be;
     o->cfg = cfg;
+    o->specs = specs;
+    o->n_specs = n_specs;
     o->count = count;
     if (cfg.momentum != 0.0f)
         o->momentum = be->alloc(be, count);
@@ -29,10 +32,35 @@ void gnet_sgd_destroy(gnet_sgd *o)
     free(o);
 }
 
+/* LARS's step on one tensor (see optim.h). The norms come back to the host: a few dozen
+ * small reductions per step, not one fused pass. */
+static void lars_tensor(gnet_sgd *o, const gnet_param_spec *s, float *p, const float *g, float lr)
+{
+    gnet_backend *be = o->be;
+    const gnet_sgd_config *c = &o->cfg;
+    float *buf = o->momentum ? o->momentum + s->offset : NULL;
+    float wd = 0.0f, trust = 1.0f;
+    if (s->ndim > 1) {
+        double w = sqrt(be->sumsq(be, p + s->offset, NULL, s->count));
+        double gn = sqrt(be->sumsq(be, g + s->offset, NULL, s->count));
+        if (w > 0.0 && gn > 0.0) {
+            wd = c->weight_decay;
+            trust = (float)(c->lars_eta * w / (gn + c->weight_decay * w + 1e-8));
+        }
+    }
+    be->sgd(be, p + s->offset, g + s->offset, buf, s->count, lr, c->momentum, wd, c->nesterov,
+            o->steps == 0, trust);
+}
+
 void gnet_sgd_step(gnet_sgd *o, float *params, const float *grads, float lr)
 {
-    o->be->sgd(o->be, params, grads, o->momentum, o->count, lr, o->cfg.momentum,
-               o->cfg.weight_decay, o->cfg.nesterov, o->steps == 0);
+    if (o->cfg.lars) {
+        for (int i = 0; i < o->n_specs; i++)
+            lars_tensor(o, &o->specs[i], params, grads, lr);
+    } else {
+        o->be->sgd(o->be, params, grads, o->momentum, o->count, lr, o->cfg.momentum,
+                   o->cfg.weight_decay, o->cfg.nesterov, o->steps == 0, 1.0f);
+    }
     o->steps++;
 }
 

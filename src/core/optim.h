@@ -1,28 +1,41 @@
 /* SGD with PyTorch's semantics (momentum, dampening 0, Nesterov, L2 weight decay added to the
- * gradient) over the whole parameter arena in one fused pass, and the learning-rate schedule
- * hook the trainer asks once per step. The momentum buffer is one arena with the parameters'
- * offsets, so checkpoints and resumption treat it like the parameters. */
+ * gradient) over the whole parameter arena in one fused pass, or LARS, and the learning-rate
+ * schedule hook the trainer asks once per step. The momentum buffer is one arena with the
+ * parameters' offsets, so checkpoints and resumption treat it like the parameters.
+ *
+ * LARS (You, Gitman, Ginsburg 2017) as PyTorch Lightning Bolts' LARS optimizer does it, per
+ * tensor: a weight (more than one dimension) whose norm and gradient norm are both nonzero
+ * gets d = trust * (g + wd*w) with trust = eta*|w| / (|g| + wd*|w| + 1e-8); a bias (one
+ * dimension) or a tensor with a zero norm gets d = g, no weight decay and no trust ratio.
+ * Then the momentum buffer and the update are SGD's on d: buf = m*buf + d, w -= lr*buf. */
 #ifndef GNET_OPTIM_H
 #define GNET_OPTIM_H
 
 #include <stdint.h>
 
 #include "core/backend.h"
+#include "core/params.h"
 
 typedef struct {
     float lr, momentum, weight_decay;
     int nesterov;
+    int lars;       /* 0: SGD over the arena at once; 1: LARS, tensor by tensor */
+    float lars_eta; /* LARS's trust coefficient */
 } gnet_sgd_config;
 
 typedef struct {
     gnet_backend *be;
     gnet_sgd_config cfg;
+    const gnet_param_spec *specs; /* the tensors, for LARS */
+    int n_specs;
     size_t count;
     float *momentum; /* backend memory; NULL when cfg.momentum == 0 */
     int64_t steps;   /* updates applied so far (PyTorch's buffer starts at the first) */
 } gnet_sgd;
 
-gnet_sgd *gnet_sgd_create(gnet_backend *be, size_t count, gnet_sgd_config cfg);
+/* specs[n_specs]: the arena's tensors (count floats in all), kept for LARS. */
+gnet_sgd *gnet_sgd_create(gnet_backend *be, const gnet_param_spec *specs, int n_specs, size_t count,
+                          gnet_sgd_config cfg);
 void gnet_sgd_destroy(gnet_sgd *o);
 void gnet_sgd_step(gnet_sgd *o, float *params, const float *grads, float lr);
 

@@ -37,11 +37,20 @@ void gnet_reducer_destroy(gnet_reducer *r)
     free(r);
 }
 
-void gnet_reducer_begin(gnet_reducer *r) { r->next = 0; }
+void gnet_reducer_begin(gnet_reducer *r, gnet_backend *norm_be, const float *base)
+{
+    r->next = 0;
+    r->norm_be = norm_be;
+    r->norm_base = base;
+    r->sqnorm = 0.0;
+}
 
 static void start_next(gnet_reducer *r)
 {
     gnet_bucket *b = &r->buckets[r->next++];
+    if (r->norm_be)
+        r->sqnorm += r->norm_be->sumsq(r->norm_be, r->grads + b->lo, r->norm_base ? r->norm_base + b->lo : NULL,
+                                       b->hi - b->lo);
     r->comm->allreduce_start(r->comm, r->grads + b->lo, b->hi - b->lo);
 }
 

@@ -30,6 +30,7 @@ typedef struct {
 static const char *const DEVICES[] = {"cpu", "cuda", "auto", NULL};
 static const char *const COMMS[] = {"mpi", "nccl", NULL};
 static const char *const PRECISIONS[] = {"fp32", "tf32", "bf16", NULL};
+static const char *const OPTIMIZERS[] = {"sgd", "lars", NULL};
 /* Indexed by the enums, so that a value's position is its kind. */
 static const char *const LR_SCHEDULES[] = {
     [GNET_LR_CONSTANT] = "constant", [GNET_LR_STEP] = "step", [GNET_LR_COSINE] = "cosine", NULL};
@@ -42,6 +43,8 @@ static const opt_def OPTIONS[] = {
     {"--momentum", "M", "SGD momentum (default 0)", OPT_REAL, OFF(momentum), 0, 1},
     {"--nesterov", NULL, "Nesterov momentum", OPT_FLAG, OFF(nesterov), 0, 0},
     {"--weight-decay", "WD", "L2 weight decay (default 0)", OPT_REAL, OFF(weight_decay), 0, 1},
+    {"--optimizer", "O", "sgd or lars (layer-wise trust ratio, You et al. 2017; docs/training.md) (default sgd)", OPT_CHOICE, OFF(optimizer), 0, 0, OPTIMIZERS},
+    {"--lars-eta", "ETA", "LARS trust coefficient (default 0.001)", OPT_REAL, OFF(lars_eta), 1e-12, 1e6},
     {"--lr-scale", "RULE", "none, linear or sqrt: scale --lr by B/base-batch or its square root (default none)", OPT_CHOICE, OFF(lr_scale), 0, 0, LR_SCALES},
     {"--base-batch", "B", "the batch size --lr is meant for, for --lr-scale (default 256)", OPT_INT, OFF(base_batch), 1, 65536},
     {"--lr-schedule", "S", "constant, step or cosine (default constant)", OPT_CHOICE, OFF(lr_schedule), 0, 0, LR_SCHEDULES},
@@ -50,6 +53,10 @@ static const opt_def OPTIONS[] = {
     {"--lr-min", "LR", "cosine schedule: the lr it ends at (default 0)", OPT_REAL, OFF(lr_min), 0, 1e6},
     {"--warmup-epochs", "W", "raise the lr linearly to its peak over the first W epochs (default 0)", OPT_INT, OFF(warmup_epochs), 0, 100000},
     {"--epochs", "N", "epochs (default 10)", OPT_INT, OFF(epochs), 1, 100000},
+    {"--eval-every", "N", "also evaluate every N optimizer steps: an eval record in metrics.jsonl (default: at epoch ends only)", OPT_I64, OFF(eval_every), 1, 1e15},
+    {"--target-acc", "A", "end the run at the first evaluation whose test acc is >= A; the final record says when", OPT_REAL, OFF(target_acc), 1e-9, 1},
+    {"--noise-scale", NULL, "measure the gradient noise scale B_simple every step (needs 2+ ranks or --accum-steps)", OPT_FLAG, OFF(noise_scale), 0, 0},
+    {"--noise-ema", "BETA", "the noise scale's moving-average factor (default 0.95)", OPT_REAL, OFF(noise_ema), 0, 0.999999},
     {"--max-steps", "N", "stop after N optimizer steps (default: no limit)", OPT_I64, OFF(max_steps), 1, 1e15},
     {"--resize", "R", "resize images to RxR like torchvision Resize (default: none, 28)", OPT_INT, OFF(resize), 28, 1024},
     {"--seed", "S", "seed for weights, shuffling and synthetic data (default 0)", OPT_U64, OFF(seed), 0, 1.8e19},
@@ -107,6 +114,9 @@ static void defaults(gnet_options *o)
     o->lr_gamma = 0.1;
     o->precision = "fp32";
     o->comm_timeout = 300.0;
+    o->optimizer = "sgd";
+    o->lars_eta = 0.001;
+    o->noise_ema = 0.95;
 }
 
 void gnet_options_free(gnet_options *o)
@@ -491,6 +501,8 @@ static int choice_index(const char *const *choices, const char *v)
         i++;
     return i;
 }
+
+int gnet_options_lars(const gnet_options *o) { return strcmp(o->optimizer, "lars") == 0; }
 
 gnet_lr_schedule gnet_options_lr_schedule(const gnet_options *o)
 {

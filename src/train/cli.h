@@ -25,9 +25,12 @@ typedef struct {
     double comm_timeout;
     int progress_off;
     double lr_gamma, lr_min;
+    double lars_eta, target_acc, noise_ema;
+    int64_t eval_every;
+    int noise_scale;
     uint64_t seed;
     const char *device, *comm, *idx_dir, *data_dir, *save_path, *init_path, *eval_path;
-    const char *config_path, *lr_schedule, *lr_scale, *precision;
+    const char *config_path, *lr_schedule, *lr_scale, *precision, *optimizer;
     const char *out_dir, *resume_path, *trace_path;
     gnet_owned_str *owned; /* the config file's strings, freed by gnet_options_free */
 } gnet_options;
@@ -47,6 +50,9 @@ void gnet_options_write(const gnet_options *o, FILE *f);
 /* --dry-run: checks the batch split, prints the resolved options as a config file (rank 0),
  * returns 0 or 2. Opens no data. */
 int gnet_options_dry_run(const gnet_options *o, int world);
+
+/* --optimizer lars. */
+int gnet_options_lars(const gnet_options *o);
 
 /* The learning-rate schedule of these options, for gnet_lr_at. */
 gnet_lr_schedule gnet_options_lr_schedule(const gnet_options *o);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,8 +134,20 @@ static void fill_kept(FILE *f, const void *ctx)
     (void)fwrite(k->text, 1, k->len, f);
 }
 
-/* The lines of metrics.jsonl to keep: epoch records up to `completed`. */
-static int read_kept(const char *path, int64_t completed, kept_lines *k)
+/* Whether a line of metrics.jsonl stays: epoch records up to `completed`, evaluation records
+ * up to `step`. */
+static int keep_line(const char *line, int64_t completed, int64_t step)
+{
+    int64_t n;
+    if (sscanf(line, "{\"epoch\": %" SCNd64, &n) == 1)
+        return n <= completed;
+    if (sscanf(line, "{\"eval\": true, \"step\": %" SCNd64, &n) == 1)
+        return n <= step;
+    return 0;
+}
+
+/* The lines of metrics.jsonl to keep (keep_line). */
+static int read_kept(const char *path, int64_t completed, int64_t step, kept_lines *k)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -142,9 +155,8 @@ static int read_kept(const char *path, int64_t completed, kept_lines *k)
     FILE *mem = open_memstream(&k->text, &k->len);
     char *line = NULL;
     size_t cap = 0;
-    int64_t epoch;
     while (mem && getline(&line, &cap, f) > 0)
-        if (sscanf(line, "{\"epoch\": %" SCNd64, &epoch) == 1 && epoch <= completed)
+        if (keep_line(line, completed, step))
             (void)fputs(line, mem);
     free(line);
     int bad = ferror(f);
@@ -156,7 +168,7 @@ static int read_kept(const char *path, int64_t completed, kept_lines *k)
     return 0;
 }
 
-int gnet_report_keep_epochs(gnet_report *rep, int64_t completed)
+int gnet_report_keep(gnet_report *rep, int64_t completed, int64_t step)
 {
     char path[1024];
     if (!rep->active || !rep->dir[0])
@@ -164,7 +176,7 @@ int gnet_report_keep_epochs(gnet_report *rep, int64_t completed)
     if (out_path(rep, path, sizeof path, "metrics.jsonl"))
         return -1;
     kept_lines k = {0};
-    int rc = read_kept(path, completed, &k);
+    int rc = read_kept(path, completed, step, &k);
     if (rc == 0 && k.text)
         rc = gnet_write_atomic(path, fill_kept, &k);
     free(k.text);
@@ -273,25 +285,59 @@ int gnet_report_epoch(gnet_report *rep, const gnet_epoch_record *e)
     run_fields(rep, fields, sizeof fields);
     (void)snprintf(record, sizeof record,
              "{\"epoch\": %" PRId64 ", \"epochs\": %d, \"step\": %" PRId64 ", \"loss\": %.6f, \"train_acc\": %.6f, "
-             "\"test_acc\": %.6f, \"img_per_s\": %.2f, \"epoch_s\": %.3f, \"wall_s\": %.3f, \"lr\": %.7g, %s}\n",
-             e->epoch, rep->o->epochs, e->step, e->loss, e->train_acc, e->test_acc, e->img_per_s, e->epoch_s,
-             e->wall_s, e->lr, fields);
+             "\"test_loss\": %.6f, \"test_acc\": %.6f, \"img_per_s\": %.2f, \"epoch_s\": %.3f, \"wall_s\": %.3f, "
+             "\"lr\": %.7g%s, %s}\n",
+             e->epoch, rep->o->epochs, e->step, e->loss, e->train_acc, e->test_loss, e->test_acc, e->img_per_s,
+             e->epoch_s, e->wall_s, e->lr, e->noise, fields);
     return append_metrics(rep, record);
 }
 
-int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t steps,
-                      double img_per_s, double wall_s)
+int gnet_report_eval(gnet_report *rep, const gnet_eval_record *e)
 {
     if (!rep->active)
         return 0;
-    char record[1024], fields[256], metrics[160] = "\"loss\": null, \"train_acc\": null, \"test_acc\": null, \"lr\": null";
+    char record[1024], fields[256], train_loss[32] = "null";
+    if (!isnan(e->train_loss))
+        (void)snprintf(train_loss, sizeof train_loss, "%.6f", e->train_loss);
+    run_fields(rep, fields, sizeof fields);
+    (void)snprintf(record, sizeof record,
+             "{\"eval\": true, \"step\": %" PRId64 ", \"images\": %.0f, \"epoch\": %.6f, \"lr\": %.7g, "
+             "\"train_loss\": %s, \"test_loss\": %.6f, \"test_acc\": %.6f, \"train_s\": %.3f, \"wall_s\": %.3f, "
+             "\"eval_s\": %.3f%s, %s}\n",
+             e->step, e->images, e->epoch, e->lr, train_loss, e->test_loss, e->test_acc, e->train_s, e->wall_s,
+             e->eval_s, e->noise, fields);
+    return append_metrics(rep, record);
+}
+
+/* The final record's --target-acc fields (after a comma), or "". */
+static void target_fields(const gnet_target *t, char *buf, size_t n)
+{
+    if (!t)
+        buf[0] = '\0';
+    else if (t->step == 0)
+        (void)snprintf(buf, n, ", \"target_acc\": %g, \"target_reached\": false", t->acc);
+    else
+        (void)snprintf(buf, n,
+                       ", \"target_acc\": %g, \"target_reached\": true, \"target_step\": %" PRId64
+                       ", \"target_images\": %.0f, \"target_epoch\": %.6f, \"target_train_s\": %.3f, "
+                       "\"target_wall_s\": %.3f",
+                       t->acc, t->step, t->images, t->epoch, t->train_s, t->wall_s);
+}
+
+int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t steps,
+                      double img_per_s, double wall_s, const gnet_target *target)
+{
+    if (!rep->active)
+        return 0;
+    char record[1024], fields[256], target_text[256], metrics[160] = "\"loss\": null, \"train_acc\": null, \"test_acc\": null, \"lr\": null";
+    target_fields(target, target_text, sizeof target_text);
     run_fields(rep, fields, sizeof fields);
     if (last)
         (void)snprintf(metrics, sizeof metrics, "\"loss\": %.6f, \"train_acc\": %.6f, \"test_acc\": %.6f, \"lr\": %.7g",
                  last->loss, last->train_acc, last->test_acc, last->lr);
     (void)snprintf(record, sizeof record,
              "{\"final\": true, \"epochs\": %" PRId64 ", \"steps\": %" PRId64 ", %s, \"img_per_s\": %.2f, "
-             "\"wall_s\": %.3f, %s}\n",
-             last ? last->epoch : 0, steps, metrics, img_per_s, wall_s, fields);
+             "\"wall_s\": %.3f%s, %s}\n",
+             last ? last->epoch : 0, steps, metrics, img_per_s, wall_s, target_text, fields);
     return append_metrics(rep, record);
 }

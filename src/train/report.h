@@ -5,10 +5,14 @@
  *   DIR/config.ini     the resolved options (gnet_dist --config reads it back)
  *   DIR/log.txt        the report lines (epoch lines, resumes, stops, the summary)
  *   DIR/metrics.jsonl  one JSON object per epoch: epoch, epochs, step, loss, train_acc,
- *                      test_acc, img_per_s, epoch_s, wall_s (since the run began, all
- *                      sessions), lr, ranks, global_batch, resize, device; and at the end one
- *                      with "final": true, epochs (completed), steps, the last epoch's loss
- *                      and accuracies, img_per_s over the whole run, wall_s
+ *                      test_loss, test_acc, img_per_s, epoch_s, wall_s (since the run began,
+ *                      all sessions), lr, [gns_g2, gns_trace, b_simple, gns_steps: with
+ *                      --noise-scale], ranks, global_batch, resize, device; with
+ *                      --eval-every, one with "eval": true per evaluation (see
+ *                      gnet_eval_record, and at every epoch end); and at the end one with
+ *                      "final": true, epochs (completed), steps, the last epoch's loss and
+ *                      accuracies, img_per_s over the whole run, wall_s, and with
+ *                      --target-acc whether and where it was reached
  *   DIR/checkpoint.h5  written by the trainer (state.c), not here
  * Functions returning int give 0, or -1 after one error line naming the file. */
 #ifndef GNET_REPORT_H
@@ -23,8 +27,28 @@ typedef struct gnet_report gnet_report;
 typedef struct {
     int64_t epoch; /* 1-based: epochs completed */
     int64_t step;  /* optimizer steps taken in all */
-    double loss, train_acc, test_acc, img_per_s, epoch_s, wall_s, lr;
+    double loss, train_acc, test_loss, test_acc, img_per_s, epoch_s, wall_s, lr;
+    char noise[192]; /* gnet_noise_fields: "" or `, "gns_g2": ...` */
 } gnet_epoch_record;
+
+/* An evaluation within training (--eval-every, and each epoch end with it). */
+typedef struct {
+    int64_t step;
+    double images;     /* training images seen (global, all sessions) */
+    double epoch;      /* fractional: epochs completed + this epoch's share */
+    double lr;         /* of the last step */
+    double train_loss; /* mean training loss since the last eval record (NaN: no rows) */
+    double test_loss, test_acc;
+    double train_s, wall_s, eval_s; /* training time (all sessions), wall time, this evaluation */
+    char noise[192];
+} gnet_eval_record;
+
+/* --target-acc: what the final record says (step 0: not reached). */
+typedef struct {
+    double acc;
+    int64_t step;
+    double images, train_s, epoch, wall_s;
+} gnet_target;
 
 /* device: the backend's name ("cpu", "cuda"); where: it with the job size, for the epoch
  * line, e.g. "cpu (2 ranks)". resuming: an
@@ -34,9 +58,10 @@ gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const 
                               const char *where, int resuming);
 void gnet_report_close(gnet_report *rep);
 
-/* A resumed run: drop the records of epochs after the checkpoint's (and the final record),
- * so that metrics.jsonl reads as if the run had never stopped. */
-int gnet_report_keep_epochs(gnet_report *rep, int64_t completed);
+/* A resumed run: drop the records of epochs after the checkpoint's `completed`, of
+ * evaluations after its `step`, and the final record, so that metrics.jsonl reads as if the
+ * run had never stopped. */
+int gnet_report_keep(gnet_report *rep, int64_t completed, int64_t step);
 
 /* A line to stdout and log.txt (a newline is added). */
 void gnet_report_line(gnet_report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -47,8 +72,10 @@ void gnet_report_progress(gnet_report *rep, int64_t epoch, int64_t first, int64_
                           int64_t steps, double images, double seconds);
 
 int gnet_report_epoch(gnet_report *rep, const gnet_epoch_record *e);
-/* last: the last completed epoch (NULL when none completed: its fields are null). */
+int gnet_report_eval(gnet_report *rep, const gnet_eval_record *e);
+/* last: the last completed epoch (NULL when none completed: its fields are null); target:
+ * NULL without --target-acc. */
 int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t steps,
-                      double img_per_s, double wall_s);
+                      double img_per_s, double wall_s, const gnet_target *target);
 
 #endif

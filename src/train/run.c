@@ -125,8 +125,12 @@ static int open_model(gnet_run *r)
         return -1;
     }
     r->x = r->be->alloc(r->be, (size_t)r->micro * r->size * r->size);
-    gnet_sgd_config sc = {(float)o->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov};
-    r->opt = gnet_sgd_create(r->be, n, sc);
+    gnet_sgd_config sc = {(float)o->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov,
+                          gnet_options_lars(o), (float)o->lars_eta};
+    r->opt = gnet_sgd_create(r->be, r->m->params_spec, r->m->n_params, n, sc);
+    /* Under accumulation, the noise scale needs the gradient sum before each micro-batch. */
+    if (o->noise_scale && o->accum_steps > 1)
+        r->snap = r->be->alloc(r->be, n);
     r->red = gnet_reducer_create(r->comm, r->m->grads, r->m->params_spec, r->m->n_params,
                                  (size_t)(o->bucket_mb * 1e6), !o->no_overlap);
     r->m->grads_ready_ctx = r->red;
@@ -148,6 +152,8 @@ void gnet_run_close(gnet_run *r)
     if (r->be) {
         if (r->x)
             r->be->free(r->be, r->x);
+        if (r->snap)
+            r->be->free(r->be, r->snap);
         gnet_model_destroy(r->m);
     }
     free(r->host);
@@ -164,6 +170,7 @@ int gnet_run_open(gnet_run *r, const gnet_options *o, gnet_comm *comm, int with_
     r->t_start = gnet_now();
     r->size = o->resize ? o->resize : 28;
     r->micro = o->batch_size / (comm->world * o->accum_steps);
+    r->noise_on = o->noise_scale && comm->world * o->accum_steps > 1;
     if (with_data && (open_sources(r) || open_loaders(r)))
         return -1;
     return open_model(r);

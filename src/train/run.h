@@ -15,6 +15,7 @@
 #include "dist/reducer.h"
 #include "train/cli.h"
 #include "train/device.h"
+#include "train/noise.h"
 
 /* Exit codes of gnet_dist besides 0, 1 (an error) and 2 (bad options): stopped by SIGTERM or
  * SIGUSR1 with the state saved, to be resumed (Slurm requeue). */
@@ -38,6 +39,11 @@ typedef struct {
     double epoch_seconds;                    /* training time in this epoch so far */
     double run_seconds_before;               /* wall time of earlier sessions of the run */
     double train_seconds, train_images;      /* the run's totals (all sessions), global */
+    double since_loss, since_seen; /* training loss sum and rows since the last eval record, global */
+    gnet_noise noise;              /* the gradient noise scale's averages (--noise-scale) */
+    /* --target-acc: where the first evaluation reaching it was (step 0: not reached). */
+    int64_t target_step;
+    double target_images, target_train_s, target_epoch, target_wall_s;
 } gnet_progress;
 
 typedef struct {
@@ -52,6 +58,8 @@ typedef struct {
     gnet_source *train_src, *test_src;
     gnet_loader *train, *test;
     float *x;        /* one micro-batch of input, backend memory */
+    float *snap;     /* --noise-scale under accumulation: the gradient sum before a micro-batch */
+    int noise_on;    /* --noise-scale with a second batch size to compare (ranks x micro-batches > 1) */
     float *host;     /* n_weights floats of host staging (checkpoints, replica checks) */
     float *zeros;    /* micro x GNET_CLASSES host zeros: the padding rows' loss gradient */
     int size, micro; /* image side; rows per micro-batch */

@@ -94,6 +94,9 @@ static int check_compatible(const gnet_run *r, const char *file, const gnet_ckpt
     else if (m->momentum != o->momentum)
         gnet_errorf("--resume %s: the checkpoint was trained with --momentum %g, this run asks for %g (its momentum buffer belongs to that value)",
                     file, m->momentum, o->momentum);
+    else if (m->optimizer != gnet_options_lars(o))
+        gnet_errorf("--resume %s: the checkpoint was trained with --optimizer %s, this run asks for %s (its momentum buffer belongs to that one)",
+                    file, m->optimizer ? "lars" : "sgd", o->optimizer);
     else
         return 0;
     return -1;
@@ -126,12 +129,19 @@ static int resume(gnet_run *r, gnet_progress *p)
         return -1;
     /* Rank 0's position goes to every rank as a sum over ranks that only rank 0 adds to
      * (steps below 2^53 are exact in a double). */
-    double v[7] = {(double)m.epoch, (double)m.epoch_step, (double)m.step, m.epoch_seconds,
-                   m.run_seconds, m.train_seconds, m.train_images};
-    r->comm->reduce_sum(r->comm, v, 7);
+    double v[] = {(double)m.epoch, (double)m.epoch_step, (double)m.step, m.epoch_seconds,
+                  m.run_seconds, m.train_seconds, m.train_images, m.since_loss, m.since_seen,
+                  m.gns_g2_ema, m.gns_tr_ema, m.gns_weight, (double)m.gns_steps,
+                  (double)m.target_step, m.target_images, m.target_train_s, m.target_epoch,
+                  m.target_wall_s};
+    r->comm->reduce_sum(r->comm, v, sizeof v / sizeof v[0]);
     *p = (gnet_progress){.epoch = (int64_t)v[0], .epoch_step = (int64_t)v[1], .step = (int64_t)v[2],
                          .epoch_seconds = v[3], .run_seconds_before = v[4], .train_seconds = v[5],
-                         .train_images = v[6]};
+                         .train_images = v[6], .since_loss = v[7], .since_seen = v[8],
+                         .noise = {.beta = r->o->noise_ema, .g2_ema = v[9], .tr_ema = v[10],
+                                   .weight = v[11], .steps = (int64_t)v[12]},
+                         .target_step = (int64_t)v[13], .target_images = v[14],
+                         .target_train_s = v[15], .target_epoch = v[16], .target_wall_s = v[17]};
     /* The epoch's metrics so far are all ranks' sums: rank 0 carries them, the rest add theirs. */
     if (r->comm->rank == 0)
         p->t = (gnet_tally){m.epoch_loss_sum, m.epoch_correct, m.epoch_seen};
@@ -142,6 +152,7 @@ static int resume(gnet_run *r, gnet_progress *p)
 int gnet_state_init(gnet_run *r, const char *path, gnet_progress *p)
 {
     memset(p, 0, sizeof *p);
+    gnet_noise_init(&p->noise, r->o->noise_ema);
     return r->o->resume_path ? resume(r, p) : init_params(r, path);
 }
 
@@ -155,7 +166,13 @@ static gnet_ckpt_meta meta_of(const gnet_run *r, const gnet_progress *p, const d
                         .train_seconds = p->train_seconds, .train_images = p->train_images,
                         .ranks = r->comm->world, .seed = o->seed, .batch_size = o->batch_size,
                         .resize = o->resize, .lr = o->lr, .momentum = o->momentum,
-                        .weight_decay = o->weight_decay};
+                        .weight_decay = o->weight_decay, .optimizer = gnet_options_lars(o),
+                        .lars_eta = o->lars_eta, .since_loss = p->since_loss,
+                        .since_seen = p->since_seen, .gns_g2_ema = p->noise.g2_ema,
+                        .gns_tr_ema = p->noise.tr_ema, .gns_weight = p->noise.weight,
+                        .gns_steps = p->noise.steps, .target_step = p->target_step,
+                        .target_images = p->target_images, .target_train_s = p->target_train_s,
+                        .target_epoch = p->target_epoch, .target_wall_s = p->target_wall_s};
     (void)snprintf(m.config, sizeof m.config, "%s", r->command_line);
     return m;
 }

@@ -38,12 +38,12 @@ int gnet_stop_install(void)
 
 int gnet_stop_signal(void) { return received; }
 
-gnet_stop_verdict gnet_stop_after_step(gnet_comm *c, double step_loss_here)
+gnet_stop_verdict gnet_stop_after_step(gnet_comm *c, double step_loss_here, double sqnorm_here)
 {
     if (c->world == 1)
-        return (gnet_stop_verdict){received, step_loss_here};
+        return (gnet_stop_verdict){received, step_loss_here, sqnorm_here};
     /* Which signals any rank got, as counts; SIGTERM (the harder request) names the stop. */
-    double v[3] = {received == SIGTERM, received == SIGUSR1, step_loss_here};
-    c->reduce_sum(c, v, 3);
-    return (gnet_stop_verdict){v[0] > 0 ? SIGTERM : v[1] > 0 ? SIGUSR1 : 0, v[2]};
+    double v[4] = {received == SIGTERM, received == SIGUSR1, step_loss_here, sqnorm_here};
+    c->reduce_sum(c, v, 4);
+    return (gnet_stop_verdict){v[0] > 0 ? SIGTERM : v[1] > 0 ? SIGUSR1 : 0, v[2], v[3]};
 }

@@ -20,11 +20,13 @@ int gnet_stop_signal(void);
 typedef struct {
     int signal;       /* SIGTERM or SIGUSR1 when any rank received one, else 0 */
     double step_loss; /* the step's loss summed over all ranks' rows: NaN or Inf = diverged */
+    double sqnorm;    /* the ranks' local gradient squared norms, summed (the noise scale) */
 } gnet_stop_verdict;
 
-/* Collective, after every step (one reduction of three doubles; none with one rank): every
+/* Collective, after every step (one reduction of four doubles; none with one rank): every
  * rank stops at the same step even when a signal reached them at different moments, and a
- * loss that is not finite on any rank is seen by all. */
-gnet_stop_verdict gnet_stop_after_step(gnet_comm *c, double step_loss_here);
+ * loss that is not finite on any rank is seen by all. The same reduction carries the sum of
+ * the ranks' local gradient norms, so measuring the noise scale adds no collective. */
+gnet_stop_verdict gnet_stop_after_step(gnet_comm *c, double step_loss_here, double sqnorm_here);
 
 #endif

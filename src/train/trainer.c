@@ -55,13 +55,34 @@ static void forward_rows(gnet_run *r, const float *x, const int32_t *y, int vali
 
 static void grads_ready(void *ctx, size_t lo) { gnet_reducer_ready(ctx, lo); }
 
+/* What a step measured for the noise scale (train/noise.h). */
+typedef struct {
+    int measured;  /* --noise-scale and a full batch (a short last batch has another b) */
+    double local;  /* this rank's micro-batch gradients: the sum of their squared norms */
+    double global; /* the all-reduced gradient's squared norm */
+} step_norms;
+
+/* Under accumulation: the squared norm of micro-batch k's own gradient (the arena minus its
+ * sum before k); then the arena becomes the next one's "before". */
+static double micro_norm(gnet_run *r, int k)
+{
+    gnet_backend *be = r->be;
+    size_t n = r->m->n_weights;
+    double sq = be->sumsq(be, r->m->grads, k > 0 ? r->snap : NULL, n);
+    be->copy(be, r->snap, r->m->grads, n);
+    return sq;
+}
+
 /* One optimizer step on this rank's rows of a global batch: K micro-batches accumulate
  * gradients (scaled by 1/global batch, so the all-reduced sum is the global mean); the last
- * one's backward starts the bucketed all-reduce as layers finish. */
-static void train_step(gnet_run *r, const gnet_batch *b, float lr, gnet_tally *t)
+ * one's backward starts the bucketed all-reduce as layers finish. With --noise-scale each
+ * micro-batch's gradient norm is taken before it is summed away: the last one's per bucket,
+ * by the reducer, just before that bucket's all-reduce. */
+static step_norms train_step(gnet_run *r, const gnet_batch *b, float lr, gnet_tally *t)
 {
     int K = r->o->accum_steps, mb = r->micro;
     size_t px = (size_t)r->size * r->size;
+    step_norms sn = {.measured = r->noise_on && b->global_valid == r->o->batch_size};
     for (int k = 0; k < K; k++) {
         int valid = b->valid - k * mb;
         valid = valid < 0 ? 0 : valid > mb ? mb : valid;
@@ -71,21 +92,38 @@ static void train_step(gnet_run *r, const gnet_batch *b, float lr, gnet_tally *t
         double t1 = gnet_now();
         int last = k == K - 1;
         if (last)
-            gnet_reducer_begin(r->red);
+            gnet_reducer_begin(r->red, sn.measured ? r->be : NULL, sn.measured && k > 0 ? r->snap : NULL);
         r->m->grads_ready = last ? grads_ready : NULL;
         gnet_model_backward(r->m, k > 0);
+        if (sn.measured && !last)
+            sn.local += micro_norm(r, k);
         gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "forward", t0, t1);
         gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "backward", t1, gnet_now());
     }
     double t2 = gnet_now();
     gnet_reducer_finish(r->red);
     double t3 = gnet_now();
+    if (sn.measured) {
+        sn.local += r->red->sqnorm;
+        sn.global = r->be->sumsq(r->be, r->m->grads, NULL, r->m->n_weights);
+    }
     gnet_sgd_step(r->opt, r->m->params, r->m->grads, lr);
     gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "all-reduce wait", t2, t3);
     gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "optimizer", t3, gnet_now());
+    return sn;
 }
 
-static int evaluate(gnet_run *r, double *acc)
+/* The step's noise-scale estimates from the ranks' summed local norms: n = ranks x K
+ * micro-batches of b = B/n rows; a micro-batch's share of the arena is b/B times its mean
+ * gradient, so mean|G_b|^2 = n^2 * sum / n. */
+static void add_noise(gnet_run *r, gnet_progress *p, double global, double local_sum)
+{
+    double n = (double)r->comm->world * r->o->accum_steps, B = r->o->batch_size;
+    gnet_noise_add(&p->noise, n * local_sum, global, B / n, B);
+}
+
+/* The test set's accuracy and mean loss, summed over ranks. */
+static int evaluate(gnet_run *r, double *acc, double *loss)
 {
     gnet_tally t = {0};
     gnet_batch b;
@@ -95,15 +133,27 @@ static int evaluate(gnet_run *r, double *acc)
             return -1;
         forward_rows(r, b.x, b.y, b.valid, 0.0f, &t);
     }
-    double v[2] = {t.correct, t.seen};
-    r->comm->reduce_sum(r->comm, v, 2);
+    double v[3] = {t.correct, t.seen, t.loss_sum};
+    r->comm->reduce_sum(r->comm, v, 3);
     *acc = v[1] > 0 ? v[0] / v[1] : 0.0;
+    *loss = v[1] > 0 ? v[2] / v[1] : 0.0;
     return 0;
 }
 
 static int at_max_steps(const gnet_options *o, const gnet_progress *p)
 {
     return o->max_steps && p->step >= o->max_steps;
+}
+
+/* --target-acc was reached: training is over. */
+static int reached(const gnet_options *o, const gnet_progress *p)
+{
+    return o->target_acc > 0 && p->target_step > 0;
+}
+
+static double wall_seconds(const gnet_run *r, const gnet_progress *p)
+{
+    return p->run_seconds_before + gnet_now() - r->t_start;
 }
 
 /* Adds the time since *t0 to the epoch's and the run's training time, and restarts it. */
@@ -148,9 +198,84 @@ static int diverged(const gnet_run *r, const gnet_progress *p, double loss)
     return GNET_EXIT_DIVERGED;
 }
 
-/* Trains epoch p->epoch from its step p->epoch_step on, until its end, --max-steps or a stop
- * signal (then *stop is the signal, the same on every rank). Returns 0, -1 or
- * GNET_EXIT_DIVERGED. */
+/* The first evaluation at or above --target-acc: where training got there. */
+static void check_target(gnet_run *r, gnet_progress *p, double acc, double epoch)
+{
+    const gnet_options *o = r->o;
+    if (o->target_acc <= 0 || p->target_step > 0 || acc < o->target_acc)
+        return;
+    p->target_step = p->step;
+    p->target_images = p->train_images;
+    p->target_train_s = p->train_seconds;
+    p->target_epoch = epoch;
+    p->target_wall_s = wall_seconds(r, p);
+    gnet_report_line(r->report, "reached the target test acc %g (%.4f) at step %" PRId64 " (epoch %.2f, %.0f images, %.1f s of training)",
+                     o->target_acc, acc, p->step, epoch, p->train_images, p->train_seconds);
+}
+
+/* An evaluation within training, after step p->step (lr: its lr): with --eval-every an eval
+ * record (the training loss since the last one, then the count restarts), and the target
+ * check. Not training time: the caller has stopped the clock. */
+static int evaluation(gnet_run *r, gnet_progress *p, float lr, double *acc, double *loss)
+{
+    double t0 = gnet_now();
+    if (evaluate(r, acc, loss))
+        return -1;
+    double t1 = gnet_now();
+    gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "evaluate", t0, t1);
+    double epoch = (double)p->epoch + (double)p->epoch_step / (double)gnet_loader_steps(r->train);
+    check_target(r, p, *acc, epoch);
+    if (!r->o->eval_every)
+        return 0;
+    gnet_eval_record e = {.step = p->step, .images = p->train_images, .epoch = epoch, .lr = lr,
+                          .train_loss = p->since_seen > 0 ? p->since_loss / p->since_seen : NAN,
+                          .test_loss = *loss, .test_acc = *acc, .train_s = p->train_seconds,
+                          .wall_s = wall_seconds(r, p), .eval_s = t1 - t0};
+    gnet_noise_fields(&p->noise, e.noise, sizeof e.noise);
+    p->since_loss = p->since_seen = 0;
+    return gnet_report_eval(r->report, &e);
+}
+
+/* After each step: the collective verdict (stop, divergence, the noise scale's sum). */
+static int after_step(gnet_run *r, gnet_progress *p, const gnet_batch *b, double loss_here, step_norms sn, int *stop)
+{
+    gnet_stop_verdict v = gnet_stop_after_step(r->comm, loss_here, sn.local);
+    if (!isfinite(v.step_loss))
+        return diverged(r, p, v.step_loss);
+    if (sn.measured)
+        add_noise(r, p, sn.global, v.sqnorm);
+    r->last_loss = v.step_loss / (double)b->global_valid;
+    r->last_loss_step = p->step;
+    p->since_loss += v.step_loss;
+    p->since_seen += (double)b->global_valid;
+    *stop = v.signal;
+    return 0;
+}
+
+/* Within an epoch after a step: an evaluation every --eval-every steps, then a checkpoint
+ * every --checkpoint-every (in that order, so that a checkpoint comes after every record of
+ * its step). The epoch's last step leaves both to the epoch's end. */
+static int step_extras(gnet_run *r, gnet_progress *p, float lr, double *t0)
+{
+    const gnet_options *o = r->o;
+    if (p->epoch_step == gnet_loader_steps(r->train))
+        return 0;
+    if (o->eval_every && p->step % o->eval_every == 0) {
+        double acc, loss;
+        r->be->sync(r->be);
+        clock_in(p, t0);
+        if (evaluation(r, p, lr, &acc, &loss))
+            return -1;
+        *t0 = gnet_now();
+    }
+    if (o->checkpoint_every && p->step % o->checkpoint_every == 0 && checkpoint(r, p, t0))
+        return -1;
+    return 0;
+}
+
+/* Trains epoch p->epoch from its step p->epoch_step on, until its end, --max-steps, the
+ * target or a stop signal (then *stop is the signal, the same on every rank). Returns 0, -1
+ * or GNET_EXIT_DIVERGED. */
 static int train_epoch(gnet_run *r, gnet_progress *p, int *stop)
 {
     const gnet_options *o = r->o;
@@ -159,24 +284,20 @@ static int train_epoch(gnet_run *r, gnet_progress *p, int *stop)
     double t0 = gnet_now(), begin = t0, images = 0;
     gnet_batch b;
     gnet_loader_start_epoch(r->train, p->epoch, p->epoch_step);
-    while (p->epoch_step < steps && !at_max_steps(o, p) && !*stop) {
+    while (p->epoch_step < steps && !at_max_steps(o, p) && !reached(o, p) && !*stop) {
         if (next_batch(r, &b))
             return -1;
         double before = p->t.loss_sum;
-        train_step(r, &b, gnet_lr_at(&sched, p->step, steps), &p->t);
+        float lr = gnet_lr_at(&sched, p->step, steps);
+        step_norms sn = train_step(r, &b, lr, &p->t);
         p->epoch_step++;
         p->step++;
         p->train_images += (double)b.global_valid;
         images += (double)b.global_valid;
         gnet_report_progress(r->report, p->epoch, first, p->epoch_step, steps, images, gnet_now() - begin);
-        if (o->checkpoint_every && p->step % o->checkpoint_every == 0 && checkpoint(r, p, &t0))
-            return -1;
-        gnet_stop_verdict v = gnet_stop_after_step(r->comm, p->t.loss_sum - before);
-        if (!isfinite(v.step_loss))
-            return diverged(r, p, v.step_loss);
-        r->last_loss = v.step_loss / (double)b.global_valid;
-        r->last_loss_step = p->step;
-        *stop = v.signal;
+        int rc = after_step(r, p, &b, p->t.loss_sum - before, sn, stop);
+        if (rc || (rc = step_extras(r, p, lr, &t0)))
+            return rc;
     }
     r->be->sync(r->be);
     clock_in(p, &t0);
@@ -186,17 +307,17 @@ static int train_epoch(gnet_run *r, gnet_progress *p, int *stop)
 /* The epoch's line and record: metrics summed over ranks, then the test accuracy. */
 static int end_epoch(gnet_run *r, gnet_progress *p, gnet_epoch_record *rec)
 {
-    double v[3] = {p->t.loss_sum, p->t.correct, p->t.seen}, acc, t0 = gnet_now();
+    double v[3] = {p->t.loss_sum, p->t.correct, p->t.seen}, acc, loss;
     r->comm->reduce_sum(r->comm, v, 3);
-    if (evaluate(r, &acc))
-        return -1;
-    gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "evaluate", t0, gnet_now());
     gnet_lr_schedule sched = gnet_options_lr_schedule(r->o);
+    float lr = gnet_lr_at(&sched, p->step - 1, gnet_loader_steps(r->train));
+    if (evaluation(r, p, lr, &acc, &loss))
+        return -1;
     *rec = (gnet_epoch_record){.epoch = p->epoch + 1, .step = p->step, .loss = v[0] / v[2],
-                               .train_acc = v[1] / v[2], .test_acc = acc,
+                               .train_acc = v[1] / v[2], .test_loss = loss, .test_acc = acc,
                                .img_per_s = v[2] / p->epoch_seconds, .epoch_s = p->epoch_seconds,
-                               .wall_s = p->run_seconds_before + gnet_now() - r->t_start,
-                               .lr = gnet_lr_at(&sched, p->step - 1, gnet_loader_steps(r->train))};
+                               .wall_s = wall_seconds(r, p), .lr = lr};
+    gnet_noise_fields(&p->noise, rec->noise, sizeof rec->noise);
     p->epoch++;
     p->epoch_step = 0;
     p->t = (gnet_tally){0};
@@ -229,7 +350,7 @@ static int stopped(gnet_run *r, const gnet_progress *p, int sig)
  * final checkpoint and record. */
 static int finish(gnet_run *r, const gnet_progress *p, const gnet_epoch_record *last)
 {
-    double wall = p->run_seconds_before + gnet_now() - r->t_start;
+    double wall = wall_seconds(r, p);
     double img_per_s = p->train_seconds > 0 ? p->train_images / p->train_seconds : 0.0;
     gnet_report_line(r->report, "trained %" PRId64 " steps in %.1f s (%.1f examples/sec, %.1f s wall); the step waited %.2f s for data",
                      p->step, p->train_seconds, img_per_s, wall, gnet_loader_wait_seconds(r->train));
@@ -237,7 +358,9 @@ static int finish(gnet_run *r, const gnet_progress *p, const gnet_epoch_record *
         return -1;
     if (r->save_path && gnet_state_save(r, p))
         return -1;
-    return gnet_report_final(r->report, last, p->step, img_per_s, wall);
+    gnet_target t = {r->o->target_acc, p->target_step, p->target_images, p->target_train_s,
+                     p->target_epoch, p->target_wall_s};
+    return gnet_report_final(r->report, last, p->step, img_per_s, wall, r->o->target_acc > 0 ? &t : NULL);
 }
 
 static int train_loop(gnet_run *r, gnet_progress *p)
@@ -246,7 +369,7 @@ static int train_loop(gnet_run *r, gnet_progress *p)
     int64_t steps = gnet_loader_steps(r->train);
     gnet_epoch_record rec;
     int done_one = 0, stop = 0;
-    while (p->epoch < o->epochs) {
+    while (p->epoch < o->epochs && !reached(o, p)) {
         if (p->epoch_step < steps) {
             if (at_max_steps(o, p))
                 break;
@@ -261,7 +384,9 @@ static int train_loop(gnet_run *r, gnet_progress *p)
         if (end_epoch(r, p, &rec))
             return -1;
         done_one = 1;
-        if (o->checkpoint_epochs && p->epoch % o->checkpoint_epochs == 0 && r->save_path && gnet_state_save(r, p))
+        int due = (o->checkpoint_epochs && p->epoch % o->checkpoint_epochs == 0) ||
+                  (o->checkpoint_every && p->step % o->checkpoint_every == 0);
+        if (due && r->save_path && gnet_state_save(r, p))
             return -1;
     }
     return finish(r, p, done_one ? &rec : NULL);
@@ -319,7 +444,7 @@ static int resumed(gnet_run *r, const gnet_progress *p)
 {
     if (!r->o->resume_path)
         return 0;
-    if (gnet_run_agree(r->comm, gnet_report_keep_epochs(r->report, p->epoch) == 0))
+    if (gnet_run_agree(r->comm, gnet_report_keep(r->report, p->epoch, p->step) == 0))
         return -1;
     gnet_report_line(r->report, "resumed %s: epoch %" PRId64 " after its step %" PRId64 " (step %" PRId64 " in all)",
                      r->o->resume_path, p->epoch + 1, p->epoch_step, p->step);
@@ -351,6 +476,8 @@ int gnet_train(const gnet_options *o, gnet_comm *comm, const char *command_line)
         rc = open_outputs(&r) || gnet_state_init(&r, o->init_path, &p) || resumed(&r, &p) ? -1 : 0;
         if (rc == 0) {
             gnet_report_line(r.report, "device: %s", r.dev.summary);
+            if (o->noise_scale && !r.noise_on)
+                gnet_report_line(r.report, "--noise-scale: one rank without --accum-steps has no second batch size to compare, so no noise scale is measured");
             rc = train_loop(&r, &p);
         }
         if (close_outputs(&r) && rc >= 0)
@@ -364,11 +491,11 @@ int gnet_eval(const gnet_options *o, gnet_comm *comm)
 {
     gnet_run r;
     gnet_progress p;
-    double acc;
+    double acc, loss;
     int rc = 0;
     if (gnet_options_check_batch(o, comm->world))
         return 2;
-    if (gnet_run_open(&r, o, comm, 1) || gnet_state_init(&r, o->eval_path, &p) || evaluate(&r, &acc))
+    if (gnet_run_open(&r, o, comm, 1) || gnet_state_init(&r, o->eval_path, &p) || evaluate(&r, &acc, &loss))
         rc = -1;
     else
         gnet_infof("%s: test acc %.4f on %lld images at %dx%d\n", o->eval_path, acc,
