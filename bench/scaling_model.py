@@ -17,6 +17,11 @@ which can only start when backward ends. Efficiency = t_c / step.
 """
 import argparse
 
+# (per-GPU batch, seconds per step): the reference run's published GPU throughputs.
+DEFAULT_POINTS = [(64, 64 / 1961.3), (1000, 1000 / 2897.8)]
+PARAMS = 5977530
+BUCKET_MB = 4.0
+
 
 def fit(points):
     (b1, t1), (b2, t2) = points
@@ -31,18 +36,34 @@ def allreduce_s(nbytes, p):
     return 2 * (p - 1) / p * nbytes / busbw + 2 * (p - 1) * alpha
 
 
+def step_s(tc, p, nbytes, bucket_bytes, overlap=True):
+    """Seconds per step on p GPUs, each computing for tc seconds, with nbytes of gradients."""
+    t = allreduce_s(nbytes, p)
+    if not overlap:
+        return tc + t
+    t_last = allreduce_s(min(nbytes, bucket_bytes), p)
+    return tc + max(0.0, t - 2 / 3 * tc) + t_last
+
+
+def step_time(global_batch, p, overlap=True, points=DEFAULT_POINTS, params=PARAMS,
+              bucket_mb=BUCKET_MB):
+    """Modelled seconds per step of global_batch images split over p GPUs."""
+    t0, rate = fit(points)
+    return step_s(t0 + global_batch / p / rate, p, 4 * params, bucket_mb * 1e6, overlap)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--step-ms-at", action="append", default=None,
                     help="B=MS: measured step time MS (ms) at per-GPU batch B; give two")
-    ap.add_argument("--params", type=int, default=5977530)
-    ap.add_argument("--bucket-mb", type=float, default=4.0)
+    ap.add_argument("--params", type=int, default=PARAMS)
+    ap.add_argument("--bucket-mb", type=float, default=BUCKET_MB)
     args = ap.parse_args()
     if args.step_ms_at:
         pts = [tuple(float(x) for x in s.split("=")) for s in args.step_ms_at]
         pts = [(b, ms / 1e3) for b, ms in pts]
     else:
-        pts = [(64, 64 / 1961.3), (1000, 1000 / 2897.8)]
+        pts = DEFAULT_POINTS
     t0, rate = fit(pts)
     nbytes = 4 * args.params
     gpus = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
@@ -55,12 +76,7 @@ def main():
             tc = t0 + b / rate
             row = []
             for p in gpus:
-                t = allreduce_s(nbytes, p)
-                if overlap:
-                    t_last = allreduce_s(min(nbytes, args.bucket_mb * 1e6), p)
-                    step = tc + max(0.0, t - 2 / 3 * tc) + t_last
-                else:
-                    step = tc + t
+                step = step_s(tc, p, nbytes, args.bucket_mb * 1e6, overlap)
                 row.append(f"{tc / step:.2f}")
             print(f"| {b} | " + " | ".join(row) + " |")
         print()

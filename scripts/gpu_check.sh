@@ -103,14 +103,17 @@ cuda_lib_path() {
   done | awk '!seen[$0]++' | paste -sd: -
 }
 
+# The library path of the bundle's binaries, as a command prefix: genv=(env LD_LIBRARY_PATH=...).
+# Only gnet's commands get it: exported for the whole script, it would make the PyTorch
+# baseline load the bundle's Debian libgomp, libz and libcrypto ahead of its own.
 set_library_path() {
   local path="$g/lib"
   # (grep without -q reads all of ldconfig's output: no SIGPIPE to fail the pipefail pipeline)
   if ! ldconfig -p 2>/dev/null | grep 'libstdc++\.so\.6 ' >/dev/null; then path="$path:$g/lib/cxx"; fi
   path="$path:$(cuda_lib_path)"
   [ -d /usr/local/nvidia/lib64 ] && path="$path:/usr/local/nvidia/lib64"
-  export LD_LIBRARY_PATH="$path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  genv=(env "LD_LIBRARY_PATH=$path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+  say "gnet's ${genv[1]}"
 }
 
 # Every library of every binary is found: in the bundle, the CUDA folders, the system's glibc,
@@ -118,10 +121,10 @@ set_library_path() {
 check_libs() {
   local b bad=0
   for b in "$g"/bin/*; do
-    if ldd "$b" | grep -E 'not found|version .* not found'; then
+    if "${genv[@]}" ldd "$b" | grep -E 'not found|version .* not found'; then
       say "FAIL: $(basename "$b") has unresolved libraries"; bad=1
     fi
-    ldd "$b" | awk '$2 == "=>" { print $1, $3 }' | while read -r name path; do
+    "${genv[@]}" ldd "$b" | awk '$2 == "=>" { print $1, $3 }' | while read -r name path; do
       if [[ $name =~ $system_libs || $name =~ $cuda_libs || $name =~ $cxx_libs || $path == "$g"/* ]]; then
         continue
       fi
@@ -153,7 +156,7 @@ bench_table() {
   for batch in $sizes; do
     for prec in fp32 tf32 bf16; do
       local gi="" ti="" ratio="n/a" out
-      out=$(timeout_k "$(cap 120 "$reserve")" "$g/bin/gnet_gpu_step_bench" --batch "$batch" --resize 96 \
+      out=$(timeout_k "$(cap 120 "$reserve")" "${genv[@]}" "$g/bin/gnet_gpu_step_bench" --batch "$batch" --resize 96 \
               --steps "$steps" --precision "$prec" 2>&1) && gi=$(sed -n 's/.*"img_per_s":\([0-9.]*\).*/\1/p' <<<"$out")
       [ -n "$gi" ] || { gi="error"; say "gnet $batch $prec: $out" >&2; }
       out=$(timeout_k "$(cap 180 "$reserve")" "$python" "$tb" --device cuda --precision "$prec" --batch "$batch" --resize 96 \
@@ -176,14 +179,14 @@ gpu_run() {
   "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1
   check_libs
   step "1. CUDA ops and the whole model against the CPU backend (fp32, rel err <= 1e-4)"
-  (cd "$g" && timeout_k "$(cap 240 300)" bin/test_cuda_ops); say "test_cuda_ops: exit $?"
+  (cd "$g" && timeout_k "$(cap 240 300)" "${genv[@]}" bin/test_cuda_ops); say "test_cuda_ops: exit $?"
   step "2. single-rank NCCL through gnet_dist (synthetic, 96x96, 60 steps + evaluation)"
-  timeout_k "$(cap 120 240)" "$g/bin/gnet_dist" --device cuda --comm nccl --synthetic 3840 --batch-size 64 --resize 96 \
+  timeout_k "$(cap 120 240)" "${genv[@]}" "$g/bin/gnet_dist" --device cuda --comm nccl --synthetic 3840 --batch-size 64 --resize 96 \
     --epochs 1 --no-progress; say "gnet_dist nccl: exit $?"
   step "3. training step, gnet vs PyTorch (eager, tests/ref/googlenet.py), 96x96, same GPU"
   bench_table "64 256 1024" 15 120 | tee "${OUT:-$work}/bench.md"
   step "4. one epoch of Fashion-MNIST at 96x96 (batch 250: divides 60000 and 10000)"
-  timeout_k "$(cap 200)" "$g/bin/gnet_dist" --idx "$g/data" --resize 96 --device cuda --epochs 1 --batch-size 250 \
+  timeout_k "$(cap 200)" "${genv[@]}" "$g/bin/gnet_dist" --idx "$g/data" --resize 96 --device cuda --epochs 1 --batch-size 250 \
     --no-progress; say "gnet_dist epoch: exit $?"
   rm -rf "$work"
 }
@@ -199,16 +202,16 @@ dry_run() {
   local rc=0
   check_libs || rc=1
   step "test_cuda_ops without a GPU (must skip: 77)"
-  "$g/bin/test_cuda_ops"; local e=$?
+  "${genv[@]}" "$g/bin/test_cuda_ops"; local e=$?
   say "exit $e"; [ $e = 77 ] || rc=1
   step "gnet_gpu_step_bench without a GPU (must skip: 77)"
-  "$g/bin/gnet_gpu_step_bench" --batch 2; e=$?
+  "${genv[@]}" "$g/bin/gnet_gpu_step_bench" --batch 2; e=$?
   say "exit $e"; [ $e = 77 ] || rc=1
   step "gnet_dist --device cuda without a GPU (one error line, non-zero exit)"
-  "$g/bin/gnet_dist" --device cuda --synthetic 64; e=$?
+  "${genv[@]}" "$g/bin/gnet_dist" --device cuda --synthetic 64; e=$?
   say "exit $e"; [ $e != 0 ] || rc=1
   step "gnet_dist --device auto from the bundle (CPU fallback, serial communicator, 2 steps)"
-  "$g/bin/gnet_dist" --device auto --synthetic 64 --batch-size 32 --epochs 1 --no-progress || rc=1
+  "${genv[@]}" "$g/bin/gnet_dist" --device auto --synthetic 64 --batch-size 32 --epochs 1 --no-progress || rc=1
   step "PyTorch benchmark script on the CPU, tiny batch"
   "$python" "$root/bench/torch_bench.py" --device cpu --precision fp32 --batch 2 --resize 96 --steps 1 \
     --warmup 0 --threads 2 || rc=1

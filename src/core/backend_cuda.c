@@ -264,6 +264,16 @@ int gnet_cuda_device_count(char *why, size_t why_len)
     return count;
 }
 
+double gnet_cuda_device_id(int device)
+{
+    struct cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over the 16 bytes, folded to 48 bits */
+    for (int i = 0; i < 16; i++)
+        h = (h ^ (unsigned char)prop.uuid.bytes[i]) * 0x100000001b3ULL;
+    return (double)(h >> 16);
+}
+
 static void ctx_open(gnet_cuda_ctx *c)
 {
     CUDA_CHECK(cudaSetDevice(c->device));

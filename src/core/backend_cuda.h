@@ -39,6 +39,10 @@ int gnet_cuda_device_count(char *why, size_t why_len);
 gnet_backend *gnet_backend_cuda_create(int device, gnet_cuda_math math, const char *oom_hint,
                                        char *name, size_t name_len);
 
+/* GPU `device`'s identity: a 48-bit hash of its UUID, exact in a double (equal for two ranks on one
+ * physical GPU, whatever their CUDA_VISIBLE_DEVICES numbering). */
+double gnet_cuda_device_id(int device);
+
 /* The backend's compute stream (a cudaStream_t), for the NCCL communicator. */
 void *gnet_backend_cuda_stream(gnet_backend *be);
 

@@ -55,24 +55,21 @@ typedef struct {
         (out)[i_].math = (perf)[i_].mathType;                                                      \
     }
 
-/* fp32 must not reach tensor cores (TF32 would break agreement with the CPU backend). */
-static int allowed(const candidate *c, gnet_cuda_math math)
+/* The math type the descriptor carries while cuDNN ranks algorithms: fp32 FMA only (TF32
+ * tensor cores would break agreement with the CPU backend), tf32 cuDNN's default math (which
+ * allows TF32, as PyTorch's allow_tf32 leaves it), bf16 tensor-op math. */
+static cudnnMathType_t base_math(gnet_cuda_math m)
 {
-    if (c->status != CUDNN_STATUS_SUCCESS || c->memory > WORKSPACE_CAP)
+    return m == GNET_CUDA_FP32 ? CUDNN_FMA_MATH : m == GNET_CUDA_TF32 ? CUDNN_DEFAULT_MATH : CUDNN_TENSOR_OP_MATH;
+}
+
+/* Whether gnet's math lets a candidate run: fp32 never on tensor cores. */
+static int math_allowed(const candidate *c, gnet_cuda_math math)
+{
+    if (c->status != CUDNN_STATUS_SUCCESS)
         return 0;
     return math != GNET_CUDA_FP32 ||
            (c->math != CUDNN_TENSOR_OP_MATH && c->math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
-}
-
-/* The best-ranked allowed algorithm; with want_deterministic, a deterministic one when there
- * is one (so that a run repeats bit for bit on the same GPU). -1 when none is allowed. */
-static int pick(const candidate *c, int n, gnet_cuda_math math, int want_deterministic)
-{
-    for (int pass = want_deterministic ? 0 : 1; pass < 2; pass++)
-        for (int i = 0; i < n; i++)
-            if (allowed(&c[i], math) && (pass == 1 || c[i].determinism == CUDNN_DETERMINISTIC))
-                return c[i].algo;
-    return -1;
 }
 
 static void no_algorithm(const gnet_conv_desc *d, const char *dir)
@@ -91,26 +88,38 @@ static size_t weight_count(const gnet_conv_desc *d)
     return (size_t)d->out.c * d->in.c * d->k * d->k;
 }
 
+typedef enum { DIR_FWD, DIR_DATA, DIR_FILTER } conv_dir;
+static const char *const DIR_NAMES[] = {"forward", "backward-data", "backward-filter"};
+
+/* One direction's choice: the algorithm, the math type it was ranked with (set on the
+ * descriptor before each call: one descriptor serves all three directions) and its real
+ * workspace. */
+typedef struct {
+    int algo;
+    cudnnMathType_t math;
+    size_t workspace;
+} conv_plan;
+
 struct gnet_conv {
     gnet_cuda_ctx *c;
     gnet_conv_desc d;
-    int bf16;                        /* operands are bf16 copies in the context's stages */
+    gnet_cuda_math math;             /* this layer's: the context's, or fp32 (see create) */
     cudnnTensorDescriptor_t x, y, b; /* in the operand type */
     cudnnTensorDescriptor_t y32;     /* the fp32 output gradient, for the bias gradient */
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
-    cudnnConvolutionFwdAlgo_t fwd;
-    cudnnConvolutionBwdDataAlgo_t data;
-    cudnnConvolutionBwdFilterAlgo_t filter;
-    size_t ws_fwd, ws_data, ws_filter;
+    conv_plan plan[3]; /* by conv_dir */
     int has_data; /* the first layer's input gradient is never needed (its input is the image) */
 };
+
+/* bf16 math: the operands are bf16 copies in the context's stages. */
+static int is_bf16(const gnet_conv *cv) { return cv->math == GNET_CUDA_BF16; }
 
 static void conv_descriptors(gnet_conv *cv)
 {
     const gnet_conv_desc *d = &cv->d;
     gnet_shape bias = {1, d->out.c, 1, 1};
-    cudnnDataType_t type = cv->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    cudnnDataType_t type = is_bf16(cv) ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
     cv->x = tensor_desc(d->in, type);
     cv->y = tensor_desc(d->out, type);
     cv->y32 = tensor_desc(d->out, CUDNN_DATA_FLOAT);
@@ -119,13 +128,9 @@ static void conv_descriptors(gnet_conv *cv)
     CUDNN_CHECK(
         cudnnSetFilter4dDescriptor(cv->w, type, CUDNN_TENSOR_NCHW, d->out.c, d->in.c, d->k, d->k));
     CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cv->conv));
+    /* The compute type stays fp32 (accumulation) with bf16 operands too. */
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cv->conv, d->pad, d->pad, d->stride, d->stride, 1,
                                                 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    /* FMA-only math is what keeps fp32 off TF32 tensor cores on Ampere and Hopper; the
-     * compute type stays fp32 (accumulation) with bf16 operands too. */
-    CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, gnet_cuda_ctx_math(cv->c) == GNET_CUDA_FP32
-                                                          ? CUDNN_FMA_MATH
-                                                          : CUDNN_TENSOR_OP_MATH));
     int n, c, h, w;
     CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(cv->conv, cv->x, cv->w, &n, &c, &h, &w));
     if (n != d->out.n || c != d->out.c || h != d->out.h || w != d->out.w) {
@@ -136,52 +141,94 @@ static void conv_descriptors(gnet_conv *cv)
     }
 }
 
-static void plan_forward(gnet_conv *cv, cudnnHandle_t h, gnet_cuda_math math)
+static void destroy_descriptors(gnet_conv *cv)
 {
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    candidate c[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int n = 0;
-    CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, cv->x, cv->w, cv->conv, cv->y,
-                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-    CANDIDATES(perf, n, c);
-    int algo = pick(c, n, math, 0);
-    if (algo < 0)
-        no_algorithm(&cv->d, "forward");
-    cv->fwd = (cudnnConvolutionFwdAlgo_t)algo;
-    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, cv->x, cv->w, cv->conv, cv->y, cv->fwd,
-                                                        &cv->ws_fwd));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->x));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->y));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->b));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->y32));
+    CUDNN_CHECK(cudnnDestroyFilterDescriptor(cv->w));
+    CUDNN_CHECK(cudnnDestroyConvolutionDescriptor(cv->conv));
 }
 
-static void plan_backward_data(gnet_conv *cv, cudnnHandle_t h, gnet_cuda_math math)
+/* The workspace `algo` needs in direction dir, with the math type now on the descriptor. */
+static cudnnStatus_t workspace_of(const gnet_conv *cv, cudnnHandle_t h, conv_dir dir, int algo, size_t *bytes)
 {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    candidate c[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int n = 0;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-        h, cv->w, cv->y, cv->conv, cv->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-    CANDIDATES(perf, n, c);
-    int algo = pick(c, n, math, 1);
-    if (algo < 0)
-        no_algorithm(&cv->d, "backward-data");
-    cv->data = (cudnnConvolutionBwdDataAlgo_t)algo;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, cv->w, cv->y, cv->conv, cv->x,
-                                                             cv->data, &cv->ws_data));
+    switch (dir) {
+    case DIR_FWD:
+        return cudnnGetConvolutionForwardWorkspaceSize(h, cv->x, cv->w, cv->conv, cv->y,
+                                                       (cudnnConvolutionFwdAlgo_t)algo, bytes);
+    case DIR_DATA:
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(h, cv->w, cv->y, cv->conv, cv->x,
+                                                            (cudnnConvolutionBwdDataAlgo_t)algo, bytes);
+    case DIR_FILTER:
+        break;
+    }
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, cv->x, cv->y, cv->conv, cv->w,
+                                                          (cudnnConvolutionBwdFilterAlgo_t)algo, bytes);
 }
 
-static void plan_backward_filter(gnet_conv *cv, cudnnHandle_t h, gnet_cuda_math math)
+/* The best-ranked candidate the layer's math allows whose real workspace (asked with the
+ * candidate's own math type on the descriptor, not the heuristic's estimate) fits the cap;
+ * with want_deterministic a deterministic one when there is one (so that a run repeats bit
+ * for bit on the same GPU). 0, or -1 when none. */
+static int choose(gnet_conv *cv, cudnnHandle_t h, conv_dir dir, const candidate *c, int n, int want_deterministic)
 {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    candidate c[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    for (int pass = want_deterministic ? 0 : 1; pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            size_t bytes = 0;
+            if (!math_allowed(&c[i], cv->math) || (pass == 0 && c[i].determinism != CUDNN_DETERMINISTIC))
+                continue;
+            CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, c[i].math));
+            if (workspace_of(cv, h, dir, c[i].algo, &bytes) != CUDNN_STATUS_SUCCESS || bytes > WORKSPACE_CAP)
+                continue;
+            cv->plan[dir] = (conv_plan){c[i].algo, c[i].math, bytes};
+            return 0;
+        }
+    return -1;
+}
+
+/* cuDNN's ranking for one direction, asked with the layer's base math type. */
+static int ranked(gnet_conv *cv, cudnnHandle_t h, conv_dir dir, candidate *c)
+{
     int n = 0;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-        h, cv->x, cv->y, cv->conv, cv->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
-    CANDIDATES(perf, n, c);
-    int algo = pick(c, n, math, 1);
-    if (algo < 0)
-        no_algorithm(&cv->d, "backward-filter");
-    cv->filter = (cudnnConvolutionBwdFilterAlgo_t)algo;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, cv->x, cv->y, cv->conv, cv->w,
-                                                               cv->filter, &cv->ws_filter));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, base_math(cv->math)));
+    if (dir == DIR_FWD) {
+        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+        CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, cv->x, cv->w, cv->conv, cv->y,
+                                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+        CANDIDATES(perf, n, c);
+    } else if (dir == DIR_DATA) {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+        CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+            h, cv->w, cv->y, cv->conv, cv->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+        CANDIDATES(perf, n, c);
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+        CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+            h, cv->x, cv->y, cv->conv, cv->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+        CANDIDATES(perf, n, c);
+    }
+    return n;
+}
+
+/* Plans the directions the layer needs (backward ones deterministic when possible): -1 and
+ * the direction that has no algorithm, or 0. */
+static int plan_all(gnet_conv *cv, conv_dir *failed)
+{
+    cudnnHandle_t h = handle_of(cv->c);
+    candidate c[CUDNN_CONVOLUTION_FWD_ALGO_COUNT + CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT +
+                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    for (int dir = DIR_FWD; dir <= DIR_FILTER; dir++) {
+        if (dir == DIR_DATA && !cv->has_data)
+            continue;
+        int n = ranked(cv, h, (conv_dir)dir, c);
+        if (choose(cv, h, (conv_dir)dir, c, n, dir != DIR_FWD)) {
+            *failed = (conv_dir)dir;
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static gnet_conv *cuda_conv_create(gnet_backend *be, const gnet_conv_desc *d)
@@ -190,21 +237,29 @@ static gnet_conv *cuda_conv_create(gnet_backend *be, const gnet_conv_desc *d)
     cv->c = be->ctx;
     cv->d = *d;
     cv->has_data = d->in.c > 1;
-    cv->bf16 = gnet_cuda_ctx_math(cv->c) == GNET_CUDA_BF16;
+    cv->math = gnet_cuda_ctx_math(cv->c);
     conv_descriptors(cv);
-    if (cv->bf16) {
+    conv_dir failed = DIR_FWD;
+    int rc = plan_all(cv, &failed);
+    if (rc && is_bf16(cv)) {
+        /* cuDNN may have no bf16 algorithm for a layer (the first one's single input channel
+         * is the likely case): that layer computes in fp32. */
+        destroy_descriptors(cv);
+        cv->math = GNET_CUDA_FP32;
+        conv_descriptors(cv);
+        rc = plan_all(cv, &failed);
+    }
+    if (rc)
+        no_algorithm(d, DIR_NAMES[failed]);
+    if (is_bf16(cv)) {
         gnet_cuda_stage_reserve(cv->c, GNET_CUDA_STAGE_IN, gnet_shape_count(d->in));
         gnet_cuda_stage_reserve(cv->c, GNET_CUDA_STAGE_OUT, gnet_shape_count(d->out));
         gnet_cuda_stage_reserve(cv->c, GNET_CUDA_STAGE_W, weight_count(d));
     }
-    cudnnHandle_t h = handle_of(cv->c);
-    gnet_cuda_math math = gnet_cuda_ctx_math(cv->c);
-    plan_forward(cv, h, math);
-    plan_backward_filter(cv, h, math);
-    if (cv->has_data)
-        plan_backward_data(cv, h, math);
-    size_t need = cv->ws_fwd > cv->ws_filter ? cv->ws_fwd : cv->ws_filter;
-    gnet_cuda_workspace_reserve(cv->c, need > cv->ws_data ? need : cv->ws_data);
+    size_t need = 0;
+    for (int i = 0; i < 3; i++)
+        need = cv->plan[i].workspace > need ? cv->plan[i].workspace : need;
+    gnet_cuda_workspace_reserve(cv->c, need);
     return cv;
 }
 
@@ -223,16 +278,18 @@ static void cuda_conv_forward(gnet_conv *cv, const float *x, const float *w, con
     const gnet_conv_desc *d = &cv->d;
     const void *xs = x, *ws = w;
     void *ys = y;
-    if (cv->bf16) {
+    if (is_bf16(cv)) {
         xs = as_bf16(cv, GNET_CUDA_STAGE_IN, x, gnet_shape_count(d->in));
         ws = as_bf16(cv, GNET_CUDA_STAGE_W, w, weight_count(d));
         ys = gnet_cuda_stage(cv->c, GNET_CUDA_STAGE_OUT);
     }
+    const conv_plan *p = &cv->plan[DIR_FWD];
+    CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, p->math));
     CUDNN_CHECK(cudnnConvolutionForward(handle_of(cv->c), &one, cv->x, xs, cv->w, ws, cv->conv,
-                                        cv->fwd, gnet_cuda_workspace(cv->c), cv->ws_fwd, &zero,
-                                        cv->y, ys));
+                                        (cudnnConvolutionFwdAlgo_t)p->algo, gnet_cuda_workspace(cv->c),
+                                        p->workspace, &zero, cv->y, ys));
     const gnet_shape o = d->out;
-    if (cv->bf16)
+    if (is_bf16(cv))
         CUDA_CHECK(
             gnet_cuda_bias_act_bf16(stream_of(cv->c), ys, y, b, o.n, o.c, o.h * o.w, d->relu));
     else
@@ -249,15 +306,17 @@ static void cuda_conv_backward_data(gnet_conv *cv, const float *dy, const float 
     const gnet_conv_desc *d = &cv->d;
     const void *dys = dy, *ws = w;
     void *dxs = dx;
-    if (cv->bf16) {
+    if (is_bf16(cv)) {
         dys = as_bf16(cv, GNET_CUDA_STAGE_OUT, dy, gnet_shape_count(d->out));
         ws = as_bf16(cv, GNET_CUDA_STAGE_W, w, weight_count(d));
         dxs = gnet_cuda_stage(cv->c, GNET_CUDA_STAGE_IN);
     }
+    const conv_plan *p = &cv->plan[DIR_DATA];
+    CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, p->math));
     CUDNN_CHECK(cudnnConvolutionBackwardData(handle_of(cv->c), &one, cv->w, ws, cv->y, dys,
-                                             cv->conv, cv->data, gnet_cuda_workspace(cv->c),
-                                             cv->ws_data, &zero, cv->x, dxs));
-    if (cv->bf16)
+                                             cv->conv, (cudnnConvolutionBwdDataAlgo_t)p->algo,
+                                             gnet_cuda_workspace(cv->c), p->workspace, &zero, cv->x, dxs));
+    if (is_bf16(cv))
         CUDA_CHECK(gnet_cuda_from_bf16(stream_of(cv->c), dxs, dx, gnet_shape_count(d->in), 0));
 }
 
@@ -269,16 +328,19 @@ static void cuda_conv_backward_filter(gnet_conv *cv, const float *x, const float
     cudnnHandle_t h = handle_of(cv->c);
     const void *xs = x, *dys = dy;
     void *dws = dw;
-    if (cv->bf16) {
+    if (is_bf16(cv)) {
         xs = as_bf16(cv, GNET_CUDA_STAGE_IN, x, gnet_shape_count(d->in));
         dys = as_bf16(cv, GNET_CUDA_STAGE_OUT, dy, gnet_shape_count(d->out));
         dws = gnet_cuda_stage(cv->c, GNET_CUDA_STAGE_W);
     }
     /* bf16: the filter gradient comes out in bf16 and is added to the fp32 arena after. */
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, cv->x, xs, cv->y, dys, cv->conv, cv->filter,
-                                               gnet_cuda_workspace(cv->c), cv->ws_filter,
-                                               cv->bf16 ? &zero : &beta, cv->w, dws));
-    if (cv->bf16)
+    const conv_plan *p = &cv->plan[DIR_FILTER];
+    CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, p->math));
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, cv->x, xs, cv->y, dys, cv->conv,
+                                               (cudnnConvolutionBwdFilterAlgo_t)p->algo,
+                                               gnet_cuda_workspace(cv->c), p->workspace,
+                                               is_bf16(cv) ? &zero : &beta, cv->w, dws));
+    if (is_bf16(cv))
         CUDA_CHECK(gnet_cuda_from_bf16(stream_of(cv->c), dws, dw, weight_count(d), accumulate));
     CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, cv->y32, dy, &beta, cv->b, db));
 }
@@ -287,12 +349,7 @@ static void cuda_conv_destroy(gnet_conv *cv)
 {
     if (!cv)
         return;
-    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->x));
-    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->y));
-    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->b));
-    CUDNN_CHECK(cudnnDestroyTensorDescriptor(cv->y32));
-    CUDNN_CHECK(cudnnDestroyFilterDescriptor(cv->w));
-    CUDNN_CHECK(cudnnDestroyConvolutionDescriptor(cv->conv));
+    destroy_descriptors(cv);
     free(cv);
 }
 

@@ -13,7 +13,8 @@
  *                            in older files, read as 0): optimizer (int32), lars_eta,
  *                            since_loss, since_seen, gns_g2_ema, gns_tr_ema,
  *                            gns_weight (float64), gns_steps, target_step (int64),
- *                            target_images, target_train_s, target_epoch, target_wall_s
+ *                            target_images, target_train_s, target_epoch, target_wall_s,
+ *                            target_test_acc (float64)
  *   root attributes          format = "gnet-checkpoint" (string), version = 2 (int32)
  * Every tensor dataset has a uint32 attribute crc32: zlib's CRC-32 of its float32
  * little-endian bytes (version 2; version 1 files had none and are refused).
@@ -57,7 +58,7 @@ typedef struct {
     double gns_g2_ema, gns_tr_ema, gns_weight;
     int64_t gns_steps;
     int64_t target_step;
-    double target_images, target_train_s, target_epoch, target_wall_s;
+    double target_images, target_train_s, target_epoch, target_wall_s, target_test_acc;
     char config[1024]; /* free-form resolved options, e.g. the command line */
 } gnet_ckpt_meta;
 

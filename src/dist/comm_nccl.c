@@ -49,6 +49,9 @@ static void nccl_allreduce_wait(gnet_comm *c)
             break;
         if (q != cudaErrorNotReady)
             CUDA_CHECK(q);
+        /* "Not ready" is also left as the thread's last error, which the next kernel
+         * launcher's cudaGetLastError would report: clear it (as PyTorch's event query does). */
+        (void)cudaGetLastError();
         ncclResult_t async = ncclSuccess;
         NCCL_CHECK(ncclCommGetAsyncError(n->nccl, &async));
         if (async != ncclSuccess || gnet_now() - t0 > n->timeout_s) {
@@ -109,6 +112,30 @@ static void nccl_destroy(gnet_comm *c)
     free(c);
 }
 
+/* NCCL connects its peers and allocates their buffers at the first collective. Do one of a
+ * single float now, before the model takes the GPU's memory: a GPU too full for NCCL fails
+ * here, with the free memory named, not in the first training step with a raw NCCL error. */
+static void warm_up(gnet_comm *c)
+{
+    nccl_impl *n = impl_of(c);
+    float *one = NULL;
+    CUDA_CHECK(cudaMalloc((void **)&one, sizeof *one));
+    CUDA_CHECK(cudaMemsetAsync(one, 0, sizeof *one, n->compute));
+    ncclResult_t r = ncclAllReduce(one, one, 1, ncclFloat32, ncclSum, n->nccl, n->compute);
+    cudaError_t e = r == ncclSuccess ? cudaStreamSynchronize(n->compute) : cudaSuccess;
+    if (r != ncclSuccess || e != cudaSuccess) {
+        size_t free_b = 0, total_b = 0;
+        (void)cudaGetLastError();
+        (void)cudaMemGetInfo(&free_b, &total_b);
+        gnet_errorf("NCCL could not set up its all-reduce on this GPU (%s) with %.1f MiB free of %.1f MiB; "
+                    "free the GPU or check NCCL_DEBUG=WARN's reason",
+                    r != ncclSuccess ? ncclGetErrorString(r) : cudaGetErrorString(e),
+                    (double)free_b / 1048576.0, (double)total_b / 1048576.0);
+        gnet_fatal(1);
+    }
+    CUDA_CHECK(cudaFree(one));
+}
+
 gnet_comm *gnet_comm_nccl_create(gnet_comm *mpi, void *compute_stream, double timeout_s)
 {
     gnet_comm *c = calloc(1, sizeof *c);
@@ -144,5 +171,6 @@ gnet_comm *gnet_comm_nccl_create(gnet_comm *mpi, void *compute_stream, double ti
     c->reduce_sum = nccl_reduce_sum;
     c->barrier = nccl_barrier;
     c->destroy = nccl_destroy;
+    warm_up(c);
     return c;
 }

@@ -1,10 +1,12 @@
 #include "train/device.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "train/placement.h"
 #ifdef GNET_CUDA
 #include "core/backend_cuda.h"
 #endif
@@ -39,8 +41,9 @@ static int open_cpu(gnet_device *d, const gnet_options *o, gnet_comm *boot,
 }
 
 #ifdef GNET_CUDA
-/* The communicator for device buffers is NCCL: gnet does not assume a CUDA-aware MPI, so
- * MPI never sees a GPU buffer (it still bootstraps the job and sums the host metrics). */
+/* The communicator for device buffers is NCCL (a single process: the serial one, unless
+ * --comm nccl): gnet does not assume a CUDA-aware MPI, so MPI never sees a GPU buffer (it
+ * still bootstraps the job and sums the host metrics). */
 static int open_cuda_comm(gnet_device *d, const gnet_options *o, gnet_comm *boot)
 {
     if (o->comm && strcmp(o->comm, "mpi") == 0) {
@@ -48,19 +51,46 @@ static int open_cuda_comm(gnet_device *d, const gnet_options *o, gnet_comm *boot
                          "does not assume is CUDA-aware; use --comm nccl (the default with CUDA)");
         return -1;
     }
-    d->owned_comm = gnet_comm_nccl_create(boot, gnet_backend_cuda_stream(d->be), o->comm_timeout);
+    if (strcmp(gnet_cuda_comm_choice(o->comm, boot->world), "serial") == 0) {
+        d->owned_comm = gnet_comm_serial_create();
+    } else {
+        d->owned_comm = gnet_comm_nccl_create(boot, gnet_backend_cuda_stream(d->be), o->comm_timeout);
+    }
     d->comm = d->owned_comm;
     return 0;
 }
 
-static int open_cuda(gnet_device *d, const gnet_options *o, gnet_comm *boot, int devices)
+/* This rank's GPU among the visible ones; then every rank's GPU identity goes to all, so
+ * that two ranks bound to one physical GPU are refused by all ranks alike. */
+static int pick_device(gnet_comm *boot, int devices)
 {
-    if (boot->local_rank >= devices) {
-        gnet_errorf("local rank %d has no GPU: this node has %d CUDA device(s); start at most %d "
-                    "ranks per node",
-                    boot->local_rank, devices, devices);
+    char why[256];
+    int dev = gnet_pick_gpu(boot->local_rank, boot->local_size, devices, why, sizeof why);
+    double *ids = calloc((size_t)boot->world, sizeof *ids);
+    if (!ids) {
+        gnet_errorf("out of host memory");
         return -1;
     }
+    if (dev < 0)
+        gnet_errorf("local rank %d: %s", boot->local_rank, why);
+    ids[boot->rank] = dev >= 0 ? gnet_cuda_device_id(dev) : -1.0; /* ids are >= 0 */
+    boot->reduce_sum(boot, ids, boot->world);
+    int other = dev >= 0 ? gnet_gpu_shared_with(ids, boot->world, boot->rank) : -1;
+    int failed = 0;
+    for (int r = 0; r < boot->world; r++)
+        failed |= ids[r] < 0;
+    if (other >= 0)
+        gnet_errorf("rank %d and rank %d are bound to the same GPU; give each rank its own "
+                    "(srun --gpus-per-task=1, or CUDA_VISIBLE_DEVICES per rank)", boot->rank, other);
+    free(ids);
+    return failed || other >= 0 ? -1 : dev;
+}
+
+static int open_cuda(gnet_device *d, const gnet_options *o, gnet_comm *boot, int devices)
+{
+    int dev = pick_device(boot, devices);
+    if (dev < 0)
+        return -1;
     gnet_cuda_math math = strcmp(o->precision, "tf32") == 0   ? GNET_CUDA_TF32
                           : strcmp(o->precision, "bf16") == 0 ? GNET_CUDA_BF16
                                                               : GNET_CUDA_FP32;
@@ -68,11 +98,11 @@ static int open_cuda(gnet_device *d, const gnet_options *o, gnet_comm *boot, int
     char hint[96], name[128];
     snprintf(hint, sizeof hint, "at --batch-size %d (%d rows per micro-batch on this GPU)",
              o->batch_size, micro);
-    d->be = gnet_backend_cuda_create(boot->local_rank, math, hint, name, sizeof name);
+    d->be = gnet_backend_cuda_create(dev, math, hint, name, sizeof name);
     if (open_cuda_comm(d, o, boot))
         return -1;
-    snprintf(d->summary, sizeof d->summary, "cuda:%d (%s), %s math, %s communicator",
-             boot->local_rank, name, o->precision, d->comm->name);
+    snprintf(d->summary, sizeof d->summary, "cuda:%d (%s), %s math, %s communicator", dev, name,
+             o->precision, d->comm->name);
     return 0;
 }
 #endif

@@ -320,8 +320,8 @@ static void target_fields(const gnet_target *t, char *buf, size_t n)
         (void)snprintf(buf, n,
                        ", \"target_acc\": %g, \"target_reached\": true, \"target_step\": %" PRId64
                        ", \"target_images\": %.0f, \"target_epoch\": %.6f, \"target_train_s\": %.3f, "
-                       "\"target_wall_s\": %.3f",
-                       t->acc, t->step, t->images, t->epoch, t->train_s, t->wall_s);
+                       "\"target_wall_s\": %.3f, \"target_test_acc\": %.6f",
+                       t->acc, t->step, t->images, t->epoch, t->train_s, t->wall_s, t->test_acc);
 }
 
 int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t steps,

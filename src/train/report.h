@@ -48,6 +48,7 @@ typedef struct {
     double acc;
     int64_t step;
     double images, train_s, epoch, wall_s;
+    double test_acc; /* that evaluation's */
 } gnet_target;
 
 /* device: the backend's name ("cpu", "cuda"); where: it with the job size, for the epoch

@@ -43,7 +43,7 @@ typedef struct {
     gnet_noise noise;              /* the gradient noise scale's averages (--noise-scale) */
     /* --target-acc: where the first evaluation reaching it was (step 0: not reached). */
     int64_t target_step;
-    double target_images, target_train_s, target_epoch, target_wall_s;
+    double target_images, target_train_s, target_epoch, target_wall_s, target_test_acc;
 } gnet_progress;
 
 typedef struct {

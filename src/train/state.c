@@ -133,7 +133,7 @@ static int resume(gnet_run *r, gnet_progress *p)
                   m.run_seconds, m.train_seconds, m.train_images, m.since_loss, m.since_seen,
                   m.gns_g2_ema, m.gns_tr_ema, m.gns_weight, (double)m.gns_steps,
                   (double)m.target_step, m.target_images, m.target_train_s, m.target_epoch,
-                  m.target_wall_s};
+                  m.target_wall_s, m.target_test_acc};
     r->comm->reduce_sum(r->comm, v, sizeof v / sizeof v[0]);
     *p = (gnet_progress){.epoch = (int64_t)v[0], .epoch_step = (int64_t)v[1], .step = (int64_t)v[2],
                          .epoch_seconds = v[3], .run_seconds_before = v[4], .train_seconds = v[5],
@@ -141,7 +141,8 @@ static int resume(gnet_run *r, gnet_progress *p)
                          .noise = {.beta = r->o->noise_ema, .g2_ema = v[9], .tr_ema = v[10],
                                    .weight = v[11], .steps = (int64_t)v[12]},
                          .target_step = (int64_t)v[13], .target_images = v[14],
-                         .target_train_s = v[15], .target_epoch = v[16], .target_wall_s = v[17]};
+                         .target_train_s = v[15], .target_epoch = v[16], .target_wall_s = v[17],
+                         .target_test_acc = v[18]};
     /* The epoch's metrics so far are all ranks' sums: rank 0 carries them, the rest add theirs. */
     if (r->comm->rank == 0)
         p->t = (gnet_tally){m.epoch_loss_sum, m.epoch_correct, m.epoch_seen};
@@ -172,7 +173,8 @@ static gnet_ckpt_meta meta_of(const gnet_run *r, const gnet_progress *p, const d
                         .gns_tr_ema = p->noise.tr_ema, .gns_weight = p->noise.weight,
                         .gns_steps = p->noise.steps, .target_step = p->target_step,
                         .target_images = p->target_images, .target_train_s = p->target_train_s,
-                        .target_epoch = p->target_epoch, .target_wall_s = p->target_wall_s};
+                        .target_epoch = p->target_epoch, .target_wall_s = p->target_wall_s,
+                        .target_test_acc = p->target_test_acc};
     (void)snprintf(m.config, sizeof m.config, "%s", r->command_line);
     return m;
 }

@@ -209,6 +209,7 @@ static void check_target(gnet_run *r, gnet_progress *p, double acc, double epoch
     p->target_train_s = p->train_seconds;
     p->target_epoch = epoch;
     p->target_wall_s = wall_seconds(r, p);
+    p->target_test_acc = acc;
     gnet_report_line(r->report, "reached the target test acc %g (%.4f) at step %" PRId64 " (epoch %.2f, %.0f images, %.1f s of training)",
                      o->target_acc, acc, p->step, epoch, p->train_images, p->train_seconds);
 }
@@ -359,7 +360,7 @@ static int finish(gnet_run *r, const gnet_progress *p, const gnet_epoch_record *
     if (r->save_path && gnet_state_save(r, p))
         return -1;
     gnet_target t = {r->o->target_acc, p->target_step, p->target_images, p->target_train_s,
-                     p->target_epoch, p->target_wall_s};
+                     p->target_epoch, p->target_wall_s, p->target_test_acc};
     return gnet_report_final(r->report, last, p->step, img_per_s, wall, r->o->target_acc > 0 ? &t : NULL);
 }
 
