@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     gnet_model *m = gnet_model_create(be, batch, size);
     if (!m)
         return 1;
-    gnet_model_init(m, 1);
+    gnet_model_init(m, 1, GNET_INIT_XAVIER);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
     if (!y)
         return 1;

@@ -59,7 +59,6 @@ class InputError(Exception):
 
 
 # ---- reading runs ----
-
 def is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -108,15 +107,19 @@ def read_metrics(run_dir):
 def read_config(run_dir):
     """config.ini's key = value pairs as {key: (value, line)}, {} when absent."""
     path = os.path.join(run_dir, "config.ini")
-    cfg = {}
     if not os.path.exists(path):
-        return cfg
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if line and line[0] not in ";#[" and "=" in line:
-                key, value = line.split("=", 1)
-                cfg[key.strip()] = (value.split(" ;")[0].strip(), n)
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
+    cfg = {}
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if line and line[0] not in ";#[" and "=" in line:
+            key, value = line.split("=", 1)
+            cfg[key.strip()] = (value.split(" ;")[0].strip(), n)
     return cfg
 
 
@@ -204,7 +207,6 @@ def find_runs(paths):
 
 
 # ---- what a run shows ----
-
 def analyse(run, target, budget):
     """Adds the run's results: target hit, accuracies within the budget, B_simple, img/s."""
     points = run["points"]
@@ -253,7 +255,6 @@ def critical_batch(runs):
 
 
 # ---- Markdown ----
-
 def fmt(value, spec):
     return "-" if value is None else format(value, spec)
 
@@ -329,6 +330,25 @@ def reference_section(runs, names):
     return "\n".join(parts)
 
 
+def projection_rows(runs, names, points):
+    """The table rows of the runs that reached the target, and the soonest
+    (seconds, run, P, steps) of all."""
+    rows, best = [], None
+    for run in (r for r in runs if r["hit"]):
+        steps = run["hit"]["step"]
+        cells = [names.get(run["method"], run["method"]), str(run["batch"]), f"{steps:,}"]
+        for p in GPUS:
+            if run["batch"] < p:  # below one image per GPU
+                cells.append("-")
+                continue
+            t = steps * scaling_model.step_time(run["batch"], p, points=points)
+            cells.append(duration(t))
+            if best is None or t < best[0]:
+                best = (t, run, p, steps)
+        rows.append(cells)
+    return rows, best
+
+
 def projection_section(runs, names, points):
     t0, rate = scaling_model.fit(points)
     intro = ("A model, not a measurement: each run's measured steps to the target times the "
@@ -337,19 +357,7 @@ def projection_section(runs, names, points):
              + ", ".join(f"batch {b:g}: {t * 1e3:.2f} ms" for b, t in points) +
              "; ring all-reduce overlapped with backward, NVLink within 8 GPUs, InfiniBand "
              "beyond).\n\n")
-    rows, best = [], None
-    for run in (r for r in runs if r["hit"]):
-        steps = run["hit"]["step"]
-        cells = [names.get(run["method"], run["method"]), str(run["batch"]), f"{steps:,}"]
-        for p in GPUS:
-            if run["batch"] < p:
-                cells.append("-")
-                continue
-            t = steps * scaling_model.step_time(run["batch"], p, points=points)
-            cells.append(duration(t))
-            if best is None or t < best[0]:
-                best = (t, run, p, steps)
-        rows.append(cells)
+    rows, best = projection_rows(runs, names, points)
     if best is None:
         return intro + "No run reached the target: nothing to project.\n"
     t, run, p, steps = best
@@ -372,7 +380,6 @@ def markdown(runs, names, target, budget, points, plots):
 
 
 # ---- plots ----
-
 def colours_for(runs):
     import matplotlib.pyplot as plt
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -489,7 +496,6 @@ def figures(runs, names, target, budget, crit):
 
 
 # ---- output ----
-
 def write_all(out_dir, text, figs):
     """DIR/study.md and the plots: each to a temporary name first, renamed when all exist."""
     created = not os.path.isdir(out_dir)
@@ -518,7 +524,6 @@ def write_all(out_dir, text, figs):
 
 
 # ---- command line ----
-
 class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise InputError(f"{message} (see --help)")
@@ -535,7 +540,7 @@ def key_value(text, option, cast):
 
 
 def parse(argv):
-    ap = Parser(prog=PROG, add_help=False)
+    ap = Parser(prog=PROG, add_help=False, allow_abbrev=False)
     ap.add_argument("-h", "--help", action="store_true")
     ap.add_argument("--target", type=float)
     ap.add_argument("--budget-epochs", type=float)
@@ -550,7 +555,7 @@ def parse(argv):
         raise InputError("--target: give the target test accuracy, in (0, 1]")
     if args.budget_epochs is not None and not args.budget_epochs > 0:
         raise InputError("--budget-epochs: must be positive")
-    args.names = dict(METHODS, **dict(key_value(m, "--method", (str, str)) for m in args.method))
+    args.names = {**METHODS, **dict(key_value(m, "--method", (str, str)) for m in args.method)}
     args.points = step_points(args.step_ms_at)
     if not args.paths:
         raise InputError("no study or run directory given (see --help)")

@@ -49,7 +49,8 @@ def read_config(run_dir):
 def read_metrics(run_dir):
     """The records of RUN_DIR/metrics.jsonl: (epoch records, final record or None).
 
-    A last line without its newline is a record being written by a running job and is left
+    Evaluation records ("eval": true, from --eval-every) are skipped: the table is per epoch
+    (scripts/study.py reads them). A last line without its newline is a record being written by a running job and is left
     out; any other line that is not a JSON object is an error naming the file and line."""
     path = os.path.join(run_dir, "metrics.jsonl")
     try:
@@ -70,6 +71,8 @@ def read_metrics(run_dir):
             raise InputError(f"{path}:{n}: not valid JSON ({e})") from None
         if not isinstance(rec, dict):
             raise InputError(f"{path}:{n}: not a JSON object")
+        if rec.get("eval") is True:
+            continue
         if rec.get("final") is True:
             final = rec
         elif "epoch" in rec:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/summarize.py and scripts/plot_metrics.py on hand-made run directories (tests/report):
-# sweep/bs64_lr0.05_e25 finished, shaped like the reference's batch-64 row (its final record
+# sweep/bs64_lr0.05_e25 finished (one --eval-every record in it, which the table skips), shaped
+# like the reference's batch-64 row (its final record
 # is that row, extra keys included); sweep/bs128_lr0.1_e10 unfinished (2 of 10 epochs and a
 # half-written third line); maxsteps/ ended by --max-steps before an epoch (a final record
 # with null metrics); bad/ with a malformed line 2.

@@ -436,7 +436,7 @@ static void test_model(gnet_backend *g, const char *math, double tol, int batch,
     EXPECT(mc && mg && mc->n_weights == mg->n_weights);
     if (!mc || !mg)
         return;
-    gnet_model_init(mc, 42);
+    gnet_model_init(mc, 42, GNET_INIT_XAVIER);
     copy_params(mc, mg);
     float *xc, *xg;
     model_input(mc, mg, &xc, &xg);

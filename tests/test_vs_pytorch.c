@@ -108,7 +108,7 @@ int main(int argc, char **argv)
 
     gnet_backend *be = gnet_backend_cpu_create(2);
     gnet_model *m = gnet_model_create(be, batch, size);
-    gnet_model_init(m, 42);
+    gnet_model_init(m, 42, GNET_INIT_XAVIER);
     EXPECT(gnet_ckpt_save(ckpt, m->params_spec, m->n_params, m->params, NULL, NULL) == 0);
 
     size_t pixels = (size_t)batch * size * size;

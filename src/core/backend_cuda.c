@@ -40,19 +40,27 @@ gnet_cuda_math gnet_cuda_ctx_math(gnet_cuda_ctx *c) { return c->math; }
 
 static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
+/* The one out-of-memory message, whatever ran out (a cudaMalloc, or a library handle that
+ * allocates): what failed, how much was free, and the batch size to change. */
+static void out_of_memory(gnet_cuda_ctx *c, const char *what)
+{
+    size_t free_b = 0, total_b = 0;
+    (void)cudaGetLastError(); /* out of memory is not sticky: reset it and go on */
+    (void)cudaMemGetInfo(&free_b, &total_b);
+    gnet_errorf("CUDA out of memory on GPU %d: %s with %.1f MiB free of %.1f MiB%s%s; use a "
+                "smaller --batch-size (or --accum-steps)",
+                c->device, what, mib(free_b), mib(total_b), c->oom_hint[0] ? " " : "", c->oom_hint);
+    gnet_fatal(1);
+}
+
 void *gnet_cuda_malloc(gnet_cuda_ctx *c, size_t bytes)
 {
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
     if (e == cudaErrorMemoryAllocation) {
-        size_t free_b = 0, total_b = 0;
-        (void)cudaGetLastError(); /* out of memory is not sticky: reset it and go on */
-        CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-        gnet_errorf("CUDA out of memory on GPU %d: asked for %.1f MiB with %.1f MiB free of "
-                    "%.1f MiB%s%s; use a smaller --batch-size (or --accum-steps)",
-                    c->device, mib(bytes), mib(free_b), mib(total_b), c->oom_hint[0] ? " " : "",
-                    c->oom_hint);
-        gnet_fatal(1);
+        char what[64];
+        snprintf(what, sizeof what, "asked for %.1f MiB", mib(bytes));
+        out_of_memory(c, what);
     }
     CUDA_CHECK(e);
     return p;
@@ -278,9 +286,20 @@ static void ctx_open(gnet_cuda_ctx *c)
 {
     CUDA_CHECK(cudaSetDevice(c->device));
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
-    CUDNN_CHECK(cudnnCreate(&c->cudnn));
+    /* Both handles allocate device memory: a failure is reported as running out of it (with
+     * the library's own reason). */
+    char what[160];
+    cudnnStatus_t ds = cudnnCreate(&c->cudnn);
+    if (ds != CUDNN_STATUS_SUCCESS) {
+        snprintf(what, sizeof what, "cudnnCreate failed (%s)", cudnnGetErrorString(ds));
+        out_of_memory(c, what);
+    }
     CUDNN_CHECK(cudnnSetStream(c->cudnn, c->stream));
-    CUBLAS_CHECK(cublasCreate(&c->cublas));
+    cublasStatus_t bs = cublasCreate(&c->cublas);
+    if (bs != CUBLAS_STATUS_SUCCESS) {
+        snprintf(what, sizeof what, "cublasCreate failed (%s)", cublasGetStatusString(bs));
+        out_of_memory(c, what);
+    }
     CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
     /* After cublasSetStream, which resets the workspace to cuBLAS's own pool. */
     c->blas_workspace = gnet_cuda_malloc(c, CUBLAS_WORKSPACE_BYTES);

@@ -315,7 +315,7 @@ void gnet_model_destroy(gnet_model *m)
 
 /* ---------- initialisation ---------- */
 
-void gnet_model_init(gnet_model *m, uint64_t seed)
+void gnet_model_init(gnet_model *m, uint64_t seed, gnet_init_scheme scheme)
 {
     float *host = xcalloc(m->n_weights, sizeof(float));
     for (int i = 0; i < m->n_params; i++) {
@@ -324,7 +324,9 @@ void gnet_model_init(gnet_model *m, uint64_t seed)
         const gnet_param_spec *w = s->ndim == 1 ? s - 1 : s;
         double receptive = w->ndim == 4 ? (double)w->shape[2] * w->shape[3] : 1.0;
         double fan_in = w->shape[1] * receptive, fan_out = w->shape[0] * receptive;
-        double bound = s->ndim == 1 ? 1.0 / sqrt(fan_in) : sqrt(6.0 / (fan_in + fan_out));
+        double bound = s->ndim == 1                 ? 1.0 / sqrt(fan_in)
+                       : scheme == GNET_INIT_HE ? sqrt(6.0 / fan_in)
+                                                : sqrt(6.0 / (fan_in + fan_out));
         gnet_rng r;
         gnet_rng_init(&r, gnet_rng_key(seed, 0x696e6974 /* "init" */, (uint64_t)i, 0));
         for (size_t j = 0; j < s->count; j++)

@@ -44,9 +44,14 @@ typedef struct {
 gnet_model *gnet_model_create(gnet_backend *be, int batch, int size);
 void gnet_model_destroy(gnet_model *m);
 
-/* Xavier-uniform weights, PyTorch-default biases (U(+-1/sqrt(fan_in))), each tensor from its
- * own RNG stream keyed by (seed, tensor index): the same seed gives the same weights. */
-void gnet_model_init(gnet_model *m, uint64_t seed);
+/* Weight initialisation: Xavier-uniform (d2l's, the reference: U(+-sqrt(6/(fan_in+fan_out))))
+ * or He-uniform (Kaiming, for ReLU: U(+-sqrt(6/fan_in)), keeping activations' variance
+ * through the ReLUs of a network without batch norm). */
+typedef enum { GNET_INIT_XAVIER, GNET_INIT_HE } gnet_init_scheme;
+
+/* Weights by `scheme`, PyTorch-default biases (U(+-1/sqrt(fan_in))), each tensor from its own
+ * RNG stream keyed by (seed, tensor index): the same seed gives the same weights. */
+void gnet_model_init(gnet_model *m, uint64_t seed, gnet_init_scheme scheme);
 
 /* x: batch x 1 x size x size, backend memory. */
 void gnet_model_forward(gnet_model *m, const float *x);

@@ -31,6 +31,7 @@ static const char *const DEVICES[] = {"cpu", "cuda", "auto", NULL};
 static const char *const COMMS[] = {"mpi", "nccl", NULL};
 static const char *const PRECISIONS[] = {"fp32", "tf32", "bf16", NULL};
 static const char *const OPTIMIZERS[] = {"sgd", "lars", NULL};
+static const char *const WEIGHT_INITS[] = {[GNET_INIT_XAVIER] = "xavier", [GNET_INIT_HE] = "he", NULL};
 /* Indexed by the enums, so that a value's position is its kind. */
 static const char *const LR_SCHEDULES[] = {
     [GNET_LR_CONSTANT] = "constant", [GNET_LR_STEP] = "step", [GNET_LR_COSINE] = "cosine", NULL};
@@ -59,6 +60,7 @@ static const opt_def OPTIONS[] = {
     {"--noise-ema", "BETA", "the noise scale's moving-average factor (default 0.95)", OPT_REAL, OFF(noise_ema), 0, 0.999999},
     {"--max-steps", "N", "stop after N optimizer steps (default: no limit)", OPT_I64, OFF(max_steps), 1, 1e15},
     {"--resize", "R", "resize images to RxR like torchvision Resize (default: none, 28)", OPT_INT, OFF(resize), 28, 1024},
+    {"--weight-init", "I", "xavier (d2l's, default) or he (Kaiming: suits ReLU without batch norm)", OPT_CHOICE, OFF(weight_init), 0, 0, WEIGHT_INITS},
     {"--seed", "S", "seed for weights, shuffling and synthetic data (default 0)", OPT_U64, OFF(seed), 0, 1.8e19},
     {"--threads", "N", "CPU threads (default: all cores)", OPT_INT, OFF(threads), 1, 1024},
     {"--device", "D", "cpu, cuda or auto (default auto)", OPT_CHOICE, OFF(device), 0, 0, DEVICES},
@@ -115,6 +117,7 @@ static void defaults(gnet_options *o)
     o->precision = "fp32";
     o->comm_timeout = 300.0;
     o->optimizer = "sgd";
+    o->weight_init = "xavier";
     o->lars_eta = 0.001;
     o->noise_ema = 0.95;
 }
@@ -500,6 +503,11 @@ static int choice_index(const char *const *choices, const char *v)
     while (choices[i + 1] && strcmp(choices[i], v) != 0)
         i++;
     return i;
+}
+
+gnet_init_scheme gnet_options_init_scheme(const gnet_options *o)
+{
+    return (gnet_init_scheme)choice_index(WEIGHT_INITS, o->weight_init);
 }
 
 int gnet_options_lars(const gnet_options *o) { return strcmp(o->optimizer, "lars") == 0; }

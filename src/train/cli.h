@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/model.h"
 #include "core/optim.h"
 
 typedef struct gnet_owned_str gnet_owned_str;
@@ -30,7 +31,7 @@ typedef struct {
     int noise_scale;
     uint64_t seed;
     const char *device, *comm, *idx_dir, *data_dir, *save_path, *init_path, *eval_path;
-    const char *config_path, *lr_schedule, *lr_scale, *precision, *optimizer;
+    const char *config_path, *lr_schedule, *lr_scale, *precision, *optimizer, *weight_init;
     const char *out_dir, *resume_path, *trace_path;
     gnet_owned_str *owned; /* the config file's strings, freed by gnet_options_free */
 } gnet_options;
@@ -50,6 +51,9 @@ void gnet_options_write(const gnet_options *o, FILE *f);
 /* --dry-run: checks the batch split, prints the resolved options as a config file (rank 0),
  * returns 0 or 2. Opens no data. */
 int gnet_options_dry_run(const gnet_options *o, int world);
+
+/* --weight-init's scheme. */
+gnet_init_scheme gnet_options_init_scheme(const gnet_options *o);
 
 /* --optimizer lars. */
 int gnet_options_lars(const gnet_options *o);

@@ -70,7 +70,7 @@ static int init_params(gnet_run *r, const char *path)
         if (ok)
             r->be->upload(r->be, r->m->params, r->host, n);
     } else if (!path) {
-        gnet_model_init(r->m, r->o->seed);
+        gnet_model_init(r->m, r->o->seed, gnet_options_init_scheme(r->o));
     }
     if (gnet_run_agree(r->comm, ok))
         return -1;
