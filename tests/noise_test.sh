@@ -2,7 +2,7 @@
 # --noise-scale against PyTorch (tests/ref/noise_ref.py): one step of global batch 4 from the
 # same initial weights on training rows 0..3 (--no-shuffle --train-limit 4), with the batch
 # split into micro-batches of ONE row in three layouts (1 rank x --accum-steps 4, 2 ranks x
-# accum 2, 4 ranks x accum 1) and of two rows in two (1 rank x accum 2: rows {0,1},{2,3};
+# accum 2 with and without --no-overlap, 4 ranks x accum 1) and of two rows in two (1 rank x accum 2: rows {0,1},{2,3};
 # 2 ranks: rank 0 holds rows {0,2}, rank 1 {1,3}, sampler.h). The step-1 eval record's
 # gns_trace and gns_g2 must equal the estimates from the per-example gradients (for b = 1:
 # the unbiased sample variance trace sum|g_i - G|^2/3 and |G|^2 - trace/4), within the
@@ -28,13 +28,14 @@ common=(--idx "$idx" --train-limit 4 --test-limit 8 --batch-size 4 --threads 1 -
 "$bin" "${common[@]}" --lr 0 --max-steps 1 --seed 3 --save "$tmp/init.h5" >/dev/null
 check $? "initial weights"
 
-run() { # NAME NP ACCUM
+run() { # NAME NP ACCUM [EXTRA]
   timeout 120 mpirun -np "$2" "$bin" "${common[@]}" --init "$tmp/init.h5" --max-steps 1 --eval-every 1 \
-    --noise-scale --accum-steps "$3" --out "$tmp/$1" >"$tmp/$1.log" 2>&1
-  check $? "np $2 x accum $3 ran"
+    --noise-scale --accum-steps "$3" ${4:-} --out "$tmp/$1" >"$tmp/$1.log" 2>&1
+  check $? "np $2 x accum $3 ${4:+$4 }ran"
 }
 run b1_np1 1 4
 run b1_np2 2 2
+run b1_np2_seq 2 2 --no-overlap
 run b1_np4 4 1
 run b2_np1 1 2
 run b2_np2 2 1
@@ -42,6 +43,7 @@ run b2_np2 2 1
 "$py" "$ref" --ckpt "$tmp/init.h5" --idx "$idx" --rows 4 --tol 1e-5 \
   --check "$tmp/b1_np1/metrics.jsonl" "0|1|2|3" \
   --check "$tmp/b1_np2/metrics.jsonl" "0|1|2|3" \
+  --check "$tmp/b1_np2_seq/metrics.jsonl" "0|1|2|3" \
   --check "$tmp/b1_np4/metrics.jsonl" "0|1|2|3" \
   --check "$tmp/b2_np1/metrics.jsonl" "01|23" \
   --check "$tmp/b2_np2/metrics.jsonl" "02|13" \

@@ -23,7 +23,7 @@ check $? "nine progress lines in epoch 1 (10% to 90%)"
 "$py" - "$tmp/run/metrics.jsonl" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
-epoch_keys = {"epoch", "epochs", "step", "loss", "train_acc", "test_acc", "img_per_s", "epoch_s",
+epoch_keys = {"epoch", "epochs", "step", "loss", "train_acc", "test_loss", "test_acc", "img_per_s", "epoch_s",
               "wall_s", "lr", "ranks", "global_batch", "resize", "device"}
 final_keys = {"final", "epochs", "steps", "loss", "train_acc", "test_acc", "img_per_s", "wall_s",
               "lr", "ranks", "global_batch", "resize", "device"}

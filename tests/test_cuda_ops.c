@@ -4,7 +4,8 @@
  * 1x1, 3x3, 5x5, the 7x7/2 stem, 24-channel layers, the 1x1-spatial b5 of the 28x28 net; max
  * pooling 3x3/2 and 3x3/1 with padding on signed inputs, global average pooling; ReLU
  * backward, add, the concat copy; the linear layer; softmax cross-entropy with host and
- * device labels; SGD plain, with momentum, Nesterov and weight decay), then the whole model:
+ * device labels; SGD plain, with momentum, Nesterov and weight decay; uploads through the
+ * pinned staging and loss tallies read late), then the whole model:
  * logits, loss and all gradients at 96x96 and 28x28, from the same parameters; and the
  * model once more on --precision tf32 and bf16 backends, against loose sanity bounds.
  *
@@ -333,15 +334,106 @@ static void test_softmax_xent(int n, int labels_on_device)
     gpu->upload(gpu, dev, (const float *)labels, (size_t)n);
     double lc, lg;
     int64_t hc, hg;
-    cpu->softmax_xent(cpu, n, classes, z.c, labels, 0.25f, dz.c, &lc, &hc);
-    gpu->softmax_xent(gpu, n, classes, z.g, labels_on_device ? (const int32_t *)dev : labels, 0.25f,
-                      dz.g, &lg, &hg);
+    gnet_softmax_xent_now(cpu, n, classes, z.c, labels, 0.25f, dz.c, &lc, &hc);
+    gnet_softmax_xent_now(gpu, n, classes, z.g, labels_on_device ? (const int32_t *)dev : labels,
+                          0.25f, dz.g, &lg, &hg);
     check_plain("softmax_xent dlogits", dz, (size_t)n * classes);
     report("softmax_xent loss sum", fabs(lg - lc) / fabs(lc));
     printf("  correct: cpu %lld, cuda %lld\n", (long long)hc, (long long)hg);
     EXPECT(hc == hg);
     gpu->free(gpu, dev);
     free(labels);
+    pair_free(z);
+    pair_free(dz);
+}
+
+/* Uploads through the pinned staging (reserve_upload): more in a row than the ring has slots,
+ * each source overwritten as soon as upload returns (backend.h: host is reusable then), and
+ * one larger than the reservation (the path that waits); each download must equal what was
+ * uploaded, bit for bit. */
+static void test_staged_uploads(void)
+{
+    printf("uploads through pinned staging\n");
+    enum { UPLOADS = 5 };
+    const size_t n = 4099, big = 3 * n;
+    gpu->reserve_upload(gpu, n);
+    float *src = fmalloc(big), *got = fmalloc(big), *want[UPLOADS + 1], *dev[UPLOADS + 1];
+    for (int i = 0; i <= UPLOADS; i++)
+        dev[i] = gpu->alloc(gpu, big);
+    for (int i = 0; i <= UPLOADS; i++) {
+        size_t count = i < UPLOADS ? n - (size_t)i : big;
+        want[i] = random_host(count, -1.0f, 1.0f);
+        memcpy(src, want[i], count * sizeof(float));
+        gpu->upload(gpu, dev[i], src, count);
+        memset(src, 0xff, big * sizeof(float)); /* NaNs, if the device still read it */
+    }
+    for (int i = 0; i <= UPLOADS; i++) {
+        size_t count = i < UPLOADS ? n - (size_t)i : big;
+        gpu->download(gpu, got, dev[i], count);
+        int same = memcmp(got, want[i], count * sizeof(float)) == 0;
+        printf("  upload %d (%zu floats, %s): %s\n", i, count, i < UPLOADS ? "staged" : "waited",
+               same ? "equal" : "DIFFERENT  <-- FAIL");
+        EXPECT(same);
+        gpu->free(gpu, dev[i]);
+        free(want[i]);
+    }
+    free(src);
+    free(got);
+}
+
+static int waits_seen;
+static void count_wait(void *ctx) { (void)ctx, waits_seen++; }
+
+/* The tallies of one backend, closed three times before any is taken: rows [0, 100) and
+ * [100, 300) (the host labels overwritten as soon as softmax_xent returns), then none, then
+ * [100, 300) again; taken in that order. */
+static void tallies_of(gnet_backend *be, pair z, pair dz, const int32_t *labels, double loss[3],
+                       int64_t hits[3])
+{
+    const int n = 300, classes = 10;
+    float *zp = be == cpu ? z.c : z.g, *dzp = be == cpu ? dz.c : dz.g;
+    int32_t *scratch = malloc((size_t)n * sizeof(int32_t));
+    if (!scratch)
+        exit(2);
+    memcpy(scratch, labels, (size_t)n * sizeof(int32_t));
+    be->softmax_xent(be, 100, classes, zp, scratch, 1.0f, dzp);
+    for (int i = 0; i < n; i++) /* still valid classes, but others */
+        scratch[i] = (scratch[i] + 1) % classes;
+    be->softmax_xent(be, 200, classes, zp + 100 * classes, labels + 100, 1.0f, dzp + 100 * classes);
+    be->tally_close(be);
+    be->tally_close(be);
+    be->softmax_xent(be, 200, classes, zp + 100 * classes, labels + 100, 1.0f, dzp + 100 * classes);
+    be->tally_close(be);
+    for (int i = 0; i < 3; i++)
+        be->tally_take(be, &loss[i], &hits[i]);
+    free(scratch);
+}
+
+/* Loss tallies read late (backend.h tally_close / tally_take) equal the CPU's, in order; with
+ * the on_wait hook set, so that a take that finds its tally unfinished polls. */
+static void test_tallies(void)
+{
+    printf("loss tallies read late\n");
+    const int n = 300, classes = 10;
+    pair z = random_plain((size_t)n * classes, -4.0f, 4.0f),
+         dz = random_plain((size_t)n * classes, 0.0f, 0.0f);
+    int32_t labels[300];
+    for (int i = 0; i < n; i++)
+        labels[i] = (int32_t)gnet_rng_below(&rng, (uint64_t)classes);
+    double lc[3], lg[3];
+    int64_t hc[3], hg[3];
+    tallies_of(cpu, z, dz, labels, lc, hc);
+    gpu->on_wait = count_wait;
+    tallies_of(gpu, z, dz, labels, lg, hg);
+    gpu->on_wait = NULL;
+    const char *names[3] = {"tally 1 (two calls) loss", "tally 2 (none) loss", "tally 3 loss"};
+    for (int i = 0; i < 3; i++) {
+        report(names[i], lc[i] != 0.0 ? fabs(lg[i] - lc[i]) / fabs(lc[i]) : fabs(lg[i]));
+        printf("  correct: cpu %lld, cuda %lld\n", (long long)hc[i], (long long)hg[i]);
+        EXPECT(hc[i] == hg[i]);
+    }
+    EXPECT(lg[1] == 0.0 && hg[1] == 0);
+    printf("  on_wait called %d times while taking\n", waits_seen);
     pair_free(z);
     pair_free(dz);
 }
@@ -452,10 +544,10 @@ static void test_model(gnet_backend *g, const char *math, double tol, int batch,
         labels[i] = (int32_t)gnet_rng_below(&rng, GNET_CLASSES);
     double lc, lg;
     int64_t hc, hg;
-    cpu->softmax_xent(cpu, batch, GNET_CLASSES, mc->logits, labels, 1.0f / batch, mc->dlogits, &lc,
-                      &hc);
-    g->softmax_xent(g, batch, GNET_CLASSES, mg->logits, labels, 1.0f / batch, mg->dlogits, &lg,
-                    &hg);
+    gnet_softmax_xent_now(cpu, batch, GNET_CLASSES, mc->logits, labels, 1.0f / batch, mc->dlogits,
+                          &lc, &hc);
+    gnet_softmax_xent_now(g, batch, GNET_CLASSES, mg->logits, labels, 1.0f / batch, mg->dlogits,
+                          &lg, &hg);
     report_tol("loss", fabs(lg - lc) / fabs(lc), tol);
     /* The same loss gradient on both, so the comparison is of backward alone. */
     cpu->download(cpu, lc_host, mc->dlogits, nl);
@@ -501,6 +593,8 @@ int main(int argc, char **argv)
     test_linear(5, 1024, 10);
     test_softmax_xent(37, 0);
     test_softmax_xent(300, 1);
+    test_staged_uploads();
+    test_tallies();
     printf("sgd\n");
     test_sgd(0.0f, 0.0f, 0, 1.0f);
     test_sgd(0.9f, 0.0f, 0, 1.0f);

@@ -878,7 +878,7 @@ static void sx_forward(void *vc, float *const *in, double *out)
     double loss;
     int64_t correct;
     be->upload(be, c->zb, in[0], zn);
-    be->softmax_xent(be, c->n, c->classes, c->zb, c->labels, c->grad_scale, c->dzb, &loss, &correct);
+    gnet_softmax_xent_now(be, c->n, c->classes, c->zb, c->labels, c->grad_scale, c->dzb, &loss, &correct);
     out[0] = loss * c->grad_scale;
 }
 
@@ -890,7 +890,7 @@ static void sx_backward(void *vc, float *const *in, const double *g, float *cons
     int64_t correct;
     be->upload(be, c->zb, in[0], zn);
     dev_fill_nan(c->dzb, zn);
-    be->softmax_xent(be, c->n, c->classes, c->zb, c->labels, c->grad_scale, c->dzb, &loss, &correct);
+    gnet_softmax_xent_now(be, c->n, c->classes, c->zb, c->labels, c->grad_scale, c->dzb, &loss, &correct);
     be->download(be, grad[0], c->dzb, zn);
     for (size_t i = 0; i < zn; i++)
         grad[0][i] = (float)(grad[0][i] * g[0]);
@@ -935,7 +935,7 @@ static void test_softmax_xent(void)
     double loss = NAN;
     int64_t correct = -1;
     dev_fill_nan(c.dzb, N * K);
-    be->softmax_xent(be, N, K, c.zb, c.labels, scale, c.dzb, &loss, &correct);
+    gnet_softmax_xent_now(be, N, K, c.zb, c.labels, scale, c.dzb, &loss, &correct);
     float got = (float)loss, dz[N * K];
     double want = want_loss;
     compare("softmax_xent loss sum (relative)", &got, &want, &want, 1, 1e-6);

@@ -4,7 +4,12 @@
  * nothing is allocated inside the step. Buffers are backend memory (alloc/free); parameters
  * and gradients are plain (OIHW, row-major) slices of the arenas; activations use the
  * backend's layout (see tensor.h). Every op runs in order on the backend's one compute
- * stream; sync() waits for all of them. */
+ * stream; sync() waits for all of them.
+ *
+ * What the host waits for: an op returns once its work is queued, except where noted (the
+ * result is wanted on the host: download, sumsq, sync, tally_take). The loss and accuracy
+ * sums are read late through tallies (softmax_xent adds to one; tally_close queues it;
+ * tally_take hands it over), so a step need not wait for its own loss. */
 #ifndef GNET_BACKEND_H
 #define GNET_BACKEND_H
 
@@ -39,9 +44,22 @@ struct gnet_backend {
 
     float *(*alloc)(gnet_backend *be, size_t count); /* zero-filled */
     void (*free)(gnet_backend *be, float *p);
+    /* host may be reused as soon as upload returns; the copy itself may still be queued
+     * (later ops see it). */
     void (*upload)(gnet_backend *be, float *dst, const float *host, size_t count);
+    /* Uploads of up to count floats will come every micro-batch (the step's input): the
+     * backend may prepare for them once, here (CUDA: pinned staging, so that such an upload
+     * returns without waiting for the device). Called while the run is planned; may be
+     * called again with a larger count. The CPU backend needs nothing. */
+    void (*reserve_upload)(gnet_backend *be, size_t count);
     void (*download)(gnet_backend *be, float *host, const float *src, size_t count);
     void (*sync)(gnet_backend *be);
+    /* Optional (NULL: none): called with on_wait_ctx between polls while the host waits for
+     * the device inside an op (the CUDA backend; the CPU backend never waits), so that the
+     * caller can watch something meanwhile: the trainer runs its communicator's watchdog
+     * there (a hung all-reduce would otherwise hang the wait). It must not call the backend. */
+    void (*on_wait)(void *ctx);
+    void *on_wait_ctx;
 
     gnet_conv *(*conv_create)(gnet_backend *be, const gnet_conv_desc *d);
     void (*conv_destroy)(gnet_conv *c);
@@ -83,11 +101,20 @@ struct gnet_backend {
                             const float *w, const float *dy, float *dx, float *dw, float *db,
                             int accumulate);
     /* Softmax cross-entropy over n rows of `classes` logits. Writes dlogits = (softmax -
-     * onehot) * grad_scale, and to the host: the summed loss and the count of rows whose
-     * argmax equals the label. labels are backend memory (int32). */
+     * onehot) * grad_scale, and adds the summed loss and the count of rows whose argmax
+     * equals the label to the running tally (kept by the backend; nothing reaches the host
+     * here). labels (int32) are host or backend memory; host labels may be reused as soon
+     * as it returns. */
     void (*softmax_xent)(gnet_backend *be, int n, int classes, const float *logits,
-                         const int32_t *labels, float grad_scale, float *dlogits,
-                         double *loss_sum, int64_t *correct);
+                         const int32_t *labels, float grad_scale, float *dlogits);
+    /* Ends the running tally (the softmax_xent calls since the last close; zeros when there
+     * were none), queues it for tally_take, and starts a new one at zero. Does not wait
+     * (CUDA: an asynchronous copy into pinned memory and an event, after all the work queued
+     * so far). At most GNET_TALLIES_PENDING closed tallies may be untaken: more is a bug. */
+    void (*tally_close)(gnet_backend *be);
+    /* The oldest closed tally not yet taken: its loss sum and correct count. Waits only for
+     * the work queued before its close (CPU: none). Taking when none is closed is a bug. */
+    void (*tally_take)(gnet_backend *be, double *loss_sum, int64_t *correct);
     /* PyTorch SGD over count floats: d = scale*(g + wd*p); buf = m*buf + d (buf = d on the
      * first step); d = nesterov ? d + m*buf : buf (when m > 0); p -= lr*d. momentum_buf may
      * be NULL when m == 0. scale is 1 for SGD (then d is bit for bit PyTorch's) and LARS's
@@ -100,6 +127,20 @@ struct gnet_backend {
     /* dst = src, both backend memory. */
     void (*copy)(gnet_backend *be, float *dst, const float *src, size_t count);
 };
+
+/* Closed tallies a backend holds for tally_take (the trainer keeps at most two). */
+#define GNET_TALLIES_PENDING 4
+
+/* softmax_xent with its sums wanted at once (tests, benchmarks): close, then take (waits for
+ * the device). No other tally may be pending. */
+static inline void gnet_softmax_xent_now(gnet_backend *be, int n, int classes, const float *logits,
+                                         const int32_t *labels, float grad_scale, float *dlogits,
+                                         double *loss_sum, int64_t *correct)
+{
+    be->softmax_xent(be, n, classes, logits, labels, grad_scale, dlogits);
+    be->tally_close(be);
+    be->tally_take(be, loss_sum, correct);
+}
 
 /* The CPU backend on oneDNN, with `threads` OpenMP threads (0: all cores). */
 gnet_backend *gnet_backend_cpu_create(int threads);

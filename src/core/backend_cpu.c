@@ -11,6 +11,12 @@
 
 #include "core/backend.h"
 #include "core/check.h"
+#include "core/fifo.h"
+
+typedef struct {
+    double loss;
+    int64_t correct;
+} cpu_tally;
 
 typedef struct {
     dnnl_engine_t eng;
@@ -19,6 +25,10 @@ typedef struct {
      * time, so the largest need bounds the whole model's. Grown only while planning. */
     void *scratch;
     size_t scratch_bytes;
+    /* The running loss tally and the closed ones: the values are ready at once, but they go
+     * through the same queue as the CUDA backend's, so the trainer's logic is the same. */
+    cpu_tally running, closed[GNET_TALLIES_PENDING];
+    gnet_fifo pending;
 } cpu_ctx;
 
 static cpu_ctx *ctx_of(gnet_backend *be) { return be->ctx; }
@@ -557,10 +567,8 @@ static void cpu_linear_backward(gnet_backend *be, int n, int in, int out, const 
 }
 
 static void cpu_softmax_xent(gnet_backend *be, int n, int classes, const float *logits,
-                             const int32_t *labels, float grad_scale, float *dlogits,
-                             double *loss_sum, int64_t *correct)
+                             const int32_t *labels, float grad_scale, float *dlogits)
 {
-    (void)be;
     double loss = 0.0;
     int64_t hits = 0;
     for (int i = 0; i < n; i++) {
@@ -580,9 +588,35 @@ static void cpu_softmax_xent(gnet_backend *be, int n, int classes, const float *
         for (int j = 0; j < classes; j++)
             dz[j] = (expf(z[j] - z[arg] - log_sum) - (j == labels[i] ? 1.0f : 0.0f)) * grad_scale;
     }
-    *loss_sum = loss;
-    *correct = hits;
+    ctx_of(be)->running.loss += loss;
+    ctx_of(be)->running.correct += hits;
 }
+
+static void cpu_tally_close(gnet_backend *be)
+{
+    cpu_ctx *c = ctx_of(be);
+    int slot = gnet_fifo_push(&c->pending);
+    if (slot < 0) {
+        gnet_errorf("bug: more than %d loss tallies closed and not taken", GNET_TALLIES_PENDING);
+        gnet_fatal(1);
+    }
+    c->closed[slot] = c->running;
+    c->running = (cpu_tally){0};
+}
+
+static void cpu_tally_take(gnet_backend *be, double *loss_sum, int64_t *correct)
+{
+    cpu_ctx *c = ctx_of(be);
+    int slot = gnet_fifo_pop(&c->pending);
+    if (slot < 0) {
+        gnet_errorf("bug: a loss tally taken before it was closed");
+        gnet_fatal(1);
+    }
+    *loss_sum = c->closed[slot].loss;
+    *correct = c->closed[slot].correct;
+}
+
+static void cpu_reserve_upload(gnet_backend *be, size_t count) { (void)be, (void)count; }
 
 static void cpu_sgd(gnet_backend *be, float *p, const float *g, float *buf, size_t count, float lr,
                     float m, float wd, int nesterov, int first_step, float scale)
@@ -660,12 +694,14 @@ gnet_backend *gnet_backend_cpu_create(int threads)
     omp_set_num_threads(be->threads);
     DNNL_CHECK(dnnl_engine_create(&c->eng, dnnl_cpu, 0));
     DNNL_CHECK(dnnl_stream_create(&c->stream, c->eng, dnnl_stream_default_flags));
+    gnet_fifo_init(&c->pending, GNET_TALLIES_PENDING);
     be->name = "cpu";
     be->ctx = c;
     be->destroy = cpu_destroy;
     be->alloc = cpu_alloc;
     be->free = cpu_free;
     be->upload = cpu_copy;
+    be->reserve_upload = cpu_reserve_upload;
     be->download = cpu_copy;
     be->sync = cpu_sync;
     be->conv_create = cpu_conv_create;
@@ -686,6 +722,8 @@ gnet_backend *gnet_backend_cpu_create(int threads)
     be->linear_forward = cpu_linear_forward;
     be->linear_backward = cpu_linear_backward;
     be->softmax_xent = cpu_softmax_xent;
+    be->tally_close = cpu_tally_close;
+    be->tally_take = cpu_tally_take;
     be->sgd = cpu_sgd;
     be->sumsq = cpu_sumsq;
     be->copy = cpu_copy;

@@ -5,12 +5,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/backend_cuda_internal.h"
 #include "core/check_cuda.h"
+#include "core/fifo.h"
 
 /* cuBLAS's recommended workspace on Hopper (4 MiB before it). */
 #define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
+
+/* Pinned buffers per staging ring: one being copied to the device while the next is filled. */
+#define STAGING_SLOTS 2
+
+/* Host data on its way to the device: it is copied (memcpy) into a pinned slot, and the
+ * device copy from there is queued (truly asynchronous, unlike one from pageable memory),
+ * so the caller's memory is free at once and nothing waits. Slots are used in turn; one is
+ * refilled after its last device copy completed (the event). Staging, rather than pinning
+ * the loader's own buffers, keeps the loader free of CUDA and keeps upload's contract (host
+ * reusable on return) without tracking which loader buffer the device still reads; the
+ * price is one host memcpy per upload, made while the device runs earlier work
+ * (docs/performance.md). */
+typedef struct {
+    void *host[STAGING_SLOTS];
+    cudaEvent_t copied[STAGING_SLOTS];
+    size_t bytes; /* of each slot */
+    int next;
+} staging;
 
 struct gnet_cuda_ctx {
     int device;
@@ -24,8 +44,14 @@ struct gnet_cuda_ctx {
     void *stage[GNET_CUDA_STAGES]; /* bf16 operand copies (bf16 math only) */
     size_t stage_count[GNET_CUDA_STAGES];
     int32_t *labels;                /* GNET_CUDA_LABEL_CHUNK staged labels */
-    gnet_cuda_xent_sums *sums;      /* device */
-    gnet_cuda_xent_sums *sums_host; /* pinned */
+    staging inputs;                 /* upload's, sized by reserve_upload */
+    staging label_staging;          /* softmax_xent's host labels, a chunk per slot */
+    gnet_cuda_xent_sums *sums;      /* device: the running tally */
+    int sums_started;               /* it has a term (else tally_close zeroes it) */
+    gnet_cuda_xent_sums *closed;    /* pinned, GNET_TALLIES_PENDING closed tallies */
+    cudaEvent_t closed_ready[GNET_TALLIES_PENDING];
+    gnet_fifo pending;              /* closed, not yet taken */
+    cudaEvent_t fence;              /* sync: all the work queued so far */
     double *partial, *partial_host; /* sumsq's per-block sums: device, pinned */
     char oom_hint[128];
 };
@@ -106,25 +132,116 @@ static void cuda_free(gnet_backend *be, float *p)
     CUDA_CHECK(cudaFree(p));
 }
 
-/* Host <-> device copies are synchronous for the caller: pageable host memory may be reused
- * as soon as upload returns, and download's result is read right after. */
+/* ---------- host waits ---------- */
+
+/* Every wait of the host for the device inside an op goes through here. With an on_wait hook
+ * (the trainer's communicator watchdog) the host polls and calls it in between, so that a
+ * hung all-reduce the device is stuck behind ends the job instead of this wait; without
+ * one it blocks in the driver. */
+static void wait_event(gnet_backend *be, cudaEvent_t ev)
+{
+    if (!be->on_wait) {
+        CUDA_CHECK(cudaEventSynchronize(ev));
+        return;
+    }
+    for (;;) {
+        cudaError_t q = cudaEventQuery(ev);
+        if (q == cudaSuccess)
+            return;
+        if (q != cudaErrorNotReady)
+            CUDA_CHECK(q);
+        /* "Not ready" is also left as the thread's last error, which the next kernel
+         * launcher's cudaGetLastError would report: clear it (as PyTorch's event query does). */
+        (void)cudaGetLastError();
+        be->on_wait(be->on_wait_ctx);
+        struct timespec nap = {0, 50000};
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* Waits for all the work queued so far. */
+static void wait_stream(gnet_backend *be)
+{
+    gnet_cuda_ctx *c = ctx_of(be);
+    CUDA_CHECK(cudaEventRecord(c->fence, c->stream));
+    wait_event(be, c->fence);
+}
+
+/* ---------- staged uploads ---------- */
+
+static void staging_open(staging *s)
+{
+    for (int i = 0; i < STAGING_SLOTS; i++)
+        CUDA_CHECK(cudaEventCreateWithFlags(&s->copied[i], cudaEventDisableTiming));
+}
+
+static void staging_close(staging *s)
+{
+    for (int i = 0; i < STAGING_SLOTS; i++) {
+        if (s->host[i])
+            CUDA_CHECK(cudaFreeHost(s->host[i]));
+        CUDA_CHECK(cudaEventDestroy(s->copied[i]));
+    }
+}
+
+/* Grows every slot to bytes (planning: blocking is fine). */
+static void staging_reserve(staging *s, size_t bytes)
+{
+    if (bytes <= s->bytes)
+        return;
+    for (int i = 0; i < STAGING_SLOTS; i++) {
+        CUDA_CHECK(cudaEventSynchronize(s->copied[i])); /* the device no longer reads it */
+        if (s->host[i])
+            CUDA_CHECK(cudaFreeHost(s->host[i]));
+        CUDA_CHECK(cudaHostAlloc(&s->host[i], bytes, cudaHostAllocDefault));
+    }
+    s->bytes = bytes;
+}
+
+/* Queues the copy of bytes (<= s->bytes) of host memory to dst through the next slot. That
+ * slot's previous copy was queued STAGING_SLOTS staged copies ago; in the step it has long
+ * completed, so the wait for it returns at once (docs/performance.md names when it does not). */
+static void stage_copy(gnet_backend *be, staging *s, void *dst, const void *host, size_t bytes)
+{
+    gnet_cuda_ctx *c = ctx_of(be);
+    int i = s->next;
+    s->next = (i + 1) % STAGING_SLOTS;
+    wait_event(be, s->copied[i]);
+    memcpy(s->host[i], host, bytes);
+    CUDA_CHECK(cudaMemcpyAsync(dst, s->host[i], bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaEventRecord(s->copied[i], c->stream));
+}
+
+static void cuda_reserve_upload(gnet_backend *be, size_t count)
+{
+    staging_reserve(&ctx_of(be)->inputs, count * sizeof(float));
+}
+
+/* Up to the reserved size (the step's input, the padding rows' zero gradient): staged, no
+ * wait. Larger (parameters at the start, checkpoints): a copy from pageable memory, waited
+ * for so that host may be reused at once. */
 static void cuda_upload(gnet_backend *be, float *dst, const float *host, size_t count)
 {
     gnet_cuda_ctx *c = ctx_of(be);
-    CUDA_CHECK(
-        cudaMemcpyAsync(dst, host, count * sizeof(float), cudaMemcpyHostToDevice, c->stream));
-    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    size_t bytes = count * sizeof(float);
+    if (bytes > 0 && bytes <= c->inputs.bytes) {
+        stage_copy(be, &c->inputs, dst, host, bytes);
+        return;
+    }
+    CUDA_CHECK(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, c->stream));
+    wait_stream(be);
 }
 
+/* The result is read right after: waits for the copy. */
 static void cuda_download(gnet_backend *be, float *host, const float *src, size_t count)
 {
     gnet_cuda_ctx *c = ctx_of(be);
     CUDA_CHECK(
         cudaMemcpyAsync(host, src, count * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
-    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    wait_stream(be);
 }
 
-static void cuda_sync(gnet_backend *be) { CUDA_CHECK(cudaStreamSynchronize(ctx_of(be)->stream)); }
+static void cuda_sync(gnet_backend *be) { wait_stream(be); }
 
 /* ---------- element-wise and layout ops ---------- */
 
@@ -209,25 +326,65 @@ static void cuda_linear_backward(gnet_backend *be, int n, int in, int out, const
 
 /* ---------- loss and optimizer ---------- */
 
+/* Whether p is device (or managed) memory; plain malloc'd memory reports as unregistered. */
+static int on_device(const void *p)
+{
+    struct cudaPointerAttributes a;
+    CUDA_CHECK(cudaPointerGetAttributes(&a, p));
+    return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
+}
+
+/* The loss and correct count go to the running tally on the device (c->sums); nothing
+ * reaches the host here (tally_close, tally_take). The trainer passes host labels (staged),
+ * tests also device ones. */
 static void cuda_softmax_xent(gnet_backend *be, int n, int classes, const float *logits,
-                              const int32_t *labels, float grad_scale, float *dlogits,
-                              double *loss_sum, int64_t *correct)
+                              const int32_t *labels, float grad_scale, float *dlogits)
 {
     gnet_cuda_ctx *c = ctx_of(be);
+    int device_labels = n > 0 && on_device(labels);
     for (int lo = 0; lo < n; lo += GNET_CUDA_LABEL_CHUNK) {
         int rows = n - lo < GNET_CUDA_LABEL_CHUNK ? n - lo : GNET_CUDA_LABEL_CHUNK;
-        /* Default: the trainer passes host labels, tests may pass device ones. */
-        CUDA_CHECK(cudaMemcpyAsync(c->labels, labels + lo, (size_t)rows * sizeof(int32_t),
-                                   cudaMemcpyDefault, c->stream));
+        size_t bytes = (size_t)rows * sizeof(int32_t);
+        if (device_labels)
+            CUDA_CHECK(cudaMemcpyAsync(c->labels, labels + lo, bytes, cudaMemcpyDefault, c->stream));
+        else
+            stage_copy(be, &c->label_staging, c->labels, labels + lo, bytes);
         CUDA_CHECK(gnet_cuda_softmax_xent(c->stream, rows, classes, logits + (size_t)lo * classes,
                                           c->labels, grad_scale, dlogits + (size_t)lo * classes,
-                                          c->sums, lo == 0));
+                                          c->sums, !c->sums_started));
+        c->sums_started = 1;
     }
-    CUDA_CHECK(
-        cudaMemcpyAsync(c->sums_host, c->sums, sizeof *c->sums, cudaMemcpyDeviceToHost, c->stream));
-    CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    *loss_sum = n > 0 ? c->sums_host->loss : 0.0;
-    *correct = n > 0 ? (int64_t)c->sums_host->correct : 0;
+}
+
+/* The running tally into the next pinned slot, after everything queued so far (in the step:
+ * after the update, so a tally taken means its step is complete). */
+static void cuda_tally_close(gnet_backend *be)
+{
+    gnet_cuda_ctx *c = ctx_of(be);
+    int slot = gnet_fifo_push(&c->pending);
+    if (slot < 0) {
+        gnet_errorf("bug: more than %d loss tallies closed and not taken", GNET_TALLIES_PENDING);
+        gnet_fatal(1);
+    }
+    if (!c->sums_started)
+        CUDA_CHECK(cudaMemsetAsync(c->sums, 0, sizeof *c->sums, c->stream));
+    CUDA_CHECK(cudaMemcpyAsync(&c->closed[slot], c->sums, sizeof *c->sums, cudaMemcpyDeviceToHost,
+                               c->stream));
+    CUDA_CHECK(cudaEventRecord(c->closed_ready[slot], c->stream));
+    c->sums_started = 0;
+}
+
+static void cuda_tally_take(gnet_backend *be, double *loss_sum, int64_t *correct)
+{
+    gnet_cuda_ctx *c = ctx_of(be);
+    int slot = gnet_fifo_pop(&c->pending);
+    if (slot < 0) {
+        gnet_errorf("bug: a loss tally taken before it was closed");
+        gnet_fatal(1);
+    }
+    wait_event(be, c->closed_ready[slot]);
+    *loss_sum = c->closed[slot].loss;
+    *correct = (int64_t)c->closed[slot].correct;
 }
 
 static void cuda_sgd(gnet_backend *be, float *p, const float *g, float *buf, size_t count, float lr,
@@ -243,7 +400,7 @@ static double cuda_sumsq(gnet_backend *be, const float *a, const float *b, size_
     CUDA_CHECK(gnet_cuda_sumsq(c->stream, a, b, count, c->partial));
     CUDA_CHECK(cudaMemcpyAsync(c->partial_host, c->partial, GNET_CUDA_SUMSQ_BLOCKS * sizeof(double),
                                cudaMemcpyDeviceToHost, c->stream));
-    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    wait_stream(be); /* the result is the host's (LARS, --noise-scale) */
     double s = 0.0;
     for (int i = 0; i < GNET_CUDA_SUMSQ_BLOCKS; i++)
         s += c->partial_host[i];
@@ -310,11 +467,35 @@ static void ctx_open(gnet_cuda_ctx *c)
                         : c->math == GNET_CUDA_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH
                                                     : CUBLAS_DEFAULT_MATH;
     CUBLAS_CHECK(cublasSetMathMode(c->cublas, mode));
-    c->labels = gnet_cuda_malloc(c, GNET_CUDA_LABEL_CHUNK * sizeof(int32_t));
-    c->sums = gnet_cuda_malloc(c, sizeof *c->sums);
-    CUDA_CHECK(cudaMallocHost((void **)&c->sums_host, sizeof *c->sums_host));
     c->partial = gnet_cuda_malloc(c, GNET_CUDA_SUMSQ_BLOCKS * sizeof(double));
     CUDA_CHECK(cudaMallocHost((void **)&c->partial_host, GNET_CUDA_SUMSQ_BLOCKS * sizeof(double)));
+}
+
+/* What lets the step run without host waits: the staging rings, the tally slots, the fence. */
+static void async_open(gnet_cuda_ctx *c)
+{
+    c->labels = gnet_cuda_malloc(c, GNET_CUDA_LABEL_CHUNK * sizeof(int32_t));
+    staging_open(&c->inputs);
+    staging_open(&c->label_staging);
+    staging_reserve(&c->label_staging, GNET_CUDA_LABEL_CHUNK * sizeof(int32_t));
+    c->sums = gnet_cuda_malloc(c, sizeof *c->sums);
+    CUDA_CHECK(cudaMallocHost((void **)&c->closed, GNET_TALLIES_PENDING * sizeof *c->closed));
+    for (int i = 0; i < GNET_TALLIES_PENDING; i++)
+        CUDA_CHECK(cudaEventCreateWithFlags(&c->closed_ready[i], cudaEventDisableTiming));
+    gnet_fifo_init(&c->pending, GNET_TALLIES_PENDING);
+    CUDA_CHECK(cudaEventCreateWithFlags(&c->fence, cudaEventDisableTiming));
+}
+
+static void async_close(gnet_cuda_ctx *c)
+{
+    CUDA_CHECK(cudaFree(c->labels));
+    staging_close(&c->inputs);
+    staging_close(&c->label_staging);
+    CUDA_CHECK(cudaFree(c->sums));
+    CUDA_CHECK(cudaFreeHost(c->closed));
+    for (int i = 0; i < GNET_TALLIES_PENDING; i++)
+        CUDA_CHECK(cudaEventDestroy(c->closed_ready[i]));
+    CUDA_CHECK(cudaEventDestroy(c->fence));
 }
 
 static void cuda_destroy(gnet_backend *be)
@@ -327,9 +508,7 @@ static void cuda_destroy(gnet_backend *be)
     CUDA_CHECK(cudaFree(c->blas_workspace));
     for (int i = 0; i < GNET_CUDA_STAGES; i++)
         CUDA_CHECK(cudaFree(c->stage[i]));
-    CUDA_CHECK(cudaFree(c->labels));
-    CUDA_CHECK(cudaFree(c->sums));
-    CUDA_CHECK(cudaFreeHost(c->sums_host));
+    async_close(c);
     CUDA_CHECK(cudaFree(c->partial));
     CUDA_CHECK(cudaFreeHost(c->partial_host));
     CUBLAS_CHECK(cublasDestroy(c->cublas));
@@ -347,6 +526,7 @@ static void install_ops(gnet_backend *be)
     be->alloc = cuda_alloc;
     be->free = cuda_free;
     be->upload = cuda_upload;
+    be->reserve_upload = cuda_reserve_upload;
     be->download = cuda_download;
     be->sync = cuda_sync;
     be->relu_backward = cuda_relu_backward;
@@ -358,6 +538,8 @@ static void install_ops(gnet_backend *be)
     be->linear_forward = cuda_linear_forward;
     be->linear_backward = cuda_linear_backward;
     be->softmax_xent = cuda_softmax_xent;
+    be->tally_close = cuda_tally_close;
+    be->tally_take = cuda_tally_take;
     be->sgd = cuda_sgd;
     be->sumsq = cuda_sumsq;
     be->copy = cuda_copy;
@@ -377,6 +559,7 @@ gnet_backend *gnet_backend_cuda_create(int device, gnet_cuda_math math, const ch
     c->math = math;
     snprintf(c->oom_hint, sizeof c->oom_hint, "%s", oom_hint ? oom_hint : "");
     ctx_open(c);
+    async_open(c);
     if (name) {
         struct cudaDeviceProp prop;
         CUDA_CHECK(cudaGetDeviceProperties(&prop, device));

@@ -8,10 +8,15 @@
  * and pool creation, one shared cuDNN workspace); the step allocates nothing. Out of memory
  * is fatal, with one line naming the bytes asked for and the caller's hint (the batch size).
  *
+ * Host waits: an op only queues work, except download, sumsq, sync and tally_take (their
+ * result is the host's), an upload larger than reserve_upload's count (waited for), and a
+ * staged upload whose pinned slot is still being copied from (see backend_cuda.c). Each
+ * waits on an event: polling, and calling backend.h's on_wait hook between polls, when one
+ * is set.
+ *
  * Contracts beyond backend.h: pool_backward uses the x and y of that plan's last
  * pool_forward, which the caller keeps unchanged in between (the model does); softmax_xent's
- * labels may be host or device memory (they are copied in with cudaMemcpyDefault); the
- * host-visible results of softmax_xent are complete when it returns (it synchronises). */
+ * labels may be host memory (copied through pinned staging) or device memory. */
 #ifndef GNET_BACKEND_CUDA_H
 #define GNET_BACKEND_CUDA_H
 

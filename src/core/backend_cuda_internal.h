@@ -17,7 +17,7 @@ extern "C" {
 /* Rows of labels staged per softmax_xent kernel launch (the staging buffer is made once). */
 #define GNET_CUDA_LABEL_CHUNK 65536
 
-/* What softmax_xent sums on the device and hands to the host. */
+/* What softmax_xent sums on the device (the running tally) and tally_close copies out. */
 typedef struct {
     double loss;
     long long correct;

@@ -61,6 +61,7 @@ static const struct {
     {"gns_tr_ema", A_F64, offsetof(gnet_ckpt_meta, gns_tr_ema), 1},
     {"gns_weight", A_F64, offsetof(gnet_ckpt_meta, gns_weight), 1},
     {"gns_steps", A_I64, offsetof(gnet_ckpt_meta, gns_steps), 1},
+    {"target_acc", A_F64, offsetof(gnet_ckpt_meta, target_acc), 1},
     {"target_step", A_I64, offsetof(gnet_ckpt_meta, target_step), 1},
     {"target_images", A_F64, offsetof(gnet_ckpt_meta, target_images), 1},
     {"target_train_s", A_F64, offsetof(gnet_ckpt_meta, target_train_s), 1},

@@ -12,7 +12,7 @@
  *                            (float64) and the string attribute config; optional (absent
  *                            in older files, read as 0): optimizer (int32), lars_eta,
  *                            since_loss, since_seen, gns_g2_ema, gns_tr_ema,
- *                            gns_weight (float64), gns_steps, target_step (int64),
+ *                            gns_weight, target_acc (float64), gns_steps, target_step (int64),
  *                            target_images, target_train_s, target_epoch, target_wall_s,
  *                            target_test_acc (float64)
  *   root attributes          format = "gnet-checkpoint" (string), version = 2 (int32)
@@ -57,6 +57,7 @@ typedef struct {
     double since_loss, since_seen;
     double gns_g2_ema, gns_tr_ema, gns_weight;
     int64_t gns_steps;
+    double target_acc; /* --target-acc (0: none) */
     int64_t target_step;
     double target_images, target_train_s, target_epoch, target_wall_s, target_test_acc;
     char config[1024]; /* free-form resolved options, e.g. the command line */

@@ -169,7 +169,9 @@ static int alloc_scratch(gnet_loader *l)
     return sc->resized && sc->tmp ? 0 : -1;
 }
 
-/* Page-aligned, whole pages: the CUDA backend pins these buffers. */
+/* Page-aligned, whole pages (cheap to copy from). The CUDA backend does not pin them: it
+ * copies each batch into pinned staging of its own (backend_cuda.c), so the loader stays
+ * free of CUDA and its buffers are reusable as soon as the upload returns. */
 static void *alloc_pages(size_t bytes)
 {
     return aligned_alloc(LOADER_PAGE, (bytes + LOADER_PAGE - 1) / LOADER_PAGE * LOADER_PAGE);

@@ -1,7 +1,8 @@
 /* Batches for the step: a sampler decides the rows, a source reads them, and a prefetch
  * thread resizes them (PIL-exact, then /255) into the next batch buffer while the current
- * batch trains. Buffers are allocated once (page-aligned host memory; the CUDA backend will
- * pin them), so the step loop allocates nothing. The time the caller spent blocked in
+ * batch trains. Buffers are allocated once (page-aligned host memory, not pinned: the CUDA
+ * backend stages uploads through pinned buffers of its own), so the step loop allocates
+ * nothing. The time the caller spent blocked in
  * gnet_loader_next is accumulated: the step should never wait for data. */
 #ifndef GNET_LOADER_H
 #define GNET_LOADER_H

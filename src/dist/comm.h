@@ -7,8 +7,10 @@
  * Rules: every rank issues the same collectives in the same order. All-reduces are started
  * asynchronously in FIFO order (so backward can overlap with them) and completed by
  * allreduce_wait; the blocking calls (broadcast, reduce_sum, barrier) first wait for any
- * started all-reduce, so the two never interleave. Counts are element counts. Any failure is
- * fatal for the whole job: the failing rank prints its error and aborts every rank. */
+ * started all-reduce, so the two never interleave (NCCL: broadcast and barrier do;
+ * reduce_sum, of host doubles that no device all-reduce touches, does not, since the trainer
+ * calls it every step). Counts are element counts. Any failure is fatal for the whole job:
+ * the failing rank prints its error and aborts every rank. */
 #ifndef GNET_COMM_H
 #define GNET_COMM_H
 
@@ -22,8 +24,16 @@ struct gnet_comm {
     void (*broadcast)(gnet_comm *c, float *buf, size_t count, int root);
     /* Sum buf[0..count) over all ranks, in place, in the background. */
     void (*allreduce_start)(gnet_comm *c, float *buf, size_t count);
-    /* Blocks until every started all-reduce is complete. */
+    /* Later work sees every started all-reduce complete. MPI: blocks until they are. NCCL:
+     * orders the compute stream after them (an event) and returns at once; the host never
+     * waits for them there, and watch keeps the timeout. */
     void (*allreduce_wait)(gnet_comm *c);
+    /* Never blocks: ends the job, as a blocking wait would, when a started collective failed
+     * or has been unfinished for timeout_s. NCCL only (its all-reduces finish on the device,
+     * unwatched by allreduce_wait): call it while the host waits for the device anyway (the
+     * trainer hooks it into the backend's waits, backend.h on_wait). MPI, serial: nothing
+     * (their waits block with their own timeout). */
+    void (*watch)(gnet_comm *c);
     /* Blocking sum of n doubles on the host (epoch metrics). */
     void (*reduce_sum)(gnet_comm *c, double *v, int n);
     void (*barrier)(gnet_comm *c);

@@ -201,6 +201,9 @@ static void mpi_allreduce_wait(gnet_comm *c)
     pthread_mutex_unlock(&m->lock);
 }
 
+/* allreduce_wait blocks with its own timeout: nothing to watch in between. */
+static void mpi_watch(gnet_comm *c) { (void)c; }
+
 static void mpi_broadcast(gnet_comm *c, float *buf, size_t count, int root)
 {
     mpi_impl *m = impl_of(c);
@@ -306,6 +309,7 @@ gnet_comm *gnet_comm_init_mpi(int *argc, char ***argv)
     c->broadcast = mpi_broadcast;
     c->allreduce_start = mpi_allreduce_start;
     c->allreduce_wait = mpi_allreduce_wait;
+    c->watch = mpi_watch;
     c->reduce_sum = mpi_reduce_sum;
     c->barrier = mpi_barrier;
     c->destroy = mpi_destroy;

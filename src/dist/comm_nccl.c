@@ -2,9 +2,15 @@
  * device buffers on a dedicated NCCL stream, ordered after the compute stream by events;
  * host-side metric sums, barriers and broadcasts of host buffers (the trainer's replica
  * check) go through the communicator that bootstrapped the job (MPI, or serial for one
- * process; it also carries the ncclUniqueId from rank 0). NCCL has no watchdog of its own,
- * so allreduce_wait polls for completion and for ncclCommGetAsyncError, and after timeout_s
- * aborts the communicator and the job with a message naming this rank. */
+ * process; it also carries the ncclUniqueId from rank 0).
+ *
+ * allreduce_wait does not wait: it orders the compute stream after the NCCL stream with an
+ * event (the update then runs on the device right after the last bucket, with no host round
+ * trip). NCCL has no watchdog of its own, so watch (non-blocking: the trainer calls it from
+ * the backend's waits, where the host waits for the device anyway) checks that event and
+ * ncclCommGetAsyncError, and once it has been unfinished for timeout_s, or NCCL reports an
+ * error, aborts the communicator and the job with a message naming this rank. A hung
+ * collective stalls the device, so the host soon waits for it and the check runs. */
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 #include <stdlib.h>
@@ -18,7 +24,9 @@ typedef struct {
     gnet_comm *mpi;
     ncclComm_t nccl;
     cudaStream_t compute, stream;
-    cudaEvent_t ready, done;
+    cudaEvent_t ready, done; /* done: recorded on the NCCL stream by the last allreduce_wait */
+    int unfinished;          /* done not yet seen complete */
+    double since;            /* when done was recorded */
     double timeout_s;
 } nccl_impl;
 
@@ -38,33 +46,58 @@ static void nccl_allreduce_start(gnet_comm *c, float *buf, size_t count)
     NCCL_CHECK(ncclAllReduce(buf, buf, count, ncclFloat32, ncclSum, n->nccl, n->stream));
 }
 
+/* Whether the collectives before the last record of done have finished. When not, ends the
+ * job if NCCL reported an error or done has been unfinished for timeout_s (0: never).
+ * Never blocks. Timing from the last record is enough: a hung collective stalls the device,
+ * so the host soon blocks in a wait (watching) and records no more. */
+static int finished(nccl_impl *n)
+{
+    if (!n->unfinished)
+        return 1;
+    cudaError_t q = cudaEventQuery(n->done);
+    if (q == cudaSuccess) {
+        n->unfinished = 0;
+        return 1;
+    }
+    if (q != cudaErrorNotReady)
+        CUDA_CHECK(q);
+    /* "Not ready" is also left as the thread's last error, which the next kernel launcher's
+     * cudaGetLastError would report: clear it (as PyTorch's event query does). */
+    (void)cudaGetLastError();
+    ncclResult_t async = ncclSuccess;
+    NCCL_CHECK(ncclCommGetAsyncError(n->nccl, &async));
+    double waited = gnet_now() - n->since;
+    if (async != ncclSuccess || (n->timeout_s > 0 && waited > n->timeout_s)) {
+        gnet_errorf("NCCL collective %s, %.0f s after it was queued; aborting the job (--comm-timeout)",
+                    async != ncclSuccess ? ncclGetErrorString(async) : "unfinished", waited);
+        ncclCommAbort(n->nccl);
+        gnet_fatal(1);
+    }
+    return 0;
+}
+
+static void nccl_watch(gnet_comm *c) { (void)finished(impl_of(c)); }
+
+/* Later compute (the optimizer step) reads the reduced gradients: the compute stream waits
+ * for them on the device; the host goes on. */
 static void nccl_allreduce_wait(gnet_comm *c)
 {
     nccl_impl *n = impl_of(c);
     CUDA_CHECK(cudaEventRecord(n->done, n->stream));
-    double t0 = gnet_now();
-    for (;;) {
-        cudaError_t q = cudaEventQuery(n->done);
-        if (q == cudaSuccess)
-            break;
-        if (q != cudaErrorNotReady)
-            CUDA_CHECK(q);
-        /* "Not ready" is also left as the thread's last error, which the next kernel
-         * launcher's cudaGetLastError would report: clear it (as PyTorch's event query does). */
-        (void)cudaGetLastError();
-        ncclResult_t async = ncclSuccess;
-        NCCL_CHECK(ncclCommGetAsyncError(n->nccl, &async));
-        if (async != ncclSuccess || gnet_now() - t0 > n->timeout_s) {
-            gnet_errorf("NCCL all-reduce %s after %.0f s; aborting the job",
-                        async != ncclSuccess ? ncclGetErrorString(async) : "timed out", gnet_now() - t0);
-            ncclCommAbort(n->nccl);
-            gnet_fatal(1);
-        }
+    n->unfinished = 1;
+    n->since = gnet_now();
+    CUDA_CHECK(cudaStreamWaitEvent(n->compute, n->done, 0));
+}
+
+/* The host waits for every queued collective (outside the step: the parameter broadcast,
+ * barriers, destroy), watching. */
+static void host_wait(gnet_comm *c)
+{
+    nccl_allreduce_wait(c);
+    while (!finished(impl_of(c))) {
         struct timespec nap = {0, 100000};
         nanosleep(&nap, NULL);
     }
-    /* Later compute (the optimizer step) reads the reduced gradients. */
-    CUDA_CHECK(cudaStreamWaitEvent(n->compute, n->done, 0));
 }
 
 /* Whether buf is host memory, which NCCL cannot read (cudaPointerGetAttributes reports plain
@@ -80,30 +113,32 @@ static void nccl_broadcast(gnet_comm *c, float *buf, size_t count, int root)
 {
     nccl_impl *n = impl_of(c);
     if (on_host(buf)) {
-        nccl_allreduce_wait(c);
+        host_wait(c);
         n->mpi->broadcast(n->mpi, buf, count, root);
         return;
     }
     after_compute(n);
     NCCL_CHECK(ncclBroadcast(buf, buf, count, ncclFloat32, root, n->nccl, n->stream));
-    nccl_allreduce_wait(c);
+    host_wait(c);
 }
 
+/* Host doubles (metric sums, the per-step stop verdict): no device all-reduce touches them,
+ * so no wait for those; waiting here would put a host wait for the all-reduce in every step. */
 static void nccl_reduce_sum(gnet_comm *c, double *v, int count)
 {
-    nccl_allreduce_wait(c);
     impl_of(c)->mpi->reduce_sum(impl_of(c)->mpi, v, count);
 }
 
 static void nccl_barrier(gnet_comm *c)
 {
-    nccl_allreduce_wait(c);
+    host_wait(c);
     impl_of(c)->mpi->barrier(impl_of(c)->mpi);
 }
 
 static void nccl_destroy(gnet_comm *c)
 {
     nccl_impl *n = impl_of(c);
+    host_wait(c); /* nothing may still run on the communicator it frees */
     NCCL_CHECK(ncclCommDestroy(n->nccl));
     CUDA_CHECK(cudaEventDestroy(n->ready));
     CUDA_CHECK(cudaEventDestroy(n->done));
@@ -168,6 +203,7 @@ gnet_comm *gnet_comm_nccl_create(gnet_comm *mpi, void *compute_stream, double ti
     c->broadcast = nccl_broadcast;
     c->allreduce_start = nccl_allreduce_start;
     c->allreduce_wait = nccl_allreduce_wait;
+    c->watch = nccl_watch;
     c->reduce_sum = nccl_reduce_sum;
     c->barrier = nccl_barrier;
     c->destroy = nccl_destroy;

@@ -20,6 +20,8 @@ static void serial_allreduce_start(gnet_comm *c, float *buf, size_t count)
 
 static void serial_allreduce_wait(gnet_comm *c) { (void)c; }
 
+static void serial_watch(gnet_comm *c) { (void)c; }
+
 static void serial_reduce_sum(gnet_comm *c, double *v, int n) { (void)c, (void)v, (void)n; }
 
 static void serial_barrier(gnet_comm *c) { (void)c; }
@@ -41,6 +43,7 @@ gnet_comm *gnet_comm_serial_create(void)
     c->broadcast = serial_broadcast;
     c->allreduce_start = serial_allreduce_start;
     c->allreduce_wait = serial_allreduce_wait;
+    c->watch = serial_watch;
     c->reduce_sum = serial_reduce_sum;
     c->barrier = serial_barrier;
     c->destroy = serial_destroy;

@@ -108,6 +108,15 @@ static int check_host_memory(gnet_run *r)
     return -1;
 }
 
+/* The backend's waits for the device run the communicator's watchdog: with NCCL the host
+ * no longer waits for the all-reduce itself, so a hung one is caught where it waits anyway
+ * (comm.h watch). */
+static void watch_comm(void *comm)
+{
+    gnet_comm *c = comm;
+    c->watch(c);
+}
+
 static int open_model(gnet_run *r)
 {
     const gnet_options *o = r->o;
@@ -125,6 +134,10 @@ static int open_model(gnet_run *r)
         return -1;
     }
     r->x = r->be->alloc(r->be, (size_t)r->micro * r->size * r->size);
+    /* Every micro-batch uploads this much (and the smaller zero gradient of padding rows). */
+    r->be->reserve_upload(r->be, (size_t)r->micro * r->size * r->size);
+    r->be->on_wait = watch_comm;
+    r->be->on_wait_ctx = r->comm;
     gnet_sgd_config sc = {(float)o->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov,
                           gnet_options_lars(o), (float)o->lars_eta};
     r->opt = gnet_sgd_create(r->be, r->m->params_spec, r->m->n_params, n, sc);
@@ -150,6 +163,7 @@ void gnet_run_close(gnet_run *r)
     gnet_reducer_destroy(r->red);
     gnet_sgd_destroy(r->opt);
     if (r->be) {
+        r->be->on_wait = NULL; /* the communicator may go first (gnet_device_close) */
         if (r->x)
             r->be->free(r->be, r->x);
         if (r->snap)
@@ -171,6 +185,7 @@ int gnet_run_open(gnet_run *r, const gnet_options *o, gnet_comm *comm, int with_
     r->size = o->resize ? o->resize : 28;
     r->micro = o->batch_size / (comm->world * o->accum_steps);
     r->noise_on = o->noise_scale && comm->world * o->accum_steps > 1;
+    gnet_fifo_init(&r->pending_fifo, GNET_PENDING_STEPS);
     if (with_data && (open_sources(r) || open_loaders(r)))
         return -1;
     return open_model(r);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/clock.h"
+#include "core/fifo.h"
 #include "core/model.h"
 #include "core/optim.h"
 #include "data/dataset.h"
@@ -46,6 +47,24 @@ typedef struct {
     double target_images, target_train_s, target_epoch, target_wall_s, target_test_acc;
 } gnet_progress;
 
+/* What a step measured for the noise scale (train/noise.h). */
+typedef struct {
+    int measured;  /* --noise-scale and a full batch (a short last batch has another b) */
+    double local;  /* this rank's micro-batch gradients: the sum of their squared norms */
+    double global; /* the all-reduced gradient's squared norm */
+} gnet_step_norms;
+
+/* A step queued on the backend whose loss the trainer has not read yet (it is read one step
+ * late, trainer.c), with what its verdict needs. */
+typedef struct {
+    int64_t step, epoch, epoch_step; /* the progress counters just after it */
+    int64_t global_valid;            /* its real samples over all ranks */
+    gnet_step_norms norms;
+} gnet_pending_step;
+
+/* Steps whose loss is unread: the one just queued, and the one before it while it is read. */
+#define GNET_PENDING_STEPS 2
+
 typedef struct {
     const gnet_options *o;
     gnet_comm *comm; /* the device's communicator (MPI, or NCCL over it) */
@@ -71,6 +90,8 @@ typedef struct {
     double t_start; /* when this session began (monotonic seconds) */
     double last_loss; /* the mean loss of the last step with a finite one, and that step */
     int64_t last_loss_step;
+    gnet_pending_step pending[GNET_PENDING_STEPS]; /* in the order of pending_fifo */
+    gnet_fifo pending_fifo;
 } gnet_run;
 
 /* Opens everything a run needs (with_data: the loaders too; without, only the model, for

@@ -94,6 +94,9 @@ static int check_compatible(const gnet_run *r, const char *file, const gnet_ckpt
     else if (m->momentum != o->momentum)
         gnet_errorf("--resume %s: the checkpoint was trained with --momentum %g, this run asks for %g (its momentum buffer belongs to that value)",
                     file, m->momentum, o->momentum);
+    else if (m->target_acc != o->target_acc)
+        gnet_errorf("--resume %s: the checkpoint was trained with --target-acc %g, this run asks for %g (where the run ends, and whether it already did, belong to that value)",
+                    file, m->target_acc, o->target_acc);
     else if (m->optimizer != gnet_options_lars(o))
         gnet_errorf("--resume %s: the checkpoint was trained with --optimizer %s, this run asks for %s (its momentum buffer belongs to that one)",
                     file, m->optimizer ? "lars" : "sgd", o->optimizer);
@@ -171,7 +174,8 @@ static gnet_ckpt_meta meta_of(const gnet_run *r, const gnet_progress *p, const d
                         .lars_eta = o->lars_eta, .since_loss = p->since_loss,
                         .since_seen = p->since_seen, .gns_g2_ema = p->noise.g2_ema,
                         .gns_tr_ema = p->noise.tr_ema, .gns_weight = p->noise.weight,
-                        .gns_steps = p->noise.steps, .target_step = p->target_step,
+                        .gns_steps = p->noise.steps, .target_acc = o->target_acc,
+                        .target_step = p->target_step,
                         .target_images = p->target_images, .target_train_s = p->target_train_s,
                         .target_epoch = p->target_epoch, .target_wall_s = p->target_wall_s,
                         .target_test_acc = p->target_test_acc};

@@ -1,7 +1,8 @@
 /* --trace: a timeline of the step in Chrome's trace-event JSON (open it in Perfetto or
  * chrome://tracing), one file per rank (FILE with one rank, FILE.<rank> with several), the
  * way Horovod's timeline shows it. Spans: forward, backward, optimizer, waiting for the
- * all-reduce and for data, evaluation and checkpoints on the "train" track; each bucket's
+ * all-reduce, for data and for a loss read one step late ("loss wait"), evaluation and
+ * checkpoints on the "train" track; each bucket's
  * all-reduce, from the moment it ran to its end, on the "all-reduce" track (recorded by the
  * communication thread, so the overlap with backward is visible). With the CUDA backend the
  * compute spans are host-side enqueue times.

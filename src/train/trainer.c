@@ -34,33 +34,37 @@ static int check_save_dir(const char *path)
 }
 
 /* Forward `rows` planned rows of which the first `valid` are samples; padding rows get a
- * zero loss gradient, so the update is that of the valid rows alone. */
+ * zero loss gradient, so the update is that of the valid rows alone. The loss and correct
+ * count go to the backend's running tally (take_tally reads them later); the rows count at
+ * once. */
 static void forward_rows(gnet_run *r, const float *x, const int32_t *y, int valid, float grad_scale, gnet_tally *t)
 {
     gnet_backend *be = r->be;
     gnet_model *m = r->m;
     be->upload(be, r->x, x, (size_t)r->micro * r->size * r->size);
     gnet_model_forward(m, r->x);
-    double loss = 0.0;
-    int64_t correct = 0;
     if (valid > 0)
-        be->softmax_xent(be, valid, GNET_CLASSES, m->logits, y, grad_scale, m->dlogits, &loss, &correct);
+        be->softmax_xent(be, valid, GNET_CLASSES, m->logits, y, grad_scale, m->dlogits);
     if (valid < m->batch) /* dlogits is backend memory: zeros go through the backend */
         be->upload(be, m->dlogits + (size_t)valid * GNET_CLASSES, r->zeros,
                    (size_t)(m->batch - valid) * GNET_CLASSES);
-    t->loss_sum += loss;
-    t->correct += (double)correct;
     t->seen += valid;
 }
 
-static void grads_ready(void *ctx, size_t lo) { gnet_reducer_ready(ctx, lo); }
+/* The backend's oldest closed tally into t (waiting for the device only if the work before
+ * its close is unfinished); returns its loss sum. */
+static double take_tally(gnet_run *r, gnet_tally *t)
+{
+    double loss, t0 = gnet_now();
+    int64_t correct;
+    r->be->tally_take(r->be, &loss, &correct);
+    gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "loss wait", t0, gnet_now());
+    t->loss_sum += loss;
+    t->correct += (double)correct;
+    return loss;
+}
 
-/* What a step measured for the noise scale (train/noise.h). */
-typedef struct {
-    int measured;  /* --noise-scale and a full batch (a short last batch has another b) */
-    double local;  /* this rank's micro-batch gradients: the sum of their squared norms */
-    double global; /* the all-reduced gradient's squared norm */
-} step_norms;
+static void grads_ready(void *ctx, size_t lo) { gnet_reducer_ready(ctx, lo); }
 
 /* Under accumulation: the squared norm of micro-batch k's own gradient (the arena minus its
  * sum before k); then the arena becomes the next one's "before". */
@@ -77,12 +81,13 @@ static double micro_norm(gnet_run *r, int k)
  * gradients (scaled by 1/global batch, so the all-reduced sum is the global mean); the last
  * one's backward starts the bucketed all-reduce as layers finish. With --noise-scale each
  * micro-batch's gradient norm is taken before it is summed away: the last one's per bucket,
- * by the reducer, just before that bucket's all-reduce. */
-static step_norms train_step(gnet_run *r, const gnet_batch *b, float lr, gnet_tally *t)
+ * by the reducer, just before that bucket's all-reduce. The step's loss tally is closed
+ * after the update: the step is queued, not finished (CUDA), when this returns. */
+static gnet_step_norms train_step(gnet_run *r, const gnet_batch *b, float lr, gnet_tally *t)
 {
     int K = r->o->accum_steps, mb = r->micro;
     size_t px = (size_t)r->size * r->size;
-    step_norms sn = {.measured = r->noise_on && b->global_valid == r->o->batch_size};
+    gnet_step_norms sn = {.measured = r->noise_on && b->global_valid == r->o->batch_size};
     for (int k = 0; k < K; k++) {
         int valid = b->valid - k * mb;
         valid = valid < 0 ? 0 : valid > mb ? mb : valid;
@@ -108,6 +113,7 @@ static step_norms train_step(gnet_run *r, const gnet_batch *b, float lr, gnet_ta
         sn.global = r->be->sumsq(r->be, r->m->grads, NULL, r->m->n_weights);
     }
     gnet_sgd_step(r->opt, r->m->params, r->m->grads, lr);
+    r->be->tally_close(r->be);
     gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "all-reduce wait", t2, t3);
     gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "optimizer", t3, gnet_now());
     return sn;
@@ -133,6 +139,8 @@ static int evaluate(gnet_run *r, double *acc, double *loss)
             return -1;
         forward_rows(r, b.x, b.y, b.valid, 0.0f, &t);
     }
+    r->be->tally_close(r->be); /* every batch's sums, read once at the end */
+    (void)take_tally(r, &t);
     double v[3] = {t.correct, t.seen, t.loss_sum};
     r->comm->reduce_sum(r->comm, v, 3);
     *acc = v[1] > 0 ? v[0] / v[1] : 0.0;
@@ -185,16 +193,16 @@ static int next_batch(gnet_run *r, gnet_batch *b)
     return rc;
 }
 
-/* A loss that is not finite: nothing more to learn, and the last checkpoint stays the last
- * good state (none is written). */
-static int diverged(const gnet_run *r, const gnet_progress *p, double loss)
+/* A loss that is not finite (at step s): nothing more to learn, and the last checkpoint stays
+ * the last good state (none is written). */
+static int diverged(const gnet_run *r, const gnet_pending_step *s, double loss)
 {
     char last[96] = "no step had a finite loss";
     if (r->last_loss_step > 0)
         (void)snprintf(last, sizeof last, "the last finite loss was %.4g at step %" PRId64, r->last_loss, r->last_loss_step);
     gnet_errorf_once("training diverged: the loss is %s at step %" PRId64 " (epoch %" PRId64 ", its step %" PRId64
                      "); %s; lower --lr (%g) or add --warmup-epochs",
-                     isnan(loss) ? "NaN" : "infinite", p->step, p->epoch + 1, p->epoch_step, last, r->o->lr);
+                     isnan(loss) ? "NaN" : "infinite", s->step, s->epoch + 1, s->epoch_step, last, r->o->lr);
     return GNET_EXIT_DIVERGED;
 }
 
@@ -237,31 +245,69 @@ static int evaluation(gnet_run *r, gnet_progress *p, float lr, double *acc, doub
     return gnet_report_eval(r->report, &e);
 }
 
-/* After each step: the collective verdict (stop, divergence, the noise scale's sum). */
-static int after_step(gnet_run *r, gnet_progress *p, const gnet_batch *b, double loss_here, step_norms sn, int *stop)
+/* Step s's collective verdict (stop, divergence, the noise scale's sum), once its loss is
+ * read: one step late in the step loop, so a non-finite loss is seen after the next step was
+ * queued, never after a checkpoint of it. */
+static int after_step(gnet_run *r, gnet_progress *p, const gnet_pending_step *s, double loss_here, int *stop)
 {
-    gnet_stop_verdict v = gnet_stop_after_step(r->comm, loss_here, sn.local);
+    gnet_stop_verdict v = gnet_stop_after_step(r->comm, loss_here, s->norms.local);
     if (!isfinite(v.step_loss))
-        return diverged(r, p, v.step_loss);
-    if (sn.measured)
-        add_noise(r, p, sn.global, v.sqnorm);
-    r->last_loss = v.step_loss / (double)b->global_valid;
-    r->last_loss_step = p->step;
+        return diverged(r, s, v.step_loss);
+    if (s->norms.measured)
+        add_noise(r, p, s->norms.global, v.sqnorm);
+    r->last_loss = v.step_loss / (double)s->global_valid;
+    r->last_loss_step = s->step;
     p->since_loss += v.step_loss;
-    p->since_seen += (double)b->global_valid;
+    p->since_seen += (double)s->global_valid;
     *stop = v.signal;
     return 0;
 }
 
+/* Reads the loss of the queued steps, oldest first, until `keep` are unread, each followed by
+ * its verdict. The step loop keeps one (the step it just queued runs on while the one before
+ * is judged: the host never waits for its newest step); whatever needs every step's loss
+ * (epoch end, evaluation, checkpoint, --max-steps, a stop, the end) keeps none. */
+static int settle(gnet_run *r, gnet_progress *p, int keep, int *stop)
+{
+    while (r->pending_fifo.count > keep) {
+        const gnet_pending_step *s = &r->pending[gnet_fifo_pop(&r->pending_fifo)];
+        int rc = after_step(r, p, s, take_tally(r, &p->t), stop);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Queues one step on the backend, and moves p's counters on; its loss is read later. */
+static void queue_step(gnet_run *r, gnet_progress *p, const gnet_batch *b, float lr)
+{
+    gnet_step_norms sn = train_step(r, b, lr, &p->t);
+    p->epoch_step++;
+    p->step++;
+    p->train_images += (double)b->global_valid;
+    int slot = gnet_fifo_push(&r->pending_fifo);
+    if (slot < 0) {
+        gnet_errorf("bug: more than %d steps with an unread loss", GNET_PENDING_STEPS);
+        gnet_fatal(1);
+    }
+    r->pending[slot] = (gnet_pending_step){p->step, p->epoch, p->epoch_step, b->global_valid, sn};
+}
+
 /* Within an epoch after a step: an evaluation every --eval-every steps, then a checkpoint
  * every --checkpoint-every (in that order, so that a checkpoint comes after every record of
- * its step). The epoch's last step leaves both to the epoch's end. */
-static int step_extras(gnet_run *r, gnet_progress *p, float lr, double *t0)
+ * its step), both after every step's loss is read. The epoch's last step leaves both to the
+ * epoch's end. */
+static int step_extras(gnet_run *r, gnet_progress *p, float lr, double *t0, int *stop)
 {
     const gnet_options *o = r->o;
-    if (p->epoch_step == gnet_loader_steps(r->train))
+    int eval = o->eval_every && p->step % o->eval_every == 0;
+    int save = o->checkpoint_every && p->step % o->checkpoint_every == 0;
+    if (p->epoch_step == gnet_loader_steps(r->train) || !(eval || save))
         return 0;
-    if (o->eval_every && p->step % o->eval_every == 0) {
+    int rc = settle(r, p, 0, stop);
+    if (rc)
+        return rc;
+    if (eval) {
         double acc, loss;
         r->be->sync(r->be);
         clock_in(p, t0);
@@ -269,14 +315,16 @@ static int step_extras(gnet_run *r, gnet_progress *p, float lr, double *t0)
             return -1;
         *t0 = gnet_now();
     }
-    if (o->checkpoint_every && p->step % o->checkpoint_every == 0 && checkpoint(r, p, t0))
+    if (save && checkpoint(r, p, t0))
         return -1;
     return 0;
 }
 
 /* Trains epoch p->epoch from its step p->epoch_step on, until its end, --max-steps, the
- * target or a stop signal (then *stop is the signal, the same on every rank). Returns 0, -1
- * or GNET_EXIT_DIVERGED. */
+ * target or a stop signal (then *stop is the signal, the same on every rank). Each step is
+ * judged (loss, stop, divergence) after the next one is queued, so a stop or a divergence
+ * ends the epoch one step later than it was seen; every step's loss is read before this
+ * returns. Returns 0, -1 or GNET_EXIT_DIVERGED. */
 static int train_epoch(gnet_run *r, gnet_progress *p, int *stop)
 {
     const gnet_options *o = r->o;
@@ -288,18 +336,17 @@ static int train_epoch(gnet_run *r, gnet_progress *p, int *stop)
     while (p->epoch_step < steps && !at_max_steps(o, p) && !reached(o, p) && !*stop) {
         if (next_batch(r, &b))
             return -1;
-        double before = p->t.loss_sum;
         float lr = gnet_lr_at(&sched, p->step, steps);
-        step_norms sn = train_step(r, &b, lr, &p->t);
-        p->epoch_step++;
-        p->step++;
-        p->train_images += (double)b.global_valid;
+        queue_step(r, p, &b, lr);
         images += (double)b.global_valid;
         gnet_report_progress(r->report, p->epoch, first, p->epoch_step, steps, images, gnet_now() - begin);
-        int rc = after_step(r, p, &b, p->t.loss_sum - before, sn, stop);
-        if (rc || (rc = step_extras(r, p, lr, &t0)))
+        int rc = settle(r, p, 1, stop);
+        if (rc || (rc = step_extras(r, p, lr, &t0, stop)))
             return rc;
     }
+    int rc = settle(r, p, 0, stop);
+    if (rc)
+        return rc;
     r->be->sync(r->be);
     clock_in(p, &t0);
     return 0;
