@@ -42,7 +42,9 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scaling_model  # noqa: E402  (the cluster step-time model)
+from summarize import InputError, json_records  # noqa: E402  (one reader of metrics.jsonl)
 
 PROG = "study.py"
 METHODS = {"sgd": "plain SGD, lr 0.05", "mom": "momentum 0.9 + linear scaling + warmup",
@@ -52,10 +54,6 @@ PLOTS = ("steps_to_target", "best_acc", "b_simple")
 EVAL_KEYS = ("step", "images", "epoch", "test_acc", "train_s")
 EPOCH_KEYS = ("epoch", "step", "loss", "train_acc", "test_acc", "img_per_s", "epoch_s")
 FINAL_KEYS = ("epochs", "steps", "img_per_s", "wall_s")
-
-
-class InputError(Exception):
-    """Bad input: the message names the file (and line)."""
 
 
 # ---- reading runs ----
@@ -72,24 +70,11 @@ def check_record(where, rec, keys):
 
 
 def read_metrics(run_dir):
-    """metrics.jsonl as (eval records, epoch records, final record or None). A last line
-    without its newline is still being written and is left out."""
+    """metrics.jsonl as (eval records, epoch records, final record or None) (summarize.py's
+    json_records: a last line without its newline is still being written and is left out)."""
     path = os.path.join(run_dir, "metrics.jsonl")
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().split("\n")[:-1]
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
     evals, epochs, final = [], [], None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError as e:
-            raise InputError(f"{path}:{n}: not valid JSON ({e})") from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{path}:{n}: not a JSON object")
+    for n, rec in json_records(path):
         if rec.get("final") is True:
             check_record(f"{path}:{n}", rec, FINAL_KEYS)
             final = rec

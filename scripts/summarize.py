@@ -46,22 +46,15 @@ def read_config(run_dir):
     return cfg
 
 
-def read_metrics(run_dir):
-    """The records of RUN_DIR/metrics.jsonl: (epoch records, final record or None).
-
-    Evaluation records ("eval": true, from --eval-every) are skipped: the table is per epoch
-    (scripts/study.py reads them). A last line without its newline is a record being written by a running job and is left
-    out; any other line that is not a JSON object is an error naming the file and line."""
-    path = os.path.join(run_dir, "metrics.jsonl")
+def json_records(path):
+    """(line number, record) for each line of the JSON-lines file PATH. A last line without
+    its newline is a record being written by a running job and is left out; any other line
+    that is not a JSON object is an error naming the file and line."""
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise InputError(f"{path}: {e.strerror}") from None
-    lines = text.split("\n")
-    if lines[-1] != "":
-        lines = lines[:-1]  # unterminated: still being written
-    epochs, final = [], None
+            lines = f.read().split("\n")[:-1]
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -71,6 +64,17 @@ def read_metrics(run_dir):
             raise InputError(f"{path}:{n}: not valid JSON ({e})") from None
         if not isinstance(rec, dict):
             raise InputError(f"{path}:{n}: not a JSON object")
+        yield n, rec
+
+
+def read_metrics(run_dir):
+    """The records of RUN_DIR/metrics.jsonl: (epoch records, final record or None).
+
+    Evaluation records ("eval": true, from --eval-every) are skipped: the table is per epoch
+    (scripts/study.py reads them)."""
+    path = os.path.join(run_dir, "metrics.jsonl")
+    epochs, final = [], None
+    for n, rec in json_records(path):
         if rec.get("eval") is True:
             continue
         if rec.get("final") is True:
