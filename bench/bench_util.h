@@ -77,4 +77,26 @@ static inline double bench_step_seconds(gnet_backend *be, gnet_model *m, const f
     return (gnet_now() - t0) / steps;
 }
 
+/* The most samples bench_median_step_seconds takes. */
+#define BENCH_MAX_SAMPLES 9
+
+/* The median over `samples` (1..BENCH_MAX_SAMPLES) of bench_step_seconds, each of `steps` steps,
+ * the warmup before the first only: one sample is one number, and a GPU's clocks and the host's
+ * scheduling make single samples of a few steps noisy. each[] receives the samples as run. */
+static inline double bench_median_step_seconds(gnet_backend *be, gnet_model *m, const float *x,
+                                               const int32_t *y, int warmup, int steps, int samples,
+                                               double *each, double *loss)
+{
+    double sorted[BENCH_MAX_SAMPLES] = {0};
+    samples = samples < 1 ? 1 : samples > BENCH_MAX_SAMPLES ? BENCH_MAX_SAMPLES : samples;
+    for (int i = 0; i < samples; i++) {
+        each[i] = bench_step_seconds(be, m, x, y, i == 0 ? warmup : 0, steps, loss);
+        int j = i; /* insertion into sorted[0..i] */
+        for (; j > 0 && sorted[j - 1] > each[i]; j--)
+            sorted[j] = sorted[j - 1];
+        sorted[j] = each[i];
+    }
+    return samples % 2 ? sorted[samples / 2] : 0.5 * (sorted[samples / 2 - 1] + sorted[samples / 2]);
+}
+
 #endif

@@ -3,27 +3,35 @@
 step is compared with: on the CPU (bench/step_vs_pytorch.sh) or on a GPU (scripts/gpu_check.sh).
 
 usage: torch_bench.py [--batch 64] [--resize 96] [--threads 2] [--steps 10] [--warmup 2]
-                      [--device cpu|cuda] [--precision fp32|tf32|bf16]
+                      [--samples 1] [--device cpu|cuda] [--precision fp32|tf32|bf16]
+                      [--cudnn-deterministic 0|1|both]
 
 One step = forward + cross-entropy (mean) + backward + torch.optim.SGD step (lr 0.05, no
 momentum, as d2l's train_ch6), eager, net in train mode, Xavier init, on one fixed random
 batch (torch.rand(N,1,R,R), random labels; seed 0). The warmup steps are not timed.
 Precision (cuda): fp32 = TF32 off in cuDNN and cuBLAS (PyTorch's cuDNN default allows it,
 so it is switched off explicitly, as gnet's fp32 does); tf32 = allowed in both; bf16 =
-torch.autocast(bfloat16) around forward and loss, fp32 weights and gradients (AMP).
+torch.autocast(bfloat16) around forward and loss, fp32 weights and gradients (AMP): its
+activations between layers are stored in bf16 (gnet's bf16 keeps them in fp32).
 On the CPU only fp32 is accepted.
-Prints one line of JSON:
-  {"impl": "pytorch", "device", "precision", "batch", "resize", "threads", "img_per_s",
-   "step_ms", "peak_rss_mb"[, "peak_gpu_mb"]}
-step_ms is the mean over the timed steps (the GPU is synchronised before and after);
-peak_rss_mb is the process's peak RSS (getrusage ru_maxrss / 1024), peak_gpu_mb PyTorch's
-peak allocated GPU memory.
+cuDNN's algorithms (cuda): torch.backends.cudnn.benchmark stays False (heuristics, as gnet
+chooses), and torch.backends.cudnn.deterministic is False (PyTorch's default; 0), True (1),
+or each in turn in this one process (both: False first, each after its own warmup, since the
+algorithms are chosen again under the new setting).
+Prints one line of JSON per deterministic setting:
+  {"impl": "pytorch", "device", "precision", "cudnn_deterministic", "batch", "resize",
+   "threads", "img_per_s", "step_ms", "samples_img_per_s", "peak_rss_mb"[, "peak_gpu_mb"]}
+A sample is --steps timed steps (the GPU synchronised before and after); img_per_s and step_ms
+are the median over --samples samples (one sample of a few steps is noisy), each sample's
+img/s listed in samples_img_per_s. peak_rss_mb is the process's peak RSS (getrusage
+ru_maxrss / 1024), peak_gpu_mb PyTorch's peak allocated GPU memory (so far in the process).
 """
 import argparse
 import contextlib
 import json
 import os
 import resource
+import statistics
 import sys
 import time
 
@@ -41,13 +49,15 @@ def parse_args(argv):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--samples", type=int, default=1)
+    ap.add_argument("--cudnn-deterministic", choices=("0", "1", "both"), default="0")
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32")
     args = ap.parse_args(argv)
-    if args.batch < 1 or args.resize < 1 or args.threads < 1 or args.steps < 1 or args.warmup < 0:
-        ap.error("--batch, --resize, --threads and --steps must be >= 1, --warmup >= 0")
+    if min(args.batch, args.resize, args.threads, args.steps, args.samples) < 1 or args.warmup < 0:
+        ap.error("--batch, --resize, --threads, --steps and --samples must be >= 1, --warmup >= 0")
     if args.device == "cpu" and args.precision != "fp32":
         ap.error("--precision tf32/bf16 needs --device cuda")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -72,10 +82,45 @@ def sync(args):
         torch.cuda.synchronize()
 
 
+def timed_samples(args, step):
+    """Seconds per step of each of args.samples samples of args.steps steps."""
+    each = []
+    for _ in range(args.samples):
+        sync(args)
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            loss = step()
+        loss.item()  # waits for the last step (eager CPU: already done)
+        sync(args)
+        each.append((time.perf_counter() - t0) / args.steps)
+    return each
+
+
+def result(args, deterministic, each):
+    dt = statistics.median(each)
+    out = {
+        "impl": "pytorch",
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "precision": args.precision,
+        "cudnn_deterministic": deterministic,
+        "batch": args.batch,
+        "resize": args.resize,
+        "threads": args.threads,
+        "img_per_s": round(args.batch / dt, 2),
+        "step_ms": round(1000.0 * dt, 3),
+        "samples_img_per_s": [round(args.batch / t, 2) for t in each],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+    }
+    if args.device == "cuda":
+        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
 def main(argv):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     autocast = set_precision(args)
+    torch.backends.cudnn.benchmark = False
     net = googlenet.xavier_init(googlenet.make_net(), args.seed).train().to(args.device)
     opt = torch.optim.SGD(net.parameters(), lr=args.lr)
     g = torch.Generator().manual_seed(args.seed)
@@ -90,29 +135,12 @@ def main(argv):
         opt.step()
         return loss
 
-    for _ in range(args.warmup):
-        step()
-    sync(args)
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        loss = step()
-    loss.item()  # waits for the last step (eager CPU: already done)
-    sync(args)
-    dt = time.perf_counter() - t0
-    result = {
-        "impl": "pytorch",
-        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
-        "precision": args.precision,
-        "batch": args.batch,
-        "resize": args.resize,
-        "threads": args.threads,
-        "img_per_s": round(args.batch * args.steps / dt, 2),
-        "step_ms": round(1000.0 * dt / args.steps, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-    }
-    if args.device == "cuda":
-        result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    print(json.dumps(result))
+    settings = {"0": [False], "1": [True], "both": [False, True]}[args.cudnn_deterministic]
+    for deterministic in settings:
+        torch.backends.cudnn.deterministic = deterministic
+        for _ in range(args.warmup):
+            step()
+        print(json.dumps(result(args, deterministic, timed_samples(args, step))), flush=True)
     return 0
 
 

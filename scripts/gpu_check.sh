@@ -7,20 +7,29 @@
 #                                    the Fashion-MNIST IDX files
 #   scripts/gpu_check.sh --run       there (one H100/H200, no MPI/HDF5/oneDNN packages, no
 #                                    network): unpack, find cuDNN/cuBLAS/NCCL (PyTorch's nvidia-*
-#                                    pip packages), then
+#                                    pip packages), then, the likeliest to fail first, each piece
+#                                    with its own time cap:
+#                                      0. the machine, and every binary's libraries resolved
 #                                      1. test_cuda_ops: every op and the whole model, CUDA vs CPU
-#                                      2. gnet_dist --device cuda --comm nccl, one process, synthetic
-#                                      3. training-step benchmark, gnet vs PyTorch, batch 64/256/1024
-#                                         at 96x96, fp32 / tf32 / bf16 (a Markdown table)
-#                                      4. one epoch on the real data at 96x96
+#                                      2. gnet_dist --device cuda --comm nccl, one process, 30 steps
+#                                      3. gnet_gpu_ops_bench: every op of the step on GoogLeNet's
+#                                         96x96 shapes at batch 64, error vs the CPU and GPU time
+#                                         (a Markdown table), fp32 then bf16
+#                                      4. training-step benchmark, gnet vs PyTorch, batch 64/256/1024
+#                                         at 96x96, fp32 / tf32 / bf16, both cuDNN algorithm
+#                                         preferences, median of 3 samples (a Markdown table)
+#                                      5. one epoch on the real data at 96x96
+#                                    then a summary (each piece's exit status and time)
 #   scripts/gpu_check.sh --dry-run   here: --bundle, unpack into a temp dir, check that every
 #                                    binary resolves its libraries from the bundle + the CUDA
-#                                    toolkit, run what runs without a GPU (test_cuda_ops must
-#                                    skip with 77, the PyTorch benchmark on the CPU with a tiny
-#                                    batch, the CPU fallback of gnet_dist), print the GPU plan
+#                                    toolkit, run what runs without a GPU (test_cuda_ops and the
+#                                    two GPU benchmarks must skip with 77, the per-op harness with a
+#                                    CPU in the GPU's place, the PyTorch benchmark on the CPU with
+#                                    a tiny batch, the CPU fallback of gnet_dist), print the GPU plan
 #
-# The GPU session runs (device tool): command "scripts/gpu_check.sh --run", carry [".gpu_bundle"].
-# Output goes to stdout and, when $OUT is set, to $OUT/gpu_check.log and $OUT/bench.md.
+# The GPU session runs (device tool): command "scripts/gpu_check.sh --run", carry [".gpu_bundle"],
+# timeout_s 560. Output goes to stdout and, when $OUT is set, under $OUT: gpu_check.log (all of
+# it), one NAME.log per piece, bench.md (the table) and bench.jsonl (every benchmark's JSON line).
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +37,7 @@ bundle_dir="$root/.gpu_bundle"
 tarball="$bundle_dir/gnet-gpu.tar.xz"
 build="$root/build-gpu"
 data_src=${GNET_FMNIST:-/usr/share/datasets/fashion-mnist}
-bins=(gnet_dist tests/test_cuda_ops gnet_gpu_step_bench)
+bins=(gnet_dist tests/test_cuda_ops gnet_gpu_step_bench gnet_gpu_ops_bench)
 # Loaded from the target system, never bundled: glibc's own libraries, and the CUDA libraries
 # (the driver's libcuda, and the toolkit's / PyTorch's runtime, cuBLAS, cuDNN, NCCL).
 system_libs='^(linux-vdso|ld-linux|libc|libm|libpthread|libdl|librt|libresolv|libutil)\.so'
@@ -48,7 +57,7 @@ build_gpu() {
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGNET_CUDA=ON -DGNET_SANITIZE=OFF \
     -DGNET_FUZZ=OFF -DGNET_TSAN=OFF >/dev/null ||
     die "cmake failed (is the CUDA toolkit at /usr/local/cuda?)"
-  cmake --build "$build" -j "${GNET_JOBS:-2}" --target gnet_dist test_cuda_ops gnet_gpu_step_bench \
+  cmake --build "$build" -j "${GNET_JOBS:-2}" --target gnet_dist test_cuda_ops gnet_gpu_step_bench gnet_gpu_ops_bench \
     >"$build/gpu_check_build.log" 2>&1 || { tail -30 "$build/gpu_check_build.log"; die "build failed"; }
 }
 
@@ -138,85 +147,297 @@ check_libs() {
 step() { say; say "## $*"; }
 
 # Seconds a command may take: at most $1, and never past the deadline minus $2 seconds kept
-# for later steps (the whole --run must end within 8 minutes).
+# for later pieces (the whole --run must end within its call of 560 s).
 cap() {
   local left=$((deadline - SECONDS - ${2:-0}))
   [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"
 }
+
+# Whether $1 seconds are left before the deadline once $2 are kept for later pieces.
+time_for() { [ $((deadline - SECONDS - ${2:-0})) -ge "$1" ]; }
 
 # timeout SECONDS CMD..., then SIGKILL 10 s after the SIGTERM: gnet_dist turns SIGTERM into
 # a stop flag it only reads between steps, so a hang before them (NCCL init, a stream
 # synchronise) would otherwise outlive its limit and the call.
 timeout_k() { timeout -k 10 "$@"; }
 
-bench_table() {
-  local sizes=$1 steps=$2 reserve=$3 tb="$root/bench/torch_bench.py"
-  say "| batch | precision | gnet img/s | PyTorch img/s | gnet / PyTorch |"
-  say "|---|---|---|---|---|"
-  for batch in $sizes; do
-    for prec in fp32 tf32 bf16; do
-      local gi="" ti="" ratio="n/a" out
-      out=$(timeout_k "$(cap 120 "$reserve")" "${genv[@]}" "$g/bin/gnet_gpu_step_bench" --batch "$batch" --resize 96 \
-              --steps "$steps" --precision "$prec" 2>&1) && gi=$(sed -n 's/.*"img_per_s":\([0-9.]*\).*/\1/p' <<<"$out")
-      [ -n "$gi" ] || { gi="error"; say "gnet $batch $prec: $out" >&2; }
-      out=$(timeout_k "$(cap 180 "$reserve")" "$python" "$tb" --device cuda --precision "$prec" --batch "$batch" --resize 96 \
-              --steps "$steps" --warmup 3 2>&1) && ti=$(sed -n 's/.*"img_per_s": *\([0-9.]*\).*/\1/p' <<<"$out")
-      [ -n "$ti" ] || { ti="error"; say "torch $batch $prec: $out" >&2; }
-      if [[ $gi =~ ^[0-9.]+$ && $ti =~ ^[0-9.]+$ ]]; then ratio=$(awk -v a="$gi" -v b="$ti" 'BEGIN { printf "%.2fx", a / b }'); fi
-      say "| $batch | $prec | $gi | $ti | $ratio |"
+# piece NAME MAX RESERVE CMD...: CMD capped at MAX seconds (less when the deadline minus
+# RESERVE is nearer), its output on stdout and in $res/NAME.log; the exit status and time go
+# to the summary. Skipped when fewer than 20 seconds are left for it.
+piece() {
+  local name=$1 max=$2 reserve=$3 t0=$SECONDS limit rc; shift 3
+  if ! time_for 20 "$reserve"; then
+    say "$name: skipped (no time left)"; summary+=("$name: skipped (no time left)"); return
+  fi
+  limit=$(cap "$max" "$reserve")
+  timeout_k "$limit" "$@" 2>&1 | tee "$res/$name.log"
+  rc=${PIPESTATUS[0]}
+  local what="exit $rc"
+  [[ $rc == 124 || $rc == 137 ]] && what="TIMED OUT (exit $rc)"
+  say "$name: $what after $((SECONDS - t0)) s (cap $limit s)"
+  summary+=("$name: $what, $((SECONDS - t0)) s of its $limit s cap")
+}
+
+# ---------- the step benchmark (piece 4) ----------
+
+# Samples per measurement (the table shows their median), and timed steps per sample by batch:
+# a sample lasts about the same at every batch size.
+bench_samples=3
+steps_for() { case $1 in 64) echo 20 ;; 256) echo 10 ;; *) echo 5 ;; esac; }
+
+# "median (spread)" of one JSON line: img_per_s (the median of the samples) and the spread of
+# samples_img_per_s, (max - min) / median.
+cell() {
+  local med samples
+  med=$(sed -n 's/.*"img_per_s": *\([0-9.]*\).*/\1/p' <<<"$1")
+  samples=$(sed -n 's/.*"samples_img_per_s": *\[\([^]]*\)\].*/\1/p' <<<"$1")
+  [ -n "$med" ] || { echo "error"; return; }
+  awk -v m="$med" -v s="$samples" 'BEGIN {
+    n = split(s, v, / *, */); lo = hi = v[1] + 0
+    for (i = 2; i <= n; i++) { if (v[i] + 0 < lo) lo = v[i] + 0; if (v[i] + 0 > hi) hi = v[i] + 0 }
+    printf "%.0f (%.1f%%)", m, (n > 1 && m > 0) ? 100 * (hi - lo) / m : 0 }'
+}
+
+# Records one result: cells[KEY] for the table, meds[KEY] for the ratios, the line in bench.jsonl.
+record() {
+  local key=$1 line=$2
+  if [ -z "$line" ]; then cells[$key]="error"; return; fi
+  printf '%s\n' "$line" >>"$res/bench.jsonl"
+  cells[$key]=$(cell "$line")
+  meds[$key]=$(sed -n 's/.*"img_per_s": *\([0-9.]*\).*/\1/p' <<<"$line")
+}
+
+# gnet at one batch and precision, algorithm preference $3 (GNET_CUDNN_DETERMINISTIC).
+bench_gnet() {
+  local batch=$1 prec=$2 det=$3 key="gnet|$2|$3|$1" out
+  if ! time_for 20 "$bench_reserve"; then cells[$key]="no time"; return; fi
+  out=$(timeout_k "$(cap 60 "$bench_reserve")" "${genv[@]}" "GNET_CUDNN_DETERMINISTIC=$det" \
+        "$g/bin/gnet_gpu_step_bench" --batch "$batch" --resize 96 --precision "$prec" \
+        --steps "$(steps_for "$batch")" --warmup 3 --samples "$bench_samples" 2>&1)
+  printf '%s\n' "$out" >>"$res/bench.log"
+  record "$key" "$(grep '"impl":"gnet"' <<<"$out")"
+  [ "${cells[$key]}" = error ] && say "gnet batch $batch $prec deterministic=$det: $out" >&2
+}
+
+# PyTorch at one batch and precision, cudnn.deterministic False then True in one process.
+bench_torch() {
+  local batch=$1 prec=$2 out det
+  if ! time_for 30 "$bench_reserve"; then cells["torch|$prec|0|$batch"]="no time"; cells["torch|$prec|1|$batch"]="no time"; return; fi
+  out=$(timeout_k "$(cap 150 "$bench_reserve")" "$python" "$root/bench/torch_bench.py" --device cuda \
+        --precision "$prec" --batch "$batch" --resize 96 --steps "$(steps_for "$batch")" --warmup 3 \
+        --samples "$bench_samples" --cudnn-deterministic both 2>&1)
+  printf '%s\n' "$out" >>"$res/bench.log"
+  for det in 0 1; do
+    local want=false; [ $det = 1 ] && want=true
+    record "torch|$prec|$det|$batch" "$(grep "\"cudnn_deterministic\": $want" <<<"$out")"
+  done
+  [ "${cells["torch|$prec|0|$batch"]}" = error ] && say "torch batch $batch $prec: $out" >&2
+}
+
+# What each row measures (docs/performance.md, "GPU"): implementation, math, storage.
+label() {
+  case $1 in
+    gnet\|fp32) echo "gnet fp32 (FMA math, no TF32)" ;;
+    gnet\|tf32) echo "gnet tf32 (fp32 data, TF32 math)" ;;
+    gnet\|bf16) echo "gnet bf16 math (fp32 activations)" ;;
+    torch\|fp32) echo "PyTorch fp32 (TF32 off)" ;;
+    torch\|tf32) echo "PyTorch tf32 (allow_tf32 on)" ;;
+    torch\|bf16) echo "PyTorch autocast bf16 (bf16 activations)" ;;
+  esac
+}
+
+algos() {
+  case $1 in
+    gnet\|1) echo "deterministic preferred (gnet's default)" ;;
+    gnet\|0) echo "best-ranked, any (GNET_CUDNN_DETERMINISTIC=0)" ;;
+    torch\|0) echo "cudnn.deterministic=False (PyTorch's default)" ;;
+    torch\|1) echo "cudnn.deterministic=True" ;;
+  esac
+}
+
+ratio() {
+  local a=${meds[$1]:-} b=${meds[$2]:-}
+  if [[ $a =~ ^[0-9.]+$ && $b =~ ^[0-9.]+$ ]]; then awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", a / b }'; else echo "n/a"; fi
+}
+
+bench_report() {
+  local sizes=$1 prec impl det b row
+  say "Images per second, median of $bench_samples samples (spread: (max - min) / median); cuDNN benchmark mode off on both sides."
+  say
+  say "| implementation and math | cuDNN algorithms |$(for b in $sizes; do printf ' batch %s |' "$b"; done)"
+  say "|---|---|$(for b in $sizes; do printf -- '---|'; done)"
+  for prec in fp32 tf32 bf16; do
+    for impl in gnet torch; do
+      for det in $([ $impl = gnet ] && echo 1 0 || echo 0 1); do # each side's default first
+        row="| $(label "$impl|$prec") | $(algos "$impl|$det") |"
+        for b in $sizes; do row="$row ${cells["$impl|$prec|$det|$b"]:-not run} |"; done
+        say "$row"
+      done
+    done
+  done
+  say
+  say "gnet / PyTorch (medians):"
+  say
+  say "| precision | compared |$(for b in $sizes; do printf ' batch %s |' "$b"; done)"
+  say "|---|---|$(for b in $sizes; do printf -- '---|'; done)"
+  local cmp gd td what
+  for prec in fp32 tf32 bf16; do
+    for cmp in "1 1 both deterministic" "0 0 both best-ranked (any)" "1 0 each side's default"; do
+      read -r gd td what <<<"$cmp"
+      row="| $prec | $what |"
+      for b in $sizes; do row="$row $(ratio "gnet|$prec|$gd|$b" "torch|$prec|$td|$b") |"; done
+      say "$row"
     done
   done
 }
 
-gpu_run() {
-  deadline=$((SECONDS + 460))
-  python=${GNET_PYTHON:-python3}
-  unpack
-  set_library_path
-  step "machine"
+# Piece 4: batch-major (the small batches are the surest to finish), then precision; gnet with
+# both algorithm preferences, PyTorch with both in one process. Each measurement is skipped
+# once the time kept for the epoch would be touched.
+bench_table() {
+  local sizes=$1 batch prec t0=$SECONDS
+  declare -gA cells=() meds=()
+  : >"$res/bench.jsonl"
+  for batch in $sizes; do
+    for prec in fp32 tf32 bf16; do
+      bench_gnet "$batch" "$prec" 1
+      bench_gnet "$batch" "$prec" 0
+      bench_torch "$batch" "$prec"
+      say "  batch $batch $prec: gnet ${cells["gnet|$prec|1|$batch"]} / ${cells["gnet|$prec|0|$batch"]}, PyTorch ${cells["torch|$prec|0|$batch"]} / ${cells["torch|$prec|1|$batch"]} ($((SECONDS - t0)) s)"
+    done
+  done
+  say
+  bench_report "$sizes" | tee "$res/bench.md"
+  summary+=("bench: $((SECONDS - t0)) s, $(grep -c . "$res/bench.jsonl") results (of $(( $(wc -w <<<"$sizes") * 12 ))) in bench.jsonl")
+}
+
+# ---------- --run ----------
+
+machine() {
   nvidia-smi -L 2>&1 || true
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv 2>&1 || true
   ldd --version 2>&1 | head -1
   "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1
   check_libs
+}
+
+# Each piece's status, the failing ops, and the step table again (the end of the log is what
+# a truncated view shows).
+run_summary() {
+  step "summary ($SECONDS s of the call)"
+  printf '%s\n' "${summary[@]}"
+  local f
+  for f in "$res"/ops-*.log; do
+    [ -f "$f" ] || continue
+    say "$(basename "$f" .log): $(tail -n 1 "$f")"
+    grep -F '**FAIL**' "$f" | head -20
+  done
+  [ -f "$res/bench.md" ] && { say; cat "$res/bench.md"; }
+}
+
+gpu_run() {
+  # The call's 560 s, less the kill grace and the summary (GNET_CHECK_BUDGET: a shorter one, to
+  # try the caps and skips here).
+  deadline=$((SECONDS + ${GNET_CHECK_BUDGET:-525}))
+  python=${GNET_PYTHON:-python3}
+  summary=()
+  unpack
+  res=${OUT:-$work/out}
+  mkdir -p "$res"
+  cd "$g" || die "cannot enter $g"
+  set_library_path
+  # Each piece's RESERVE keeps time for those after it (ops ~2 x 60, bench >= 150, epoch 90),
+  # so that a hang costs its own piece, not the rest.
+  step "0. machine and libraries"
+  machine 2>&1 | tee "$res/machine.log"
+  summary+=("libraries: $([ "${PIPESTATUS[0]}" = 0 ] && echo "all resolved" || echo "SOME UNRESOLVED (machine.log)")")
   step "1. CUDA ops and the whole model against the CPU backend (fp32, rel err <= 1e-4)"
-  (cd "$g" && timeout_k "$(cap 240 300)" "${genv[@]}" bin/test_cuda_ops); say "test_cuda_ops: exit $?"
-  step "2. single-rank NCCL through gnet_dist (synthetic, 96x96, 60 steps + evaluation)"
-  timeout_k "$(cap 120 240)" "${genv[@]}" "$g/bin/gnet_dist" --device cuda --comm nccl --synthetic 3840 --batch-size 64 --resize 96 \
-    --epochs 1 --no-progress; say "gnet_dist nccl: exit $?"
-  step "3. training step, gnet vs PyTorch (eager, tests/ref/googlenet.py), 96x96, same GPU"
-  bench_table "64 256 1024" 15 120 | tee "${OUT:-$work}/bench.md"
-  step "4. one epoch of Fashion-MNIST at 96x96 (batch 250: divides 60000 and 10000)"
-  timeout_k "$(cap 200)" "${genv[@]}" "$g/bin/gnet_dist" --idx "$g/data" --resize 96 --device cuda --epochs 1 --batch-size 250 \
-    --no-progress; say "gnet_dist epoch: exit $?"
-  rm -rf "$work"
+  piece test_cuda_ops 150 360 "${genv[@]}" bin/test_cuda_ops
+  step "2. gnet_dist on the GPU: single-rank NCCL, 1920 synthetic images at 96x96, 30 steps + evaluation"
+  piece gnet_dist 90 330 "${genv[@]}" bin/gnet_dist --device cuda --comm nccl --synthetic 1920 --batch-size 64 \
+    --resize 96 --epochs 1 --no-progress
+  step "3. every op of the step, CUDA vs CPU, batch 64 at 96x96 (error and GPU time per call)"
+  piece ops-fp32 75 270 "${genv[@]}" bin/gnet_gpu_ops_bench --batch 64 --resize 96 --precision fp32
+  piece ops-bf16 60 240 "${genv[@]}" bin/gnet_gpu_ops_bench --batch 64 --resize 96 --precision bf16
+  step "4. training step, gnet vs PyTorch (eager, tests/ref/googlenet.py), 96x96, same GPU"
+  bench_reserve=90
+  bench_table "64 256 1024"
+  step "5. one epoch of Fashion-MNIST at 96x96 (batch 250: divides 60000 and 10000)"
+  piece epoch 150 0 "${genv[@]}" bin/gnet_dist --idx "$g/data" --resize 96 --device cuda --epochs 1 \
+    --batch-size 250 --no-progress
+  run_summary
+  cd / && rm -rf "$work"
+}
+
+# ---------- --dry-run (here) ----------
+
+# expect_exit WANT WHAT CMD...: runs CMD, prints its exit status; a status other than WANT
+# ("!0": any but 0) fails the dry run.
+expect_exit() {
+  local want=$1 what=$2 e; shift 2
+  step "$what"
+  "$@"; e=$?
+  say "exit $e"
+  if [[ $want == '!0' && $e != 0 ]] || [[ $e == "$want" ]]; then return 0; fi
+  say "FAIL: expected exit $want"; return 1
+}
+
+# What the GPU binaries do without a GPU: skip (77) or one error line.
+dry_no_gpu() {
+  local rc=0
+  expect_exit 77 "test_cuda_ops without a GPU (must skip: 77)" "${genv[@]}" "$g/bin/test_cuda_ops" || rc=1
+  expect_exit 77 "gnet_gpu_step_bench without a GPU (must skip: 77)" \
+    "${genv[@]}" GNET_CUDNN_DETERMINISTIC=0 "$g/bin/gnet_gpu_step_bench" --batch 2 || rc=1
+  expect_exit 77 "gnet_gpu_ops_bench without a GPU (must skip: 77)" "${genv[@]}" "$g/bin/gnet_gpu_ops_bench" --batch 2 || rc=1
+  expect_exit '!0' "gnet_dist --device cuda without a GPU (one error line, non-zero exit)" \
+    "${genv[@]}" "$g/bin/gnet_dist" --device cuda --synthetic 64 || rc=1
+  return $rc
+}
+
+# What runs on the CPU from the bundle: the trainer's fallback, the per-op harness.
+dry_cpu() {
+  local rc=0 e
+  expect_exit 0 "gnet_dist --device auto from the bundle (CPU fallback, serial communicator, 2 steps)" \
+    "${genv[@]}" "$g/bin/gnet_dist" --device auto --synthetic 64 --batch-size 32 --epochs 1 --no-progress || rc=1
+  step "gnet_gpu_ops_bench --cpu-vs-cpu from the bundle (every op of the step at batch 2, a CPU in the GPU's place)"
+  "${genv[@]}" "$g/bin/gnet_gpu_ops_bench" --cpu-vs-cpu --batch 2 --target-ms 0.2 >"$work/ops.md"; e=$?
+  tail -n 1 "$work/ops.md"
+  say "exit $e"; [ $e = 0 ] || rc=1
+  return $rc
+}
+
+# The PyTorch benchmark on the CPU (tiny), and --run's table assembled from its real lines
+# (PyTorch's cells only; gnet's stay "not run").
+dry_torch() {
+  local out det
+  step "PyTorch benchmark script on the CPU (batch 2, 1 step a sample, both cudnn.deterministic settings) and the table"
+  out=$("$python" "$root/bench/torch_bench.py" --device cpu --precision fp32 --batch 2 --resize 96 --steps 1 \
+          --warmup 0 --threads 2 --samples "$bench_samples" --cudnn-deterministic both) || return 1
+  say "$out"
+  res=$work
+  declare -gA cells=() meds=()
+  for det in 0 1; do
+    local want=false; [ $det = 1 ] && want=true
+    record "torch|fp32|$det|2" "$(grep "\"cudnn_deterministic\": $want" <<<"$out")"
+  done
+  bench_report 2
+  [[ ${cells["torch|fp32|1|2"]} =~ ^[0-9]+\ \( ]] || { say "FAIL: the table did not parse the lines"; return 1; }
 }
 
 dry_run() {
   local t0=$SECONDS
   make_bundle
   say "bundle built in $((SECONDS - t0)) s"
-  local t1=$SECONDS
+  local t1=$SECONDS rc=0
   python=${GNET_PYTHON:-/usr/bin/python3}
   unpack
   set_library_path
-  local rc=0
   check_libs || rc=1
-  step "test_cuda_ops without a GPU (must skip: 77)"
-  "${genv[@]}" "$g/bin/test_cuda_ops"; local e=$?
-  say "exit $e"; [ $e = 77 ] || rc=1
-  step "gnet_gpu_step_bench without a GPU (must skip: 77)"
-  "${genv[@]}" "$g/bin/gnet_gpu_step_bench" --batch 2; e=$?
-  say "exit $e"; [ $e = 77 ] || rc=1
-  step "gnet_dist --device cuda without a GPU (one error line, non-zero exit)"
-  "${genv[@]}" "$g/bin/gnet_dist" --device cuda --synthetic 64; e=$?
-  say "exit $e"; [ $e != 0 ] || rc=1
-  step "gnet_dist --device auto from the bundle (CPU fallback, serial communicator, 2 steps)"
-  "${genv[@]}" "$g/bin/gnet_dist" --device auto --synthetic 64 --batch-size 32 --epochs 1 --no-progress || rc=1
-  step "PyTorch benchmark script on the CPU, tiny batch"
-  "$python" "$root/bench/torch_bench.py" --device cpu --precision fp32 --batch 2 --resize 96 --steps 1 \
-    --warmup 0 --threads 2 || rc=1
-  step "what --run does on the GPU machine"
-  sed -n '/^gpu_run()/,/^}/p' "$0" | grep -E 'step "|timeout|bench_table "' | sed 's/^ */  /'
+  dry_no_gpu || rc=1
+  dry_cpu || rc=1
+  dry_torch || rc=1
+  step "what --run does on the GPU machine (each piece: name, cap s, seconds kept for later ones)"
+  sed -n '/^gpu_run()/,/^}/p' "$0" | grep -E 'step "|piece |bench_table "' | sed 's/^ */  /'
   rm -rf "$work"
   say
   say "dry run (after the bundle) took $((SECONDS - t1)) s: $([ $rc = 0 ] && echo OK || echo FAILED)"

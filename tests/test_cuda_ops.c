@@ -23,6 +23,7 @@
 #include "core/backend_cuda.h"
 #include "core/model.h"
 #include "core/rng.h"
+#include "backend_pair.h"
 #include "test_util.h"
 
 #define TOL 1e-4
@@ -33,83 +34,8 @@
 #define BF16_TOL 1e-1
 
 static gnet_backend *cpu, *gpu;
-static gnet_rng rng;
-
-/* ---------- helpers: one tensor on both backends ---------- */
-
-typedef struct {
-    float *c, *g;
-} pair;
-
-static float *fmalloc(size_t n)
-{
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    if (!p) {
-        fprintf(stderr, "out of host memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static float *random_host(size_t n, float lo, float hi)
-{
-    float *h = fmalloc(n);
-    for (size_t i = 0; i < n; i++)
-        h[i] = lo + (hi - lo) * (float)gnet_rng_uniform(&rng);
-    return h;
-}
-
-/* An activation of shape s (each backend's layout) from NCHW host values. */
-static pair act_pair(gnet_shape s, const float *host)
-{
-    pair p = {cpu->alloc(cpu, cpu->act_count(cpu, s)), gpu->alloc(gpu, gpu->act_count(gpu, s))};
-    cpu->from_nchw(cpu, s, host, p.c);
-    gpu->from_nchw(gpu, s, host, p.g);
-    return p;
-}
-
-static pair random_act(gnet_shape s, float lo, float hi)
-{
-    float *h = random_host(gnet_shape_count(s), lo, hi);
-    pair p = act_pair(s, h);
-    free(h);
-    return p;
-}
-
-/* A plain array (parameters, gradients, linear-layer rows). */
-static pair plain_pair(size_t n, const float *host)
-{
-    pair p = {cpu->alloc(cpu, n), gpu->alloc(gpu, n)};
-    cpu->upload(cpu, p.c, host, n);
-    gpu->upload(gpu, p.g, host, n);
-    return p;
-}
-
-static pair random_plain(size_t n, float lo, float hi)
-{
-    float *h = random_host(n, lo, hi);
-    pair p = plain_pair(n, h);
-    free(h);
-    return p;
-}
-
-static void pair_free(pair p)
-{
-    cpu->free(cpu, p.c);
-    gpu->free(gpu, p.g);
-}
-
-static double rel_err(const float *got, const float *ref, size_t n)
-{
-    double diff = 0.0, scale = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(got[i]))
-            return INFINITY;
-        diff = fmax(diff, fabs((double)got[i] - ref[i]));
-        scale = fmax(scale, fabs((double)ref[i]));
-    }
-    return scale > 0.0 ? diff / scale : diff;
-}
+/* cpu and gpu for the pair helpers (tests/backend_pair.h), and the random inputs' stream. */
+static gnet_duo duo;
 
 static double report_tol(const char *what, double e, double tol)
 {
@@ -123,23 +49,12 @@ static double report(const char *what, double e) { return report_tol(what, e, TO
 
 static void check_plain(const char *what, pair p, size_t n)
 {
-    float *c = fmalloc(n), *g = fmalloc(n);
-    cpu->download(cpu, c, p.c, n);
-    gpu->download(gpu, g, p.g, n);
-    report(what, rel_err(g, c, n));
-    free(c);
-    free(g);
+    report(what, duo_plain_err(&duo, p, n));
 }
 
 static void check_act(const char *what, pair p, gnet_shape s)
 {
-    size_t n = gnet_shape_count(s);
-    float *c = fmalloc(n), *g = fmalloc(n);
-    cpu->to_nchw(cpu, s, p.c, c);
-    gpu->to_nchw(gpu, s, p.g, g);
-    report(what, rel_err(g, c, n));
-    free(c);
-    free(g);
+    report(what, duo_act_err(&duo, p, s));
 }
 
 static int out_dim(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
@@ -155,16 +70,17 @@ static void conv_check_backward(gnet_conv *cc, gnet_conv *gc, const gnet_conv_de
 {
     char what[128];
     size_t wn = (size_t)d->out.c * d->in.c * d->k * d->k;
-    pair dy = random_act(d->out, -1.0f, 1.0f);
+    pair dy = duo_random_act(&duo, d->out, -1.0f, 1.0f);
     if (d->in.c > 1) {
-        pair dx = random_act(d->in, 0.0f, 0.0f);
+        pair dx = duo_random_act(&duo, d->in, 0.0f, 0.0f);
         cpu->conv_backward_data(cc, dy.c, w.c, dx.c);
         gpu->conv_backward_data(gc, dy.g, w.g, dx.g);
         snprintf(what, sizeof what, "%s bwd-data", name);
         check_act(what, dx, d->in);
-        pair_free(dx);
+        duo_free(&duo, dx);
     }
-    pair dw = random_plain(wn, -1.0f, 1.0f), db = random_plain((size_t)d->out.c, -1.0f, 1.0f);
+    pair dw = duo_random_plain(&duo, wn, -1.0f, 1.0f);
+    pair db = duo_random_plain(&duo, (size_t)d->out.c, -1.0f, 1.0f);
     for (int acc = 0; acc < 2; acc++) {
         cpu->conv_backward_filter(cc, x.c, dy.c, dw.c, db.c, acc);
         gpu->conv_backward_filter(gc, x.g, dy.g, dw.g, db.g, acc);
@@ -173,9 +89,9 @@ static void conv_check_backward(gnet_conv *cc, gnet_conv *gc, const gnet_conv_de
         snprintf(what, sizeof what, "%s bwd-filter db%s", name, acc ? " (accumulate)" : "");
         check_plain(what, db, (size_t)d->out.c);
     }
-    pair_free(dy);
-    pair_free(dw);
-    pair_free(db);
+    duo_free(&duo, dy);
+    duo_free(&duo, dw);
+    duo_free(&duo, db);
 }
 
 static void test_conv(conv_case k)
@@ -194,17 +110,17 @@ static void test_conv(conv_case k)
     gnet_conv *cc = cpu->conv_create(cpu, &d), *gc = gpu->conv_create(gpu, &d);
     size_t wn = (size_t)k.oc * k.ic * k.k * k.k;
     float bound = 1.0f / sqrtf((float)(k.ic * k.k * k.k));
-    pair x = random_act(in, -1.0f, 1.0f), w = random_plain(wn, -bound, bound);
-    pair b = random_plain((size_t)k.oc, -bound, bound), y = random_act(d.out, 0.0f, 0.0f);
+    pair x = duo_random_act(&duo, in, -1.0f, 1.0f), w = duo_random_plain(&duo, wn, -bound, bound);
+    pair b = duo_random_plain(&duo, (size_t)k.oc, -bound, bound), y = duo_random_act(&duo, d.out, 0.0f, 0.0f);
     cpu->conv_forward(cc, x.c, w.c, b.c, y.c);
     gpu->conv_forward(gc, x.g, w.g, b.g, y.g);
     snprintf(what, sizeof what, "%s fwd", name);
     check_act(what, y, d.out);
     conv_check_backward(cc, gc, &d, x, w, name);
-    pair_free(x);
-    pair_free(w);
-    pair_free(b);
-    pair_free(y);
+    duo_free(&duo, x);
+    duo_free(&duo, w);
+    duo_free(&duo, b);
+    duo_free(&duo, y);
     cpu->conv_destroy(cc);
     gpu->conv_destroy(gc);
 }
@@ -234,8 +150,8 @@ static void test_pool(gnet_pool_alg alg, gnet_shape in, int k, int stride, int p
     char what[128];
     gnet_pool *pc = cpu->pool_create(cpu, &d), *pg = gpu->pool_create(gpu, &d);
     /* Signed inputs: a window whose maximum is negative tells -inf padding from zeros. */
-    pair x = random_act(in, -1.0f, 0.5f), y = random_act(out, 0.0f, 0.0f);
-    pair dy = random_act(out, -1.0f, 1.0f), dx = random_act(in, 0.0f, 0.0f);
+    pair x = duo_random_act(&duo, in, -1.0f, 0.5f), y = duo_random_act(&duo, out, 0.0f, 0.0f);
+    pair dy = duo_random_act(&duo, out, -1.0f, 1.0f), dx = duo_random_act(&duo, in, 0.0f, 0.0f);
     cpu->pool_forward(pc, x.c, y.c);
     gpu->pool_forward(pg, x.g, y.g);
     snprintf(what, sizeof what, "%s pool %dx%d/%d pad %d %dx%dx%d fwd",
@@ -245,10 +161,10 @@ static void test_pool(gnet_pool_alg alg, gnet_shape in, int k, int stride, int p
     gpu->pool_backward(pg, dy.g, dx.g);
     memcpy(what + strlen(what) - 3, "bwd", 3);
     check_act(what, dx, in);
-    pair_free(x);
-    pair_free(y);
-    pair_free(dy);
-    pair_free(dx);
+    duo_free(&duo, x);
+    duo_free(&duo, y);
+    duo_free(&duo, dy);
+    duo_free(&duo, dx);
     cpu->pool_destroy(pc);
     gpu->pool_destroy(pg);
 }
@@ -270,7 +186,7 @@ static void test_elementwise(void)
 {
     printf("element-wise and concat\n");
     gnet_shape s = {2, 48, 5, 5};
-    pair y = random_act(s, -1.0f, 1.0f), dy = random_act(s, -1.0f, 1.0f);
+    pair y = duo_random_act(&duo, s, -1.0f, 1.0f), dy = duo_random_act(&duo, s, -1.0f, 1.0f);
     cpu->relu_backward(cpu, y.c, dy.c, cpu->act_count(cpu, s));
     gpu->relu_backward(gpu, y.g, dy.g, gpu->act_count(gpu, s));
     check_act("relu_backward", dy, s);
@@ -279,33 +195,33 @@ static void test_elementwise(void)
     check_act("add", dy, s);
     /* Inception concat and split: 16-aligned ranges (what the CPU layout needs). */
     gnet_shape dst_s = {2, 64, 5, 5};
-    pair dst = random_act(dst_s, -1.0f, 1.0f);
+    pair dst = duo_random_act(&duo, dst_s, -1.0f, 1.0f);
     cpu->copy_channels(cpu, dst.c, 64, 16, y.c, 48, 32, 16, 2, 25);
     gpu->copy_channels(gpu, dst.g, 64, 16, y.g, 48, 32, 16, 2, 25);
     check_act("copy_channels (concat into a slice)", dst, dst_s);
     cpu->copy_channels(cpu, y.c, 48, 0, dst.c, 64, 16, 48, 2, 25);
     gpu->copy_channels(gpu, y.g, 48, 0, dst.g, 64, 16, 48, 2, 25);
     check_act("copy_channels (split out of a slice)", y, s);
-    pair_free(y);
-    pair_free(dy);
-    pair_free(dst);
+    duo_free(&duo, y);
+    duo_free(&duo, dy);
+    duo_free(&duo, dst);
 }
 
 static void test_linear(int n, int in, int out)
 {
     printf("linear %d x %d -> %d\n", n, in, out);
     float bound = 1.0f / sqrtf((float)in);
-    pair x = random_plain((size_t)n * in, 0.0f, 2.0f),
-         w = random_plain((size_t)out * in, -bound, bound);
-    pair b = random_plain((size_t)out, -bound, bound),
-         y = random_plain((size_t)n * out, 0.0f, 0.0f);
+    pair x = duo_random_plain(&duo, (size_t)n * in, 0.0f, 2.0f),
+         w = duo_random_plain(&duo, (size_t)out * in, -bound, bound);
+    pair b = duo_random_plain(&duo, (size_t)out, -bound, bound),
+         y = duo_random_plain(&duo, (size_t)n * out, 0.0f, 0.0f);
     cpu->linear_forward(cpu, n, in, out, x.c, w.c, b.c, y.c);
     gpu->linear_forward(gpu, n, in, out, x.g, w.g, b.g, y.g);
     check_plain("linear fwd", y, (size_t)n * out);
-    pair dy = random_plain((size_t)n * out, -1.0f, 1.0f),
-         dx = random_plain((size_t)n * in, 0.0f, 0.0f);
-    pair dw = random_plain((size_t)out * in, -1.0f, 1.0f),
-         db = random_plain((size_t)out, -1.0f, 1.0f);
+    pair dy = duo_random_plain(&duo, (size_t)n * out, -1.0f, 1.0f),
+         dx = duo_random_plain(&duo, (size_t)n * in, 0.0f, 0.0f);
+    pair dw = duo_random_plain(&duo, (size_t)out * in, -1.0f, 1.0f),
+         db = duo_random_plain(&duo, (size_t)out, -1.0f, 1.0f);
     for (int acc = 0; acc < 2; acc++) {
         cpu->linear_backward(cpu, n, in, out, x.c, w.c, dy.c, dx.c, dw.c, db.c, acc);
         gpu->linear_backward(gpu, n, in, out, x.g, w.g, dy.g, dx.g, dw.g, db.g, acc);
@@ -315,7 +231,7 @@ static void test_linear(int n, int in, int out)
     }
     pair ps[] = {x, w, b, y, dy, dx, dw, db};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
-        pair_free(ps[i]);
+        duo_free(&duo, ps[i]);
 }
 
 /* labels_on_device: the CUDA side reads them from device memory instead of the host. */
@@ -323,13 +239,13 @@ static void test_softmax_xent(int n, int labels_on_device)
 {
     printf("softmax cross-entropy, %d rows, %s labels\n", n, labels_on_device ? "device" : "host");
     const int classes = 10;
-    pair z = random_plain((size_t)n * classes, -4.0f, 4.0f),
-         dz = random_plain((size_t)n * classes, 0.0f, 0.0f);
+    pair z = duo_random_plain(&duo, (size_t)n * classes, -4.0f, 4.0f),
+         dz = duo_random_plain(&duo, (size_t)n * classes, 0.0f, 0.0f);
     int32_t *labels = malloc((size_t)n * sizeof(int32_t));
     if (!labels)
         exit(2);
     for (int i = 0; i < n; i++)
-        labels[i] = (int32_t)gnet_rng_below(&rng, (uint64_t)classes);
+        labels[i] = (int32_t)gnet_rng_below(&duo.rng, (uint64_t)classes);
     float *dev = gpu->alloc(gpu, (size_t)n); /* int32 and float have the same size */
     gpu->upload(gpu, dev, (const float *)labels, (size_t)n);
     double lc, lg;
@@ -343,8 +259,8 @@ static void test_softmax_xent(int n, int labels_on_device)
     EXPECT(hc == hg);
     gpu->free(gpu, dev);
     free(labels);
-    pair_free(z);
-    pair_free(dz);
+    duo_free(&duo, z);
+    duo_free(&duo, dz);
 }
 
 /* Uploads through the pinned staging (reserve_upload): more in a row than the ring has slots,
@@ -357,12 +273,12 @@ static void test_staged_uploads(void)
     enum { UPLOADS = 5 };
     const size_t n = 4099, big = 3 * n;
     gpu->reserve_upload(gpu, n);
-    float *src = fmalloc(big), *got = fmalloc(big), *want[UPLOADS + 1], *dev[UPLOADS + 1];
+    float *src = duo_fmalloc(big), *got = duo_fmalloc(big), *want[UPLOADS + 1], *dev[UPLOADS + 1];
     for (int i = 0; i <= UPLOADS; i++)
         dev[i] = gpu->alloc(gpu, big);
     for (int i = 0; i <= UPLOADS; i++) {
         size_t count = i < UPLOADS ? n - (size_t)i : big;
-        want[i] = random_host(count, -1.0f, 1.0f);
+        want[i] = duo_random_host(&duo, count, -1.0f, 1.0f);
         memcpy(src, want[i], count * sizeof(float));
         gpu->upload(gpu, dev[i], src, count);
         memset(src, 0xff, big * sizeof(float)); /* NaNs, if the device still read it */
@@ -415,11 +331,11 @@ static void test_tallies(void)
 {
     printf("loss tallies read late\n");
     const int n = 300, classes = 10;
-    pair z = random_plain((size_t)n * classes, -4.0f, 4.0f),
-         dz = random_plain((size_t)n * classes, 0.0f, 0.0f);
+    pair z = duo_random_plain(&duo, (size_t)n * classes, -4.0f, 4.0f),
+         dz = duo_random_plain(&duo, (size_t)n * classes, 0.0f, 0.0f);
     int32_t labels[300];
     for (int i = 0; i < n; i++)
-        labels[i] = (int32_t)gnet_rng_below(&rng, (uint64_t)classes);
+        labels[i] = (int32_t)gnet_rng_below(&duo.rng, (uint64_t)classes);
     double lc[3], lg[3];
     int64_t hc[3], hg[3];
     tallies_of(cpu, z, dz, labels, lc, hc);
@@ -434,20 +350,20 @@ static void test_tallies(void)
     }
     EXPECT(lg[1] == 0.0 && hg[1] == 0);
     printf("  on_wait called %d times while taking\n", waits_seen);
-    pair_free(z);
-    pair_free(dz);
+    duo_free(&duo, z);
+    duo_free(&duo, dz);
 }
 
 static void test_sgd(float m, float wd, int nesterov, float scale)
 {
     char what[96];
     const size_t n = 100003;
-    pair p = random_plain(n, -1.0f, 1.0f), buf = random_plain(n, 0.0f, 0.0f);
+    pair p = duo_random_plain(&duo, n, -1.0f, 1.0f), buf = duo_random_plain(&duo, n, 0.0f, 0.0f);
     for (int step = 0; step < 3; step++) {
-        pair g = random_plain(n, -1.0f, 1.0f);
+        pair g = duo_random_plain(&duo, n, -1.0f, 1.0f);
         cpu->sgd(cpu, p.c, g.c, m != 0.0f ? buf.c : NULL, n, 0.05f, m, wd, nesterov, step == 0, scale);
         gpu->sgd(gpu, p.g, g.g, m != 0.0f ? buf.g : NULL, n, 0.05f, m, wd, nesterov, step == 0, scale);
-        pair_free(g);
+        duo_free(&duo, g);
     }
     snprintf(what, sizeof what, "sgd m=%g wd=%g%s scale=%g: params after 3 steps", m, wd,
              nesterov ? " nesterov" : "", scale);
@@ -457,28 +373,28 @@ static void test_sgd(float m, float wd, int nesterov, float scale)
                  nesterov ? " nesterov" : "");
         check_plain(what, buf, n);
     }
-    pair_free(p);
-    pair_free(buf);
+    duo_free(&duo, p);
+    duo_free(&duo, buf);
 }
 
 /* The squared norm of a and of a - b: double sums in another order, so close, not equal. */
 static void test_sumsq(void)
 {
     const size_t n = 100003;
-    pair a = random_plain(n, -1.0f, 1.0f), b = random_plain(n, -1.0f, 1.0f);
+    pair a = duo_random_plain(&duo, n, -1.0f, 1.0f), b = duo_random_plain(&duo, n, -1.0f, 1.0f);
     double ca = cpu->sumsq(cpu, a.c, NULL, n), ga = gpu->sumsq(gpu, a.g, NULL, n);
     double cd = cpu->sumsq(cpu, a.c, b.c, n), gd = gpu->sumsq(gpu, a.g, b.g, n);
     report_tol("sumsq(a)", fabs(ga - ca) / ca, 1e-12);
     report_tol("sumsq(a - b)", fabs(gd - cd) / cd, 1e-12);
-    pair_free(a);
-    pair_free(b);
+    duo_free(&duo, a);
+    duo_free(&duo, b);
 }
 
 /* ---------- the whole model ---------- */
 
 static void copy_params(gnet_model *from, gnet_model *to)
 {
-    float *h = fmalloc(from->n_weights);
+    float *h = duo_fmalloc(from->n_weights);
     cpu->download(cpu, h, from->params, from->n_weights);
     to->be->upload(to->be, to->params, h, to->n_weights);
     free(h);
@@ -488,7 +404,7 @@ static void copy_params(gnet_model *from, gnet_model *to)
 static void model_input(gnet_model *mc, gnet_model *mg, float **xc, float **xg)
 {
     gnet_shape in = {mc->batch, 1, mc->size, mc->size};
-    float *h = random_host(gnet_shape_count(in), 0.0f, 1.0f);
+    float *h = duo_random_host(&duo, gnet_shape_count(in), 0.0f, 1.0f);
     *xc = cpu->alloc(cpu, cpu->act_count(cpu, in));
     *xg = mg->be->alloc(mg->be, mg->be->act_count(mg->be, in));
     cpu->from_nchw(cpu, in, h, *xc);
@@ -499,14 +415,14 @@ static void model_input(gnet_model *mc, gnet_model *mg, float **xc, float **xg)
 static void check_grads(gnet_model *mc, gnet_model *mg, double tol)
 {
     size_t n = mc->n_weights;
-    float *c = fmalloc(n), *g = fmalloc(n);
+    float *c = duo_fmalloc(n), *g = duo_fmalloc(n);
     cpu->download(cpu, c, mc->grads, n);
     mg->be->download(mg->be, g, mg->grads, n);
     double worst = 0.0;
     const char *worst_name = "";
     for (int i = 0; i < mc->n_params; i++) {
         const gnet_param_spec *s = &mc->params_spec[i];
-        double e = rel_err(g + s->offset, c + s->offset, s->count);
+        double e = duo_rel_err(g + s->offset, c + s->offset, s->count);
         if (e > tol)
             printf("  gradient %-40s rel err %.2e  <-- FAIL\n", s->name, e);
         EXPECT(e <= tol);
@@ -538,10 +454,10 @@ static void test_model(gnet_backend *g, const char *math, double tol, int batch,
     float lc_host[64 * GNET_CLASSES], lg_host[64 * GNET_CLASSES];
     cpu->download(cpu, lc_host, mc->logits, nl);
     g->download(g, lg_host, mg->logits, nl);
-    report_tol("logits", rel_err(lg_host, lc_host, nl), tol);
+    report_tol("logits", duo_rel_err(lg_host, lc_host, nl), tol);
     int32_t labels[64];
     for (int i = 0; i < batch; i++)
-        labels[i] = (int32_t)gnet_rng_below(&rng, GNET_CLASSES);
+        labels[i] = (int32_t)gnet_rng_below(&duo.rng, GNET_CLASSES);
     double lc, lg;
     int64_t hc, hg;
     gnet_softmax_xent_now(cpu, batch, GNET_CLASSES, mc->logits, labels, 1.0f / batch, mc->dlogits,
@@ -584,9 +500,11 @@ int main(int argc, char **argv)
     }
     cpu = gnet_backend_cpu_create(0);
     gpu = open_other(cpu_vs_cpu, GNET_CUDA_FP32);
+    duo.ref = cpu;
+    duo.dut = gpu;
     printf("against the CPU backend (%d threads)%s\n", cpu->threads,
            cpu_vs_cpu ? "; --cpu-vs-cpu: a CPU backend in the GPU's place" : "");
-    gnet_rng_init(&rng, gnet_rng_key(2024, 0x63756461 /* "cuda" */, 0, 0));
+    gnet_rng_init(&duo.rng, gnet_rng_key(2024, 0x63756461 /* "cuda" */, 0, 0));
     test_convs();
     test_pools();
     test_elementwise();

@@ -35,6 +35,7 @@ typedef struct {
 struct gnet_cuda_ctx {
     int device;
     gnet_cuda_math math;
+    int deterministic; /* GNET_CUDNN_DETERMINISTIC, read once at creation (backend_cuda.h) */
     cudaStream_t stream;
     cudnnHandle_t cudnn;
     cublasHandle_t cublas;
@@ -61,6 +62,7 @@ static gnet_cuda_ctx *ctx_of(gnet_backend *be) { return be->ctx; }
 void *gnet_cuda_ctx_stream(gnet_cuda_ctx *c) { return c->stream; }
 void *gnet_cuda_cudnn(gnet_cuda_ctx *c) { return c->cudnn; }
 gnet_cuda_math gnet_cuda_ctx_math(gnet_cuda_ctx *c) { return c->math; }
+int gnet_cuda_ctx_deterministic(gnet_cuda_ctx *c) { return c->deterministic; }
 
 /* ---------- memory ---------- */
 
@@ -520,6 +522,25 @@ static void cuda_destroy(gnet_backend *be)
 
 void *gnet_backend_cuda_stream(gnet_backend *be) { return ctx_of(be)->stream; }
 
+int gnet_backend_cuda_deterministic(gnet_backend *be) { return ctx_of(be)->deterministic; }
+
+/* GNET_CUDNN_DETERMINISTIC: unset, empty or 1 prefers deterministic backward algorithms (a run
+ * repeats bit for bit on one GPU); 0 takes cuDNN's best-ranked ones, as PyTorch does by default
+ * (benchmarks compare both). Read here only, once per backend, so that no global decides it
+ * later; anything else is refused rather than guessed. */
+static int deterministic_from_env(void)
+{
+    const char *v = getenv("GNET_CUDNN_DETERMINISTIC");
+    if (!v || !*v || strcmp(v, "1") == 0)
+        return 1;
+    if (strcmp(v, "0") == 0) {
+        gnet_infof("cuDNN: best-ranked algorithms, deterministic or not (GNET_CUDNN_DETERMINISTIC=0)");
+        return 0;
+    }
+    gnet_errorf("GNET_CUDNN_DETERMINISTIC must be 0 or 1, not \"%s\"", v);
+    gnet_fatal(1);
+}
+
 static void install_ops(gnet_backend *be)
 {
     be->destroy = cuda_destroy;
@@ -557,6 +578,7 @@ gnet_backend *gnet_backend_cuda_create(int device, gnet_cuda_math math, const ch
     }
     c->device = device;
     c->math = math;
+    c->deterministic = deterministic_from_env();
     snprintf(c->oom_hint, sizeof c->oom_hint, "%s", oom_hint ? oom_hint : "");
     ctx_open(c);
     async_open(c);

@@ -40,13 +40,22 @@ int gnet_cuda_device_count(char *why, size_t why_len);
 
 /* The backend on GPU `device` (cudaSetDevice is called). oom_hint (may be NULL) is appended
  * to an out-of-memory error, e.g. "at --batch-size 1024". The name of the device is written
- * to name (name_len bytes) when name is not NULL. */
+ * to name (name_len bytes) when name is not NULL.
+ *
+ * The environment variable GNET_CUDNN_DETERMINISTIC (read here, once) sets the cuDNN
+ * algorithm preference of the backward convolutions: 1 (the default) takes the best-ranked
+ * deterministic algorithm when cuDNN offers one, so that a run repeats bit for bit on one GPU;
+ * 0 takes the best-ranked one of any kind (PyTorch's default, torch.backends.cudnn.
+ * deterministic = False). Any other value is a fatal error. */
 gnet_backend *gnet_backend_cuda_create(int device, gnet_cuda_math math, const char *oom_hint,
                                        char *name, size_t name_len);
 
 /* GPU `device`'s identity: a 48-bit hash of its UUID, exact in a double (equal for two ranks on one
  * physical GPU, whatever their CUDA_VISIBLE_DEVICES numbering). */
 double gnet_cuda_device_id(int device);
+
+/* The algorithm preference the backend was created with (1: deterministic first). */
+int gnet_backend_cuda_deterministic(gnet_backend *be);
 
 /* The backend's compute stream (a cudaStream_t), for the NCCL communicator. */
 void *gnet_backend_cuda_stream(gnet_backend *be);

@@ -212,18 +212,20 @@ static int ranked(gnet_conv *cv, cudnnHandle_t h, conv_dir dir, candidate *c)
     return n;
 }
 
-/* Plans the directions the layer needs (backward ones deterministic when possible): -1 and
- * the direction that has no algorithm, or 0. */
+/* Plans the directions the layer needs (the backward ones deterministic when possible, unless
+ * the context was created with GNET_CUDNN_DETERMINISTIC=0; cuDNN marks only backward
+ * algorithms non-deterministic): -1 and the direction that has no algorithm, or 0. */
 static int plan_all(gnet_conv *cv, conv_dir *failed)
 {
     cudnnHandle_t h = handle_of(cv->c);
+    int deterministic = gnet_cuda_ctx_deterministic(cv->c);
     candidate c[CUDNN_CONVOLUTION_FWD_ALGO_COUNT + CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT +
                 CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     for (int dir = DIR_FWD; dir <= DIR_FILTER; dir++) {
         if (dir == DIR_DATA && !cv->has_data)
             continue;
         int n = ranked(cv, h, (conv_dir)dir, c);
-        if (choose(cv, h, (conv_dir)dir, c, n, dir != DIR_FWD)) {
+        if (choose(cv, h, (conv_dir)dir, c, n, deterministic && dir != DIR_FWD)) {
             *failed = (conv_dir)dir;
             return -1;
         }

@@ -78,6 +78,8 @@ void *gnet_cuda_stage(gnet_cuda_ctx *c, int which);
 /* The cuDNN handle (a cudnnHandle_t) bound to the stream, and the math mode. */
 void *gnet_cuda_cudnn(gnet_cuda_ctx *c);
 gnet_cuda_math gnet_cuda_ctx_math(gnet_cuda_ctx *c);
+/* Whether backward algorithms are chosen deterministic first (GNET_CUDNN_DETERMINISTIC). */
+int gnet_cuda_ctx_deterministic(gnet_cuda_ctx *c);
 
 #ifdef __cplusplus
 }
