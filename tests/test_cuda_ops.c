@@ -10,6 +10,11 @@
  * model once more on --precision tf32 and bf16 backends, against loose sanity bounds.
  *
  * Error per tensor: max|cuda - cpu| / max|cpu| <= 1e-4 (fp32, FMA-only math on the GPU).
+ * It counts the comparisons it makes and fails when there are fewer than it should make
+ * (EXPECTED_COMPARISONS). Then a negative control: the op comparisons and the tallies once
+ * more against a perturbed copy of the checked backend (each result it computes off by
+ * 1e-3 relative, each tally's loss by 1e-3, each count by one): every one of those
+ * comparisons must reject it, or the harness fails.
  * Without a CUDA device it prints "SKIP: no CUDA device (<reason>)" and exits 77. */
 #define _POSIX_C_SOURCE 200809L
 
@@ -37,12 +42,40 @@ static gnet_backend *cpu, *gpu;
 /* cpu and gpu for the pair helpers (tests/backend_pair.h), and the random inputs' stream. */
 static gnet_duo duo;
 
+/* Comparisons made, those that found a difference over their tolerance, and whether the
+ * negative control runs (then a difference is what must be found). */
+static struct {
+    int made, rejected, control;
+} g_cmp;
+
+/* Counts one comparison whose verdict is ok (within tolerance): outside the control it must
+ * be ok, inside it must not. Returns ok. */
+static int judged(const char *what, int ok)
+{
+    g_cmp.made++;
+    g_cmp.rejected += !ok;
+    if (g_cmp.control && ok)
+        printf("  control: %s NOT rejected  <-- FAIL\n", what);
+    EXPECT(g_cmp.control ? !ok : ok);
+    return ok;
+}
+
 static double report_tol(const char *what, double e, double tol)
 {
     int ok = e <= tol;
-    printf("  %-64s rel err %.2e%s\n", what, e, ok ? "" : "  <-- FAIL");
-    EXPECT(e <= tol);
+    if (!g_cmp.control)
+        printf("  %-64s rel err %.2e%s\n", what, e, ok ? "" : "  <-- FAIL");
+    judged(what, ok);
     return e;
+}
+
+/* Two counts (hits, rows) that must be equal. */
+static void check_count(const char *what, int64_t want, int64_t got)
+{
+    if (!g_cmp.control)
+        printf("  %-64s cpu %lld, checked %lld%s\n", what, (long long)want, (long long)got,
+               want == got ? "" : "  <-- FAIL");
+    judged(what, want == got);
 }
 
 static double report(const char *what, double e) { return report_tol(what, e, TOL); }
@@ -255,8 +288,7 @@ static void test_softmax_xent(int n, int labels_on_device)
                           0.25f, dz.g, &lg, &hg);
     check_plain("softmax_xent dlogits", dz, (size_t)n * classes);
     report("softmax_xent loss sum", fabs(lg - lc) / fabs(lc));
-    printf("  correct: cpu %lld, cuda %lld\n", (long long)hc, (long long)hg);
-    EXPECT(hc == hg);
+    check_count("softmax_xent correct", hc, hg);
     gpu->free(gpu, dev);
     free(labels);
     duo_free(&duo, z);
@@ -289,7 +321,7 @@ static void test_staged_uploads(void)
         int same = memcmp(got, want[i], count * sizeof(float)) == 0;
         printf("  upload %d (%zu floats, %s): %s\n", i, count, i < UPLOADS ? "staged" : "waited",
                same ? "equal" : "DIFFERENT  <-- FAIL");
-        EXPECT(same);
+        judged("upload", same);
         gpu->free(gpu, dev[i]);
         free(want[i]);
     }
@@ -345,10 +377,11 @@ static void test_tallies(void)
     const char *names[3] = {"tally 1 (two calls) loss", "tally 2 (none) loss", "tally 3 loss"};
     for (int i = 0; i < 3; i++) {
         report(names[i], lc[i] != 0.0 ? fabs(lg[i] - lc[i]) / fabs(lc[i]) : fabs(lg[i]));
-        printf("  correct: cpu %lld, cuda %lld\n", (long long)hc[i], (long long)hg[i]);
-        EXPECT(hc[i] == hg[i]);
+        char what[64];
+        snprintf(what, sizeof what, "tally %d correct", i + 1);
+        check_count(what, hc[i], hg[i]);
     }
-    EXPECT(lg[1] == 0.0 && hg[1] == 0);
+    judged("tally 2 (none) is zero", lg[1] == 0.0 && hg[1] == 0);
     printf("  on_wait called %d times while taking\n", waits_seen);
     duo_free(&duo, z);
     duo_free(&duo, dz);
@@ -425,7 +458,7 @@ static void check_grads(gnet_model *mc, gnet_model *mg, double tol)
         double e = duo_rel_err(g + s->offset, c + s->offset, s->count);
         if (e > tol)
             printf("  gradient %-40s rel err %.2e  <-- FAIL\n", s->name, e);
-        EXPECT(e <= tol);
+        judged(s->name, e <= tol);
         if (e >= worst) {
             worst = e;
             worst_name = s->name;
@@ -490,6 +523,259 @@ static gnet_backend *open_other(int cpu_vs_cpu, gnet_cuda_math math)
     return g;
 }
 
+/* ---------- the negative control: a perturbed backend ---------- */
+
+/* The relative error each perturbed result carries: 10x TOL. */
+#define PERTURB 1e-3f
+
+/* The perturbed backend: its own table (g_orig) with every op that computes something
+ * wrapped, so that its results come out PERTURB off. */
+static gnet_backend g_orig, *g_perturbed;
+
+/* p[0..count) *= 1 + PERTURB, in the perturbed backend's memory. */
+static void perturb(float *p, size_t count)
+{
+    float *h = duo_fmalloc(count);
+    g_orig.download(g_perturbed, h, p, count);
+    for (size_t i = 0; i < count; i++)
+        h[i] *= 1.0f + PERTURB;
+    g_orig.upload(g_perturbed, p, h, count);
+    free(h);
+}
+
+static size_t act_count(gnet_shape s) { return g_orig.act_count(g_perturbed, s); }
+
+/* A conv or pool plan of the perturbed backend: the real one and its descriptor. */
+typedef struct {
+    gnet_conv *inner;
+    gnet_conv_desc d;
+} p_conv;
+
+typedef struct {
+    gnet_pool *inner;
+    gnet_pool_desc d;
+} p_pool;
+
+static gnet_conv *p_conv_create(gnet_backend *be, const gnet_conv_desc *d)
+{
+    p_conv *c = malloc(sizeof *c);
+    if (!c)
+        exit(2);
+    *c = (p_conv){g_orig.conv_create(be, d), *d};
+    return (gnet_conv *)c;
+}
+
+static void p_conv_destroy(gnet_conv *c)
+{
+    g_orig.conv_destroy(((p_conv *)c)->inner);
+    free(c);
+}
+
+static void p_conv_forward(gnet_conv *c, const float *x, const float *w, const float *b, float *y)
+{
+    p_conv *pc = (p_conv *)c;
+    g_orig.conv_forward(pc->inner, x, w, b, y);
+    perturb(y, act_count(pc->d.out));
+}
+
+static void p_conv_backward_data(gnet_conv *c, const float *dy, const float *w, float *dx)
+{
+    p_conv *pc = (p_conv *)c;
+    g_orig.conv_backward_data(pc->inner, dy, w, dx);
+    perturb(dx, act_count(pc->d.in));
+}
+
+static void p_conv_backward_filter(gnet_conv *c, const float *x, const float *dy, float *dw,
+                                   float *db, int accumulate)
+{
+    p_conv *pc = (p_conv *)c;
+    g_orig.conv_backward_filter(pc->inner, x, dy, dw, db, accumulate);
+    perturb(dw, (size_t)pc->d.out.c * pc->d.in.c * pc->d.k * pc->d.k);
+    perturb(db, (size_t)pc->d.out.c);
+}
+
+static gnet_pool *p_pool_create(gnet_backend *be, const gnet_pool_desc *d)
+{
+    p_pool *p = malloc(sizeof *p);
+    if (!p)
+        exit(2);
+    *p = (p_pool){g_orig.pool_create(be, d), *d};
+    return (gnet_pool *)p;
+}
+
+static void p_pool_destroy(gnet_pool *p)
+{
+    g_orig.pool_destroy(((p_pool *)p)->inner);
+    free(p);
+}
+
+static void p_pool_forward(gnet_pool *p, const float *x, float *y)
+{
+    g_orig.pool_forward(((p_pool *)p)->inner, x, y);
+    perturb(y, act_count(((p_pool *)p)->d.out));
+}
+
+static void p_pool_backward(gnet_pool *p, const float *dy, float *dx)
+{
+    g_orig.pool_backward(((p_pool *)p)->inner, dy, dx);
+    perturb(dx, act_count(((p_pool *)p)->d.in));
+}
+
+static void p_relu_backward(gnet_backend *be, const float *y, float *dy, size_t count)
+{
+    g_orig.relu_backward(be, y, dy, count);
+    perturb(dy, count);
+}
+
+static void p_add(gnet_backend *be, float *dst, const float *src, size_t count)
+{
+    g_orig.add(be, dst, src, count);
+    perturb(dst, count);
+}
+
+/* Channel counts are multiples of 16: dst holds exactly n * dst_c * hw floats. */
+static void p_copy_channels(gnet_backend *be, float *dst, int dst_c, int dst_off, const float *src,
+                            int src_c, int src_off, int c, int n, int hw)
+{
+    g_orig.copy_channels(be, dst, dst_c, dst_off, src, src_c, src_off, c, n, hw);
+    perturb(dst, (size_t)n * dst_c * hw);
+}
+
+static void p_linear_forward(gnet_backend *be, int n, int in, int out, const float *x,
+                             const float *w, const float *b, float *y)
+{
+    g_orig.linear_forward(be, n, in, out, x, w, b, y);
+    perturb(y, (size_t)n * out);
+}
+
+static void p_linear_backward(gnet_backend *be, int n, int in, int out, const float *x,
+                              const float *w, const float *dy, float *dx, float *dw, float *db,
+                              int accumulate)
+{
+    g_orig.linear_backward(be, n, in, out, x, w, dy, dx, dw, db, accumulate);
+    if (dx)
+        perturb(dx, (size_t)n * in);
+    perturb(dw, (size_t)out * in);
+    perturb(db, (size_t)out);
+}
+
+static void p_softmax_xent(gnet_backend *be, int n, int classes, const float *logits,
+                           const int32_t *labels, float grad_scale, float *dlogits)
+{
+    g_orig.softmax_xent(be, n, classes, logits, labels, grad_scale, dlogits);
+    perturb(dlogits, (size_t)n * classes);
+}
+
+/* The loss off by PERTURB relative plus PERTURB (so that an empty tally is off too), one
+ * more correct row. */
+static void p_tally_take(gnet_backend *be, double *loss_sum, int64_t *correct)
+{
+    g_orig.tally_take(be, loss_sum, correct);
+    *loss_sum = *loss_sum * (1.0 + PERTURB) + PERTURB;
+    *correct += 1;
+}
+
+static void p_sgd(gnet_backend *be, float *p, const float *g, float *momentum_buf, size_t count,
+                  float lr, float m, float wd, int nesterov, int first_step, float scale)
+{
+    g_orig.sgd(be, p, g, momentum_buf, count, lr, m, wd, nesterov, first_step, scale);
+    perturb(p, count);
+    if (momentum_buf)
+        perturb(momentum_buf, count);
+}
+
+static double p_sumsq(gnet_backend *be, const float *a, const float *b, size_t count)
+{
+    return g_orig.sumsq(be, a, b, count) * (1.0 + PERTURB);
+}
+
+/* be with every computing op wrapped (uploads, downloads, layouts and copies stay exact). */
+static gnet_backend *perturbed(gnet_backend *be)
+{
+    g_orig = *be;
+    g_perturbed = be;
+    be->conv_create = p_conv_create;
+    be->conv_destroy = p_conv_destroy;
+    be->conv_forward = p_conv_forward;
+    be->conv_backward_data = p_conv_backward_data;
+    be->conv_backward_filter = p_conv_backward_filter;
+    be->pool_create = p_pool_create;
+    be->pool_destroy = p_pool_destroy;
+    be->pool_forward = p_pool_forward;
+    be->pool_backward = p_pool_backward;
+    be->relu_backward = p_relu_backward;
+    be->add = p_add;
+    be->copy_channels = p_copy_channels;
+    be->linear_forward = p_linear_forward;
+    be->linear_backward = p_linear_backward;
+    be->softmax_xent = p_softmax_xent;
+    be->tally_take = p_tally_take;
+    be->sgd = p_sgd;
+    be->sumsq = p_sumsq;
+    return be;
+}
+
+/* ---------- main ---------- */
+
+/* The comparisons op_checks makes: convolution 14 cases x (forward + dw, db plain and
+ * accumulated) + data gradient of the 12 with more than one input channel = 82; pooling
+ * 6 x 2 = 12; element-wise and concat 4; linear 1 + 2 x 3 = 7; softmax 2 x 3 = 6; tallies
+ * 3 x 2 + 1 = 7; SGD 5 + 4 momentum buffers = 9; sumsq 2. */
+#define OP_COMPARISONS 129
+/* Also: the staged uploads, 6; the model 4 times (logits, loss, 116 gradients). */
+#define EXPECTED_COMPARISONS (OP_COMPARISONS + 6 + 4 * (2 + 116))
+
+/* Every op of the table against the reference (what the negative control repeats). */
+static void op_checks(void)
+{
+    test_convs();
+    test_pools();
+    test_elementwise();
+    test_linear(5, 1024, 10);
+    test_softmax_xent(37, 0);
+    test_softmax_xent(300, 1);
+    test_tallies();
+    printf("sgd\n");
+    test_sgd(0.0f, 0.0f, 0, 1.0f);
+    test_sgd(0.9f, 0.0f, 0, 1.0f);
+    test_sgd(0.9f, 5e-4f, 0, 1.0f);
+    test_sgd(0.9f, 5e-4f, 1, 1.0f);
+    test_sgd(0.9f, 5e-4f, 0, 0.37f);
+    test_sumsq();
+}
+
+/* The op checks with a perturbed fp32 backend in the checked one's place: each of their
+ * OP_COMPARISONS comparisons must reject it. */
+static void negative_control(int cpu_vs_cpu)
+{
+    printf("negative control: the op checks against a perturbed backend (results %g off)\n",
+           (double)PERTURB);
+    gnet_backend *real = gpu;
+    gpu = duo.dut = perturbed(open_other(cpu_vs_cpu, GNET_CUDA_FP32));
+    g_cmp.made = g_cmp.rejected = 0;
+    g_cmp.control = 1;
+    op_checks();
+    g_cmp.control = 0;
+    printf("negative control: %d of %d comparisons rejected the perturbed backend (expected "
+           "%d of %d)\n", g_cmp.rejected, g_cmp.made, OP_COMPARISONS, OP_COMPARISONS);
+    EXPECT(g_cmp.made == OP_COMPARISONS && g_cmp.rejected == g_cmp.made);
+    gpu->destroy(gpu);
+    gpu = duo.dut = real;
+}
+
+/* The whole model on fp32 (96x96 and 28x28), tf32 and bf16 backends. */
+static void model_checks(int cpu_vs_cpu)
+{
+    test_model(gpu, "fp32", TOL, 4, 96);
+    test_model(gpu, "fp32", TOL, 4, 28);
+    gnet_backend *tf32 = open_other(cpu_vs_cpu, GNET_CUDA_TF32);
+    test_model(tf32, "tf32", TF32_TOL, 4, 96);
+    tf32->destroy(tf32);
+    gnet_backend *bf16 = open_other(cpu_vs_cpu, GNET_CUDA_BF16);
+    test_model(bf16, "bf16", BF16_TOL, 4, 96);
+    bf16->destroy(bf16);
+}
+
 int main(int argc, char **argv)
 {
     int cpu_vs_cpu = argc > 1 && strcmp(argv[1], "--cpu-vs-cpu") == 0;
@@ -505,30 +791,13 @@ int main(int argc, char **argv)
     printf("against the CPU backend (%d threads)%s\n", cpu->threads,
            cpu_vs_cpu ? "; --cpu-vs-cpu: a CPU backend in the GPU's place" : "");
     gnet_rng_init(&duo.rng, gnet_rng_key(2024, 0x63756461 /* "cuda" */, 0, 0));
-    test_convs();
-    test_pools();
-    test_elementwise();
-    test_linear(5, 1024, 10);
-    test_softmax_xent(37, 0);
-    test_softmax_xent(300, 1);
+    op_checks();
     test_staged_uploads();
-    test_tallies();
-    printf("sgd\n");
-    test_sgd(0.0f, 0.0f, 0, 1.0f);
-    test_sgd(0.9f, 0.0f, 0, 1.0f);
-    test_sgd(0.9f, 5e-4f, 0, 1.0f);
-    test_sgd(0.9f, 5e-4f, 1, 1.0f);
-    test_sgd(0.9f, 5e-4f, 0, 0.37f);
-    test_sumsq();
-    test_model(gpu, "fp32", TOL, 4, 96);
-    test_model(gpu, "fp32", TOL, 4, 28);
+    model_checks(cpu_vs_cpu);
+    printf("%d comparisons made (expected at least %d)\n", g_cmp.made, EXPECTED_COMPARISONS);
+    EXPECT(g_cmp.made >= EXPECTED_COMPARISONS);
+    negative_control(cpu_vs_cpu);
     gpu->destroy(gpu);
-    gnet_backend *tf32 = open_other(cpu_vs_cpu, GNET_CUDA_TF32);
-    test_model(tf32, "tf32", TF32_TOL, 4, 96);
-    tf32->destroy(tf32);
-    gnet_backend *bf16 = open_other(cpu_vs_cpu, GNET_CUDA_BF16);
-    test_model(bf16, "bf16", BF16_TOL, 4, 96);
-    bf16->destroy(bf16);
     cpu->destroy(cpu);
     TEST_MAIN_END();
 }

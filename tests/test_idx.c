@@ -2,7 +2,6 @@
  * file fails with one error line naming it; and, when Debian's dataset-fashion-mnist is
  * installed, the real files have the known counts, class balance and pixel mean. */
 #define _POSIX_C_SOURCE 200809L
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,22 +134,12 @@ static int is_zeroed(const gnet_idx_set *s)
 /* The load must fail, leave *out zeroed and print exactly one line containing needle. */
 static void expect_fail(const char *what, const char *prefix, const char *needle)
 {
-    char log[512];
-    snprintf(log, sizeof log, "%s/stderr.txt", g_dir);
-    fflush(stderr);
-    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fd, 2);
+    test_capture cap;
+    test_capture_begin(&cap);
     gnet_idx_set s = {.n = 99};
     int rc = gnet_idx_load(g_dir, prefix, &s);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(fd), close(saved);
-    char text[2048] = {0};
-    FILE *f = fopen(log, "rb");
-    size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
-    if (f)
-        fclose(f);
-    remove(log);
+    char text[2048];
+    size_t len = test_capture_end(&cap, text, sizeof text);
     int lines = 0;
     for (size_t i = 0; i < len; i++)
         lines += text[i] == '\n';

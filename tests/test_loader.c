@@ -395,18 +395,10 @@ static int64_t *read_global_indices(const char *dir, int index, int shards, int6
 /* Runs open with stderr sent to a file; returns the source and the text printed. */
 static gnet_source *open_capturing(const char *dir, int rank, int world, char *text, size_t cap)
 {
-    fflush(stderr);
-    int saved = dup(2);
-    FILE *f = tmpfile();
-    dup2(fileno(f), 2);
+    test_capture c;
+    test_capture_begin(&c);
     gnet_source *src = gnet_source_open_prepared(dir, "train", rank, world);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    rewind(f);
-    size_t n = fread(text, 1, cap - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    test_capture_end(&c, text, cap);
     return src;
 }
 

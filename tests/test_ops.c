@@ -1,10 +1,13 @@
 /* The CPU backend's op table against naive double-precision references (forward) and the
- * finite-difference checker (backward): convolution (1x1/3x3/5x5, the 7x7/2 stem on one
- * channel, padded 24-channel layouts, PyTorch floor mode), max and global-average pooling,
- * the element-wise and concat ops, the linear layer, softmax cross-entropy and SGD.
- * Every comparison prints its worst error; the negative controls at the start show that the
- * checker and the tolerances reject a wrong gradient or a missing tap. Shapes are small
- * (batch 2, spatial <= 13, channels <= 32) so the whole program runs in a few seconds. */
+ * finite-difference checker (backward), as named cases (one ctest entry each, "ops.<case>";
+ * `test_ops --list` names them): convolution (1x1/3x3/5x5, the 7x7/2 stem on one channel,
+ * padded 24-channel layouts, PyTorch floor mode), max and average pooling, ReLU backward,
+ * add, the concat copy, the linear layer, softmax cross-entropy, SGD, sumsq and copy.
+ * Every comparison prints its worst error; the negative controls (gradcheck_controls,
+ * conv_controls) show that the checker and the tolerances reject a wrong gradient, a missing
+ * tap or a poisoned padded lane. Each case draws its inputs from a stream keyed by its name.
+ * Shapes are small (batch 2, spatial <= 13, channels <= 32): the slowest case, conv_backward,
+ * takes a few seconds. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -200,7 +203,9 @@ static void toy_backward(void *vc, float *const *in, const double *g, float *con
         grad[0][n - 1] = NAN;
 }
 
-static void test_checker_controls(void)
+/* The checker passes a correct toy gradient and rejects each defect (dx 2% off, one element
+ * wrong, one never written even when only 5 elements are probed). */
+static void test_gradcheck_controls(void)
 {
     printf("gradcheck negative controls\n");
     enum { N = 40 };
@@ -231,6 +236,20 @@ static void test_checker_controls(void)
 typedef struct {
     int n, ic, oc, h, w, k, s, p;
 } conv_cfg;
+
+static const conv_cfg k_convs[] = {
+    {2, 16, 32, 7, 7, 1, 1, 0},   /* 1x1 */
+    {2, 32, 24, 7, 5, 3, 1, 1},   /* 3x3, padded output (the controls' case) */
+    {2, 24, 16, 6, 7, 5, 1, 2},   /* 5x5, padded input */
+    {2, 24, 24, 5, 5, 3, 1, 1},   /* both padded */
+    {2, 16, 16, 6, 6, 3, 2, 1},   /* strided 3x3, floor mode (6 -> 3) */
+    {2, 1, 16, 10, 10, 7, 2, 3},  /* the stem: 1 channel, floor mode (10 -> 5) */
+    {2, 1, 32, 13, 13, 7, 2, 3},  /* the stem, 13 -> 7 */
+    {2, 1, 24, 9, 12, 7, 2, 3},   /* the stem, padded output, 9x12 -> 5x6 (floor in w) */
+    {2, 32, 16, 13, 13, 1, 1, 0}, /* 1x1 on the largest spatial size */
+};
+#define N_CONVS (sizeof k_convs / sizeof k_convs[0])
+#define CONTROL_CONV (&k_convs[1])
 
 static gnet_conv_desc conv_desc(const conv_cfg *c, int relu)
 {
@@ -277,6 +296,90 @@ static void conv_ref(const gnet_conv_desc *d, const float *x, const float *w, co
                 }
 }
 
+static void conv_label(char *buf, size_t len, const char *what, const gnet_conv_desc *d)
+{
+    snprintf(buf, len, "%s k%d s%d p%d %d->%d %dx%d->%dx%d", what, d->k, d->stride, d->pad,
+             d->in.c, d->out.c, d->in.h, d->in.w, d->out.h, d->out.w);
+}
+
+/* One convolution's host inputs (NCHW x, OIHW w, b), random, and its shapes (no ReLU). */
+typedef struct {
+    const conv_cfg *cfg;
+    gnet_conv_desc d;
+    size_t x_n, y_n, w_n;
+    float *x, *w, *b;
+} conv_data;
+
+static conv_data conv_data_make(const conv_cfg *cfg)
+{
+    conv_data cd = {cfg, conv_desc(cfg, 0), 0, 0, 0, NULL, NULL, NULL};
+    cd.x_n = gnet_shape_count(cd.d.in);
+    cd.y_n = gnet_shape_count(cd.d.out);
+    cd.w_n = (size_t)cfg->oc * cfg->ic * cfg->k * cfg->k;
+    cd.x = fmalloc(cd.x_n);
+    cd.w = fmalloc(cd.w_n);
+    cd.b = fmalloc((size_t)cfg->oc);
+    fill(cd.x, cd.x_n, -1.0f, 1.0f);
+    fill(cd.w, cd.w_n, -0.5f, 0.5f);
+    fill(cd.b, (size_t)cfg->oc, -0.5f, 0.5f);
+    return cd;
+}
+
+static void conv_data_free(conv_data *cd)
+{
+    free(cd->x);
+    free(cd->w);
+    free(cd->b);
+}
+
+/* The backend's forward (fused ReLU or not) of cd's inputs into an output buffer that starts
+ * as NaN: the output in NCHW in yh; returns the backend buffer (the caller frees it). */
+static float *conv_run_forward(const conv_data *cd, int relu, float *yh)
+{
+    gnet_conv_desc d = conv_desc(cd->cfg, relu);
+    gnet_conv *cv = be->conv_create(be, &d);
+    float *xb = act_from_host(d.in, cd->x), *wb = dev_from_host(cd->w, cd->w_n);
+    float *bb = dev_from_host(cd->b, (size_t)d.out.c), *yb = dev_alloc(act_n(d.out));
+    dev_fill_nan(yb, act_n(d.out));
+    be->conv_forward(cv, xb, wb, bb, yb);
+    be->to_nchw(be, d.out, yb, yh);
+    be->conv_destroy(cv);
+    be->free(be, xb);
+    be->free(be, wb);
+    be->free(be, bb);
+    return yb;
+}
+
+/* Forward, with and without the fused ReLU, against the double reference (tol 1e-4 of
+ * |b| + sum |x w|), padded lanes zero, no negative output after the ReLU. */
+static void test_conv_forward(void)
+{
+    char label[160];
+    for (size_t ci = 0; ci < N_CONVS; ci++) {
+        conv_data cd = conv_data_make(&k_convs[ci]);
+        float *yh = fmalloc(cd.y_n);
+        double *yref = dmalloc(cd.y_n), *norm = dmalloc(cd.y_n);
+        for (int relu = 0; relu <= 1; relu++) {
+            gnet_conv_desc d = conv_desc(cd.cfg, relu);
+            float *yb = conv_run_forward(&cd, relu, yh);
+            conv_ref(&d, cd.x, cd.w, cd.b, yref, norm);
+            conv_label(label, sizeof label, relu ? "conv fwd+relu" : "conv fwd", &d);
+            compare(label, yh, yref, norm, cd.y_n, 1e-4);
+            expect_padding_zero(label, d.out, yb);
+            size_t neg = 0;
+            for (size_t i = 0; relu && i < cd.y_n; i++)
+                neg += yh[i] < 0.0f;
+            EXPECT(neg == 0);
+            be->free(be, yb);
+        }
+        free(yh);
+        free(yref);
+        free(norm);
+        conv_data_free(&cd);
+    }
+}
+
+/* The finite-difference harness of one convolution (no ReLU: its kink breaks them). */
 typedef struct {
     gnet_conv_desc d;
     gnet_conv *cv;
@@ -324,178 +427,222 @@ static void conv_fd_backward(void *vc, float *const *in, const double *g, float 
         be->download(be, grad[2], c->dbb, (size_t)c->d.out.c);
 }
 
-static void conv_label(char *buf, size_t len, const char *what, const gnet_conv_desc *d)
+static void conv_fd_init(conv_fd *c, const conv_data *cd)
 {
-    snprintf(buf, len, "%s k%d s%d p%d %d->%d %dx%d->%dx%d", what, d->k, d->stride, d->pad,
-             d->in.c, d->out.c, d->in.h, d->in.w, d->out.h, d->out.w);
+    memset(c, 0, sizeof *c);
+    c->d = cd->d;
+    c->cv = be->conv_create(be, &cd->d);
+    c->x_n = cd->x_n;
+    c->y_n = cd->y_n;
+    c->w_n = cd->w_n;
+    c->xb = dev_alloc(act_n(cd->d.in));
+    c->yb = dev_alloc(act_n(cd->d.out));
+    c->dyb = dev_alloc(act_n(cd->d.out));
+    c->dxb = dev_alloc(act_n(cd->d.in));
+    c->wb = dev_alloc(cd->w_n);
+    c->bb = dev_alloc((size_t)cd->d.out.c);
+    c->dwb = dev_alloc(cd->w_n);
+    c->dbb = dev_alloc((size_t)cd->d.out.c);
+    c->yh = fmalloc(cd->y_n);
+    c->dyh = fmalloc(cd->y_n);
 }
 
-static void test_conv(const conv_cfg *cfg, int negative_controls)
+static void conv_fd_free(conv_fd *c)
 {
-    char label[160];
-    gnet_conv_desc d0 = conv_desc(cfg, 0);
-    size_t x_n = gnet_shape_count(d0.in), y_n = gnet_shape_count(d0.out);
-    size_t w_n = (size_t)cfg->oc * cfg->ic * cfg->k * cfg->k;
-    float *x = fmalloc(x_n), *w = fmalloc(w_n), *b = fmalloc((size_t)cfg->oc);
-    fill(x, x_n, -1.0f, 1.0f);
-    fill(w, w_n, -0.5f, 0.5f);
-    fill(b, (size_t)cfg->oc, -0.5f, 0.5f);
-    double *yref = dmalloc(y_n), *norm = dmalloc(y_n);
-    float *yh = fmalloc(y_n);
-    float *xb = act_from_host(d0.in, x), *wb = dev_from_host(w, w_n);
-    float *bb = dev_from_host(b, (size_t)cfg->oc);
-    float *yb = dev_alloc(act_n(d0.out));
-
-    /* forward, with and without the fused ReLU; the output buffer starts as NaN */
-    for (int relu = 0; relu <= 1; relu++) {
-        gnet_conv_desc d = conv_desc(cfg, relu);
-        gnet_conv *cv = be->conv_create(be, &d);
-        dev_fill_nan(yb, act_n(d.out));
-        be->conv_forward(cv, xb, wb, bb, yb);
-        be->to_nchw(be, d.out, yb, yh);
-        conv_ref(&d, x, w, b, yref, norm);
-        conv_label(label, sizeof label, relu ? "conv fwd+relu" : "conv fwd", &d);
-        compare(label, yh, yref, norm, y_n, 1e-4);
-        expect_padding_zero(label, d.out, yb);
-        if (relu) {
-            size_t neg = 0;
-            for (size_t i = 0; i < y_n; i++)
-                neg += yh[i] < 0.0f;
-            EXPECT(neg == 0);
-        }
-        if (negative_controls && !relu) {
-            /* The tolerance must see one missing tap (the last corner of the kernel). */
-            float saved = w[w_n - 1];
-            w[w_n - 1] = 0.0f;
-            conv_ref(&d, x, w, b, yref, norm);
-            w[w_n - 1] = saved;
-            double worst = 0.0;
-            for (size_t i = 0; i < y_n; i++)
-                worst = fmax(worst, fabs(yh[i] - yref[i]) / norm[i]);
-            printf("  control: one tap dropped from the reference gives err %.2e (must be > 1e-4)\n",
-                   worst);
-            EXPECT(worst > 1e-4);
-            /* The padded-lane check must see one non-zero lane (the last one of the buffer). */
-            if (d.out.c % 16) {
-                size_t total = act_n(d.out);
-                float *raw = fmalloc(total);
-                be->download(be, raw, yb, total);
-                raw[total - 1] = 1.0f;
-                float *poisoned = dev_from_host(raw, total);
-                size_t bad = padding_nonzero(d.out, poisoned);
-                printf("  control: one poisoned padded lane detected: %s\n", bad == 1 ? "yes" : "NO");
-                EXPECT(bad == 1);
-                be->free(be, poisoned);
-                free(raw);
-            }
-        }
-        be->conv_destroy(cv);
-    }
-
-    /* backward via finite differences (no ReLU: its kink breaks them) */
-    conv_fd c;
-    memset(&c, 0, sizeof c);
-    c.d = d0;
-    c.cv = be->conv_create(be, &d0);
-    c.x_n = x_n;
-    c.y_n = y_n;
-    c.w_n = w_n;
-    c.xb = dev_alloc(act_n(d0.in));
-    c.yb = dev_alloc(act_n(d0.out));
-    c.dyb = dev_alloc(act_n(d0.out));
-    c.dxb = dev_alloc(act_n(d0.in));
-    c.wb = dev_alloc(w_n);
-    c.bb = dev_alloc((size_t)cfg->oc);
-    c.dwb = dev_alloc(w_n);
-    c.dbb = dev_alloc((size_t)cfg->oc);
-    c.yh = fmalloc(y_n);
-    c.dyh = fmalloc(y_n);
-    int has_dx = cfg->ic > 1; /* the backend plans no data gradient for the 1-channel stem */
-    gnet_gc_input in[3] = {{"x", x, x_n, has_dx}, {"w", w, w_n, 1}, {"b", b, (size_t)cfg->oc, 1}};
-    gnet_gradcheck gc = {conv_fd_forward, conv_fd_backward, &c, in, 3, y_n, 101, 1e-2f, 0, 0, 0, 0};
-    conv_label(label, sizeof label, "conv bwd", &d0);
-    gc_check(&gc, label);
-    if (has_dx)
-        expect_padding_zero("conv bwd data padded lanes", d0.in, c.dxb);
-    if (negative_controls) {
-        c.corrupt_dw = 1.02f;
-        in[0].check = 0;
-        in[2].check = 0;
-        gc.quiet = 1;
-        gnet_gc_result r;
-        int ok = gnet_gradcheck_run(&gc, label, &r);
-        printf("  control: dw scaled by 1.02 rejected: %s (err/tol %.2f)\n", ok ? "NO" : "yes",
-               r.worst_ratio);
-        EXPECT(!ok);
-        c.corrupt_dw = 0.0f;
-    }
-
-    /* accumulate: dw_acc = dw_prev + dw_new, db likewise, exactly */
-    {
-        float *dyh = fmalloc(y_n);
-        fill(dyh, y_n, -1.0f, 1.0f);
-        float *dyb = act_from_host(d0.out, dyh);
-        float *dw_new = fmalloc(w_n), *db_new = fmalloc((size_t)cfg->oc);
-        float *dw_prev = fmalloc(w_n), *db_prev = fmalloc((size_t)cfg->oc);
-        float *dw_acc = fmalloc(w_n), *db_acc = fmalloc((size_t)cfg->oc);
-        fill(dw_prev, w_n, -1.0f, 1.0f);
-        fill(db_prev, (size_t)cfg->oc, -1.0f, 1.0f);
-        be->from_nchw(be, d0.in, x, c.xb);
-        dev_fill_nan(c.dwb, w_n);
-        dev_fill_nan(c.dbb, (size_t)cfg->oc);
-        be->conv_backward_filter(c.cv, c.xb, dyb, c.dwb, c.dbb, 0);
-        be->download(be, dw_new, c.dwb, w_n);
-        be->download(be, db_new, c.dbb, (size_t)cfg->oc);
-        be->upload(be, c.dwb, dw_prev, w_n);
-        be->upload(be, c.dbb, db_prev, (size_t)cfg->oc);
-        be->conv_backward_filter(c.cv, c.xb, dyb, c.dwb, c.dbb, 1);
-        be->download(be, dw_acc, c.dwb, w_n);
-        be->download(be, db_acc, c.dbb, (size_t)cfg->oc);
-        double *ref = dmalloc(w_n);
-        for (size_t i = 0; i < w_n; i++)
-            ref[i] = (float)(dw_prev[i] + dw_new[i]);
-        conv_label(label, sizeof label, "conv dw accumulate", &d0);
-        compare(label, dw_acc, ref, NULL, w_n, 0.0);
-        for (int i = 0; i < cfg->oc; i++)
-            ref[i] = (float)(db_prev[i] + db_new[i]);
-        conv_label(label, sizeof label, "conv db accumulate", &d0);
-        compare(label, db_acc, ref, NULL, (size_t)cfg->oc, 0.0);
-        free(ref);
-        free(dyh);
-        be->free(be, dyb);
-        free(dw_new);
-        free(db_new);
-        free(dw_prev);
-        free(db_prev);
-        free(dw_acc);
-        free(db_acc);
-    }
-
-    be->conv_destroy(c.cv);
-    float *bufs[] = {c.xb, c.yb, c.dyb, c.dxb, c.wb, c.bb, c.dwb, c.dbb, xb, wb, bb, yb};
+    be->conv_destroy(c->cv);
+    float *bufs[] = {c->xb, c->yb, c->dyb, c->dxb, c->wb, c->bb, c->dwb, c->dbb};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         be->free(be, bufs[i]);
-    free(c.yh);
-    free(c.dyh);
-    free(x);
-    free(w);
-    free(b);
+    free(c->yh);
+    free(c->dyh);
+}
+
+/* The gradient check of x (unless the 1-channel stem: the backend plans no data gradient
+ * for it), w and b at cd's inputs. */
+static gnet_gradcheck conv_gradcheck(conv_fd *c, conv_data *cd, gnet_gc_input in[3])
+{
+    in[0] = (gnet_gc_input){"x", cd->x, cd->x_n, cd->cfg->ic > 1};
+    in[1] = (gnet_gc_input){"w", cd->w, cd->w_n, 1};
+    in[2] = (gnet_gc_input){"b", cd->b, (size_t)cd->d.out.c, 1};
+    return (gnet_gradcheck){conv_fd_forward, conv_fd_backward, c, in, 3, cd->y_n, 101, 1e-2f,
+                            0, 0, 0, 0};
+}
+
+/* Backward data and filter against finite differences; the data gradient's padded lanes
+ * stay zero. */
+static void test_conv_backward(void)
+{
+    char label[160];
+    for (size_t ci = 0; ci < N_CONVS; ci++) {
+        conv_data cd = conv_data_make(&k_convs[ci]);
+        conv_fd c;
+        conv_fd_init(&c, &cd);
+        gnet_gc_input in[3];
+        gnet_gradcheck gc = conv_gradcheck(&c, &cd, in);
+        conv_label(label, sizeof label, "conv bwd", &cd.d);
+        gc_check(&gc, label);
+        if (in[0].check)
+            expect_padding_zero("conv bwd data padded lanes", cd.d.in, c.dxb);
+        conv_fd_free(&c);
+        conv_data_free(&cd);
+    }
+}
+
+/* The forward check's tolerance sees one tap dropped from the reference (err > 1e-4). */
+static void conv_control_tap(conv_data *cd, const float *yh)
+{
+    double *yref = dmalloc(cd->y_n), *norm = dmalloc(cd->y_n);
+    float saved = cd->w[cd->w_n - 1]; /* the last corner of the kernel */
+    cd->w[cd->w_n - 1] = 0.0f;
+    conv_ref(&cd->d, cd->x, cd->w, cd->b, yref, norm);
+    cd->w[cd->w_n - 1] = saved;
+    double worst = 0.0;
+    for (size_t i = 0; i < cd->y_n; i++)
+        worst = fmax(worst, fabs(yh[i] - yref[i]) / norm[i]);
+    printf("  control: one tap dropped from the reference gives err %.2e (must be > 1e-4)\n",
+           worst);
+    EXPECT(worst > 1e-4);
     free(yref);
     free(norm);
+}
+
+/* The padded-lane check sees one non-zero lane (the last one of the buffer). */
+static void conv_control_lane(const conv_data *cd, const float *yb)
+{
+    gnet_shape s = cd->d.out;
+    EXPECT(s.c % 16 != 0); /* the control's case has padded output lanes */
+    size_t total = act_n(s);
+    float *raw = fmalloc(total);
+    be->download(be, raw, yb, total);
+    raw[total - 1] = 1.0f;
+    float *poisoned = dev_from_host(raw, total);
+    size_t bad = padding_nonzero(s, poisoned);
+    printf("  control: one poisoned padded lane detected: %s\n", bad == 1 ? "yes" : "NO");
+    EXPECT(bad == 1);
+    be->free(be, poisoned);
+    free(raw);
+}
+
+/* Negative controls on the 3x3 32->24 case: a dropped tap, a poisoned padded lane, and dw
+ * scaled by 1.02 must each be rejected (after the same case passes unperturbed). */
+static void test_conv_controls(void)
+{
+    char label[160];
+    conv_data cd = conv_data_make(CONTROL_CONV);
+    float *yh = fmalloc(cd.y_n);
+    double *yref = dmalloc(cd.y_n), *norm = dmalloc(cd.y_n);
+    float *yb = conv_run_forward(&cd, 0, yh);
+    conv_ref(&cd.d, cd.x, cd.w, cd.b, yref, norm);
+    conv_label(label, sizeof label, "conv fwd", &cd.d);
+    compare(label, yh, yref, norm, cd.y_n, 1e-4);
+    conv_control_tap(&cd, yh);
+    conv_control_lane(&cd, yb);
+    be->free(be, yb);
+
+    conv_fd c;
+    conv_fd_init(&c, &cd);
+    gnet_gc_input in[3];
+    gnet_gradcheck gc = conv_gradcheck(&c, &cd, in);
+    conv_label(label, sizeof label, "conv bwd", &cd.d);
+    gc_check(&gc, label);
+    c.corrupt_dw = 1.02f;
+    in[0].check = 0;
+    in[2].check = 0;
+    gc.quiet = 1;
+    gnet_gc_result r;
+    int ok = gnet_gradcheck_run(&gc, label, &r);
+    printf("  control: dw scaled by 1.02 rejected: %s (err/tol %.2f)\n", ok ? "NO" : "yes",
+           r.worst_ratio);
+    EXPECT(!ok);
+    conv_fd_free(&c);
     free(yh);
+    free(yref);
+    free(norm);
+    conv_data_free(&cd);
+}
+
+/* dw and db computed fresh, then accumulated onto random previous values: the sums must be
+ * exactly dw_prev + dw_new (float), db likewise. */
+static void conv_accumulate_one(const conv_data *cd)
+{
+    char label[160];
+    size_t w_n = cd->w_n, oc = (size_t)cd->d.out.c;
+    conv_fd c;
+    conv_fd_init(&c, cd);
+    float *dyh = fmalloc(cd->y_n);
+    fill(dyh, cd->y_n, -1.0f, 1.0f);
+    float *dyb = act_from_host(cd->d.out, dyh);
+    float *dw_new = fmalloc(w_n), *db_new = fmalloc(oc), *dw_prev = fmalloc(w_n);
+    float *db_prev = fmalloc(oc), *dw_acc = fmalloc(w_n), *db_acc = fmalloc(oc);
+    fill(dw_prev, w_n, -1.0f, 1.0f);
+    fill(db_prev, oc, -1.0f, 1.0f);
+    be->from_nchw(be, cd->d.in, cd->x, c.xb);
+    dev_fill_nan(c.dwb, w_n);
+    dev_fill_nan(c.dbb, oc);
+    be->conv_backward_filter(c.cv, c.xb, dyb, c.dwb, c.dbb, 0);
+    be->download(be, dw_new, c.dwb, w_n);
+    be->download(be, db_new, c.dbb, oc);
+    be->upload(be, c.dwb, dw_prev, w_n);
+    be->upload(be, c.dbb, db_prev, oc);
+    be->conv_backward_filter(c.cv, c.xb, dyb, c.dwb, c.dbb, 1);
+    be->download(be, dw_acc, c.dwb, w_n);
+    be->download(be, db_acc, c.dbb, oc);
+    double *ref = dmalloc(w_n);
+    for (size_t i = 0; i < w_n; i++)
+        ref[i] = (float)(dw_prev[i] + dw_new[i]);
+    conv_label(label, sizeof label, "conv dw accumulate", &cd->d);
+    compare(label, dw_acc, ref, NULL, w_n, 0.0);
+    for (size_t i = 0; i < oc; i++)
+        ref[i] = (float)(db_prev[i] + db_new[i]);
+    conv_label(label, sizeof label, "conv db accumulate", &cd->d);
+    compare(label, db_acc, ref, NULL, oc, 0.0);
+    void *host[] = {ref, dyh, dw_new, db_new, dw_prev, db_prev, dw_acc, db_acc};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
+        free(host[i]);
+    be->free(be, dyb);
+    conv_fd_free(&c);
+}
+
+/* Backward filter with accumulate adds to dw and db exactly. */
+static void test_conv_accumulate(void)
+{
+    for (size_t ci = 0; ci < N_CONVS; ci++) {
+        conv_data cd = conv_data_make(&k_convs[ci]);
+        conv_accumulate_one(&cd);
+        conv_data_free(&cd);
+    }
 }
 
 /* ---------- pooling ---------- */
 
-static gnet_pool_desc pool_desc(gnet_pool_alg alg, int n, int c, int h, int w, int k, int s, int p)
+typedef struct {
+    gnet_pool_alg alg;
+    int n, c, h, w, k, s, p;
+} pool_cfg;
+
+static const pool_cfg k_pools[] = {
+    {GNET_POOL_MAX, 2, 16, 7, 7, 3, 2, 1},  /* 7 -> 4 */
+    {GNET_POOL_MAX, 2, 24, 2, 2, 3, 2, 1},  /* 2 -> 1, padded channels */
+    {GNET_POOL_MAX, 2, 32, 6, 6, 3, 2, 1},  /* 6 -> 3 (floor) */
+    {GNET_POOL_MAX, 2, 16, 13, 9, 3, 2, 1}, /* 13x9 -> 7x5 */
+    {GNET_POOL_MAX, 2, 24, 5, 5, 3, 1, 1},  /* Inception's pool branch */
+    {GNET_POOL_MAX, 2, 16, 7, 6, 3, 1, 1},
+    {GNET_POOL_AVG, 2, 32, 7, 7, 7, 1, 0},  /* global average */
+    {GNET_POOL_AVG, 2, 24, 3, 3, 3, 1, 0},
+    {GNET_POOL_AVG, 2, 16, 5, 5, 5, 5, 0},
+};
+#define N_POOLS (sizeof k_pools / sizeof k_pools[0])
+
+static gnet_pool_desc pool_desc(const pool_cfg *c)
 {
     gnet_pool_desc d;
-    d.alg = alg;
-    d.in = (gnet_shape){n, c, h, w};
-    d.out = (gnet_shape){n, c, out_dim(h, k, s, p), out_dim(w, k, s, p)};
-    d.k = k;
-    d.stride = s;
-    d.pad = p;
+    d.alg = c->alg;
+    d.in = (gnet_shape){c->n, c->c, c->h, c->w};
+    d.out = (gnet_shape){c->n, c->c, out_dim(c->h, c->k, c->s, c->p),
+                         out_dim(c->w, c->k, c->s, c->p)};
+    d.k = c->k;
+    d.stride = c->s;
+    d.pad = c->p;
     return d;
 }
 
@@ -527,11 +674,14 @@ static void pool_ref(const gnet_pool_desc *d, const float *x, double *y, double 
                 }
 }
 
+/* One pooling op planned on the backend, its buffers and its host input x (NCHW). */
 typedef struct {
     gnet_pool_desc d;
     gnet_pool *pl;
     size_t x_n, y_n;
+    float *x;
     float *xb, *yb, *dyb, *dxb, *yh, *dyh;
+    char label[160];
 } pool_fd;
 
 static void pool_fd_forward(void *vc, float *const *in, double *out)
@@ -557,84 +707,140 @@ static void pool_fd_backward(void *vc, float *const *in, const double *g, float 
     be->to_nchw(be, c->d.in, c->dxb, grad[0]);
 }
 
-static void test_pool(gnet_pool_desc d)
+/* Max pooling's input has distinct values (no ties; gaps far above the FD step), mostly
+ * negative; average pooling's is uniform in [-1, 1). */
+static void pool_fd_init(pool_fd *c, const pool_cfg *cfg)
 {
-    char label[160];
-    const char *name = d.alg == GNET_POOL_MAX ? "maxpool" : "avgpool";
-    snprintf(label, sizeof label, "%s k%d s%d p%d c%d %dx%d->%dx%d", name, d.k, d.stride, d.pad,
-             d.in.c, d.in.h, d.in.w, d.out.h, d.out.w);
-    size_t x_n = gnet_shape_count(d.in), y_n = gnet_shape_count(d.out);
-    float *x = fmalloc(x_n), *yh = fmalloc(y_n);
-    double *yref = dmalloc(y_n), *norm = dmalloc(y_n);
-    if (d.alg == GNET_POOL_MAX)
-        fill_distinct(x, x_n, 1.0f / 64.0f); /* no ties; gaps far above the FD step */
+    memset(c, 0, sizeof *c);
+    c->d = pool_desc(cfg);
+    gnet_pool_desc *d = &c->d;
+    snprintf(c->label, sizeof c->label, "%s k%d s%d p%d c%d %dx%d->%dx%d",
+             d->alg == GNET_POOL_MAX ? "maxpool" : "avgpool", d->k, d->stride, d->pad, d->in.c,
+             d->in.h, d->in.w, d->out.h, d->out.w);
+    c->x_n = gnet_shape_count(d->in);
+    c->y_n = gnet_shape_count(d->out);
+    c->x = fmalloc(c->x_n);
+    if (d->alg == GNET_POOL_MAX)
+        fill_distinct(c->x, c->x_n, 1.0f / 64.0f);
     else
-        fill(x, x_n, -1.0f, 1.0f);
+        fill(c->x, c->x_n, -1.0f, 1.0f);
+    c->pl = be->pool_create(be, d);
+    c->xb = act_from_host(d->in, c->x);
+    c->yb = dev_alloc(act_n(d->out));
+    c->dyb = dev_alloc(act_n(d->out));
+    c->dxb = dev_alloc(act_n(d->in));
+    c->yh = fmalloc(c->y_n);
+    c->dyh = fmalloc(c->y_n);
+}
 
-    pool_fd c;
-    memset(&c, 0, sizeof c);
-    c.d = d;
-    c.pl = be->pool_create(be, &d);
-    c.x_n = x_n;
-    c.y_n = y_n;
-    c.xb = act_from_host(d.in, x);
-    c.yb = dev_alloc(act_n(d.out));
-    c.dyb = dev_alloc(act_n(d.out));
-    c.dxb = dev_alloc(act_n(d.in));
-    c.yh = fmalloc(y_n);
-    c.dyh = fmalloc(y_n);
-
-    dev_fill_nan(c.yb, act_n(d.out));
-    be->pool_forward(c.pl, c.xb, c.yb);
-    be->to_nchw(be, d.out, c.yb, yh);
-    pool_ref(&d, x, yref, norm);
-    char what[200];
-    snprintf(what, sizeof what, "%s fwd", label);
-    if (d.alg == GNET_POOL_MAX) {
-        compare(what, yh, yref, NULL, y_n, 0.0); /* a max is exact */
-        /* Control: zero padding instead of -inf would change some outputs. */
-        size_t differs = 0;
-        for (size_t i = 0; i < y_n; i++)
-            differs += yref[i] < 0.0;
-        if (d.pad > 0)
-            EXPECT(differs > 0);
-    } else {
-        compare(what, yh, yref, norm, y_n, 1e-5);
-    }
-    expect_padding_zero(what, d.out, c.yb);
-
-    /* A global pool of a multiple of 16 channels is plain [n][c] (what the classifier reads). */
-    if (d.alg == GNET_POOL_AVG && d.out.h == 1 && d.out.w == 1 && d.in.c % 16 == 0) {
-        float *raw = fmalloc(y_n);
-        be->download(be, raw, c.yb, y_n);
-        snprintf(what, sizeof what, "%s raw buffer == row-major [n][c]", label);
-        compare(what, raw, yref, norm, y_n, 1e-5);
-        free(raw);
-    }
-
-    gnet_gc_input in[1] = {{"x", x, x_n, 1}};
-    gnet_gradcheck gc = {pool_fd_forward, pool_fd_backward, &c, in, 1, y_n, 202, 1e-3f, 0, 0, 0, 0};
-    snprintf(what, sizeof what, "%s bwd", label);
-    gc_check(&gc, what);
-    expect_padding_zero("pool bwd padded lanes", d.in, c.dxb);
-
-    be->pool_destroy(c.pl);
-    float *bufs[] = {c.xb, c.yb, c.dyb, c.dxb};
+static void pool_fd_free(pool_fd *c)
+{
+    be->pool_destroy(c->pl);
+    float *bufs[] = {c->xb, c->yb, c->dyb, c->dxb};
     for (size_t i = 0; i < 4; i++)
         be->free(be, bufs[i]);
-    free(c.yh);
-    free(c.dyh);
-    free(x);
-    free(yh);
-    free(yref);
-    free(norm);
+    free(c->x);
+    free(c->yh);
+    free(c->dyh);
 }
+
+/* The forward of c into an output buffer that starts as NaN: NCHW in c->yh; the reference
+ * (and its scale) in yref, norm. */
+static void pool_run_forward(pool_fd *c, double *yref, double *norm)
+{
+    dev_fill_nan(c->yb, act_n(c->d.out));
+    be->pool_forward(c->pl, c->xb, c->yb);
+    be->to_nchw(be, c->d.out, c->yb, c->yh);
+    pool_ref(&c->d, c->x, yref, norm);
+}
+
+/* The max exactly (-inf padding: with padding, some windows' maximum is negative, so zero
+ * padding would differ), padded lanes zero. */
+static void test_maxpool_forward(void)
+{
+    char what[200];
+    for (size_t i = 0; i < N_POOLS; i++) {
+        if (k_pools[i].alg != GNET_POOL_MAX)
+            continue;
+        pool_fd c;
+        pool_fd_init(&c, &k_pools[i]);
+        double *yref = dmalloc(c.y_n), *norm = dmalloc(c.y_n);
+        pool_run_forward(&c, yref, norm);
+        snprintf(what, sizeof what, "%s fwd", c.label);
+        compare(what, c.yh, yref, NULL, c.y_n, 0.0); /* a max is exact */
+        /* Control: zero padding instead of -inf would change some outputs. */
+        size_t differs = 0;
+        for (size_t j = 0; j < c.y_n; j++)
+            differs += yref[j] < 0.0;
+        if (c.d.pad > 0)
+            EXPECT(differs > 0);
+        expect_padding_zero(what, c.d.out, c.yb);
+        free(yref);
+        free(norm);
+        pool_fd_free(&c);
+    }
+}
+
+/* The mean (tol 1e-5 of the mean |x|), padded lanes zero; a global pool of a multiple of 16
+ * channels is plain [n][c] in the raw buffer (what the classifier reads). */
+static void test_avgpool_forward(void)
+{
+    char what[200];
+    for (size_t i = 0; i < N_POOLS; i++) {
+        if (k_pools[i].alg != GNET_POOL_AVG)
+            continue;
+        pool_fd c;
+        pool_fd_init(&c, &k_pools[i]);
+        double *yref = dmalloc(c.y_n), *norm = dmalloc(c.y_n);
+        pool_run_forward(&c, yref, norm);
+        snprintf(what, sizeof what, "%s fwd", c.label);
+        compare(what, c.yh, yref, norm, c.y_n, 1e-5);
+        expect_padding_zero(what, c.d.out, c.yb);
+        if (c.d.out.h == 1 && c.d.out.w == 1 && c.d.in.c % 16 == 0) {
+            float *raw = fmalloc(c.y_n);
+            be->download(be, raw, c.yb, c.y_n);
+            snprintf(what, sizeof what, "%s raw buffer == row-major [n][c]", c.label);
+            compare(what, raw, yref, norm, c.y_n, 1e-5);
+            free(raw);
+        }
+        free(yref);
+        free(norm);
+        pool_fd_free(&c);
+    }
+}
+
+/* The routed gradient of every pool of kind alg against finite differences (step 1e-3,
+ * below the input's gaps), padded lanes of dx zero. */
+static void pool_backward_all(gnet_pool_alg alg)
+{
+    char what[200];
+    for (size_t i = 0; i < N_POOLS; i++) {
+        if (k_pools[i].alg != alg)
+            continue;
+        pool_fd c;
+        pool_fd_init(&c, &k_pools[i]);
+        gnet_gc_input in[1] = {{"x", c.x, c.x_n, 1}};
+        gnet_gradcheck gc = {pool_fd_forward, pool_fd_backward, &c, in, 1, c.y_n, 202, 1e-3f,
+                             0, 0, 0, 0};
+        snprintf(what, sizeof what, "%s bwd", c.label);
+        gc_check(&gc, what);
+        expect_padding_zero("pool bwd padded lanes", c.d.in, c.dxb);
+        pool_fd_free(&c);
+    }
+}
+
+/* Max pooling's gradient goes to each window's argmax (-inf padding never wins). */
+static void test_maxpool_backward(void) { pool_backward_all(GNET_POOL_MAX); }
+
+/* Average pooling's gradient is spread evenly over each window. */
+static void test_avgpool_backward(void) { pool_backward_all(GNET_POOL_AVG); }
 
 /* ---------- element-wise and concat ---------- */
 
-static void test_elementwise(void)
+/* ReLU backward over a padded activation's whole count: dy where y > 0, else 0 (exactly;
+ * y = +0 and -0 included, as a ReLU's output often is). */
+static void test_relu_backward(void)
 {
-    printf("element-wise\n");
     gnet_shape s = {2, 24, 5, 5};
     size_t n = act_n(s); /* padded: 2 x 32 x 25 */
     float *y = fmalloc(n), *dy = fmalloc(n), *got = fmalloc(n);
@@ -642,37 +848,41 @@ static void test_elementwise(void)
     fill(y, n, -1.0f, 1.0f);
     fill(dy, n, -1.0f, 1.0f);
     for (size_t i = 0; i < n; i += 7)
-        y[i] = (i / 7) % 2 ? 0.0f : -0.0f; /* ReLU's output is often exactly zero */
+        y[i] = (i / 7) % 2 ? 0.0f : -0.0f;
     for (size_t i = 0; i < n; i++)
         ref[i] = y[i] > 0.0f ? dy[i] : 0.0f;
     float *yb = dev_from_host(y, n), *dyb = dev_from_host(dy, n);
     be->relu_backward(be, yb, dyb, n);
     be->download(be, got, dyb, n);
     compare("relu_backward (2x24x5x5, padded count)", got, ref, NULL, n, 0.0);
-
-    /* add: dst += src */
-    float *a = fmalloc(n), *src = fmalloc(n);
-    fill(a, n, -2.0f, 2.0f);
-    fill(src, n, -2.0f, 2.0f);
-    for (size_t i = 0; i < n; i++)
-        ref[i] = a[i] + src[i]; /* float sum, as the op does it */
-    float *ab = dev_from_host(a, n), *sb = dev_from_host(src, n);
-    be->add(be, ab, sb, n - 3); /* an odd count: the last 3 stay as they were */
-    for (size_t i = n - 3; i < n; i++)
-        ref[i] = a[i];
-    be->download(be, got, ab, n);
-    compare("add (odd count, tail untouched)", got, ref, NULL, n, 0.0);
-
     be->free(be, yb);
     be->free(be, dyb);
-    be->free(be, ab);
-    be->free(be, sb);
     free(y);
     free(dy);
     free(got);
     free(ref);
+}
+
+/* add: dst += src exactly (the float sum) over an odd count; the elements past it untouched. */
+static void test_add(void)
+{
+    size_t n = act_n((gnet_shape){2, 24, 5, 5});
+    float *a = fmalloc(n), *src = fmalloc(n), *got = fmalloc(n);
+    double *ref = dmalloc(n);
+    fill(a, n, -2.0f, 2.0f);
+    fill(src, n, -2.0f, 2.0f);
+    for (size_t i = 0; i < n; i++)
+        ref[i] = i < n - 3 ? a[i] + src[i] : a[i]; /* float sum, as the op does it */
+    float *ab = dev_from_host(a, n), *sb = dev_from_host(src, n);
+    be->add(be, ab, sb, n - 3);
+    be->download(be, got, ab, n);
+    compare("add (odd count, tail untouched)", got, ref, NULL, n, 0.0);
+    be->free(be, ab);
+    be->free(be, sb);
     free(a);
     free(src);
+    free(got);
+    free(ref);
 }
 
 /* dst (dst_c channels) channels [dst_off, dst_off + c) = src channels [src_off, src_off + c),
@@ -710,9 +920,9 @@ static void copy_case(int dst_c, int dst_off, int src_c, int src_off, int c)
     free(ref);
 }
 
+/* The concat copy and its backward split move exactly the named channel slices, nothing else. */
 static void test_copy_channels(void)
 {
-    printf("copy_channels\n");
     copy_case(64, 32, 32, 16, 16); /* concat a slice into the middle */
     copy_case(64, 16, 32, 0, 32);  /* a whole branch */
     copy_case(64, 0, 16, 0, 16);   /* the first branch */
@@ -723,146 +933,221 @@ static void test_copy_channels(void)
 
 /* ---------- linear ---------- */
 
+/* The two shapes: n rows, in -> out features. */
+static const int k_linears[][3] = {{2, 48, 10}, {3, 32, 17}};
+
+/* One linear layer's host inputs, random, and its backend buffers (the FD harness). */
 typedef struct {
     int n, in, out;
+    size_t xn, wn, yn;
+    float *x, *w, *b;
     float *xb, *wb, *bb, *yb, *dyb, *dxb, *dwb, *dbb, *yh;
 } lin_fd;
 
 static void lin_fd_forward(void *vc, float *const *in, double *out)
 {
     lin_fd *c = vc;
-    size_t xn = (size_t)c->n * c->in, wn = (size_t)c->out * c->in, yn = (size_t)c->n * c->out;
-    be->upload(be, c->xb, in[0], xn);
-    be->upload(be, c->wb, in[1], wn);
+    be->upload(be, c->xb, in[0], c->xn);
+    be->upload(be, c->wb, in[1], c->wn);
     be->upload(be, c->bb, in[2], (size_t)c->out);
     be->linear_forward(be, c->n, c->in, c->out, c->xb, c->wb, c->bb, c->yb);
-    be->download(be, c->yh, c->yb, yn);
-    for (size_t i = 0; i < yn; i++)
+    be->download(be, c->yh, c->yb, c->yn);
+    for (size_t i = 0; i < c->yn; i++)
         out[i] = c->yh[i];
 }
 
 static void lin_fd_backward(void *vc, float *const *in, const double *g, float *const *grad)
 {
     lin_fd *c = vc;
-    size_t xn = (size_t)c->n * c->in, wn = (size_t)c->out * c->in, yn = (size_t)c->n * c->out;
-    be->upload(be, c->xb, in[0], xn);
-    be->upload(be, c->wb, in[1], wn);
-    for (size_t i = 0; i < yn; i++)
+    be->upload(be, c->xb, in[0], c->xn);
+    be->upload(be, c->wb, in[1], c->wn);
+    for (size_t i = 0; i < c->yn; i++)
         c->yh[i] = (float)g[i];
-    be->upload(be, c->dyb, c->yh, yn);
-    dev_fill_nan(c->dxb, xn);
-    dev_fill_nan(c->dwb, wn);
+    be->upload(be, c->dyb, c->yh, c->yn);
+    dev_fill_nan(c->dxb, c->xn);
+    dev_fill_nan(c->dwb, c->wn);
     dev_fill_nan(c->dbb, (size_t)c->out);
     be->linear_backward(be, c->n, c->in, c->out, c->xb, c->wb, c->dyb, c->dxb, c->dwb, c->dbb, 0);
-    be->download(be, grad[0], c->dxb, xn);
-    be->download(be, grad[1], c->dwb, wn);
+    be->download(be, grad[0], c->dxb, c->xn);
+    be->download(be, grad[1], c->dwb, c->wn);
     be->download(be, grad[2], c->dbb, (size_t)c->out);
 }
 
-static void test_linear(int n, int in_f, int out_f)
+/* Shape i of k_linears, random inputs (x uniform in [-1, 1), w and b in [-0.5, 0.5)),
+ * uploaded. */
+static void lin_fd_init(lin_fd *c, int i)
 {
-    char label[160];
-    size_t xn = (size_t)n * in_f, wn = (size_t)out_f * in_f, yn = (size_t)n * out_f;
-    float *x = fmalloc(xn), *w = fmalloc(wn), *b = fmalloc((size_t)out_f), *got = fmalloc(yn);
-    fill(x, xn, -1.0f, 1.0f);
-    fill(w, wn, -0.5f, 0.5f);
-    fill(b, (size_t)out_f, -0.5f, 0.5f);
-    double *ref = dmalloc(yn), *norm = dmalloc(yn);
-    for (int i = 0; i < n; i++)
-        for (int o = 0; o < out_f; o++) {
-            double acc = b[o], nrm = fabs((double)b[o]);
-            for (int k = 0; k < in_f; k++) {
-                double t = (double)x[(size_t)i * in_f + k] * w[(size_t)o * in_f + k];
-                acc += t;
-                nrm += fabs(t);
-            }
-            ref[(size_t)i * out_f + o] = acc;
-            norm[(size_t)i * out_f + o] = nrm;
-        }
-    lin_fd c = {n, in_f, out_f, dev_alloc(xn), dev_alloc(wn), dev_alloc((size_t)out_f),
-                dev_alloc(yn), dev_alloc(yn), dev_alloc(xn), dev_alloc(wn),
-                dev_alloc((size_t)out_f), fmalloc(yn)};
-    be->upload(be, c.xb, x, xn);
-    be->upload(be, c.wb, w, wn);
-    be->upload(be, c.bb, b, (size_t)out_f);
-    dev_fill_nan(c.yb, yn);
-    be->linear_forward(be, n, in_f, out_f, c.xb, c.wb, c.bb, c.yb);
-    be->download(be, got, c.yb, yn);
-    snprintf(label, sizeof label, "linear fwd n%d %d->%d", n, in_f, out_f);
-    compare(label, got, ref, norm, yn, 1e-5);
+    memset(c, 0, sizeof *c);
+    c->n = k_linears[i][0];
+    c->in = k_linears[i][1];
+    c->out = k_linears[i][2];
+    c->xn = (size_t)c->n * c->in;
+    c->wn = (size_t)c->out * c->in;
+    c->yn = (size_t)c->n * c->out;
+    c->x = fmalloc(c->xn);
+    c->w = fmalloc(c->wn);
+    c->b = fmalloc((size_t)c->out);
+    fill(c->x, c->xn, -1.0f, 1.0f);
+    fill(c->w, c->wn, -0.5f, 0.5f);
+    fill(c->b, (size_t)c->out, -0.5f, 0.5f);
+    c->xb = dev_from_host(c->x, c->xn);
+    c->wb = dev_from_host(c->w, c->wn);
+    c->bb = dev_from_host(c->b, (size_t)c->out);
+    c->yb = dev_alloc(c->yn);
+    c->dyb = dev_alloc(c->yn);
+    c->dxb = dev_alloc(c->xn);
+    c->dwb = dev_alloc(c->wn);
+    c->dbb = dev_alloc((size_t)c->out);
+    c->yh = fmalloc(c->yn);
+}
 
-    gnet_gc_input in[3] = {{"x", x, xn, 1}, {"w", w, wn, 1}, {"b", b, (size_t)out_f, 1}};
-    gnet_gradcheck gc = {lin_fd_forward, lin_fd_backward, &c, in, 3, yn, 303, 1e-2f, 0, 0, 0, 0};
-    snprintf(label, sizeof label, "linear bwd n%d %d->%d", n, in_f, out_f);
-    gc_check(&gc, label);
-
-    /* accumulate adds to dw and db; dx == NULL skips the input gradient */
-    float *dy = fmalloc(yn), *dw_new = fmalloc(wn), *db_new = fmalloc((size_t)out_f);
-    float *dw_prev = fmalloc(wn), *db_prev = fmalloc((size_t)out_f);
-    float *dw_acc = fmalloc(wn), *db_acc = fmalloc((size_t)out_f);
-    fill(dy, yn, -1.0f, 1.0f);
-    fill(dw_prev, wn, -1.0f, 1.0f);
-    fill(db_prev, (size_t)out_f, -1.0f, 1.0f);
-    be->upload(be, c.dyb, dy, yn);
-    dev_fill_nan(c.dwb, wn);
-    dev_fill_nan(c.dbb, (size_t)out_f);
-    be->linear_backward(be, n, in_f, out_f, c.xb, c.wb, c.dyb, NULL, c.dwb, c.dbb, 0);
-    be->download(be, dw_new, c.dwb, wn);
-    be->download(be, db_new, c.dbb, (size_t)out_f);
-    be->upload(be, c.dwb, dw_prev, wn);
-    be->upload(be, c.dbb, db_prev, (size_t)out_f);
-    be->linear_backward(be, n, in_f, out_f, c.xb, c.wb, c.dyb, NULL, c.dwb, c.dbb, 1);
-    be->download(be, dw_acc, c.dwb, wn);
-    be->download(be, db_acc, c.dbb, (size_t)out_f);
-    double *r = dmalloc(wn), *rn = dmalloc(wn);
-    for (size_t i = 0; i < wn; i++) {
-        r[i] = (double)dw_prev[i] + dw_new[i];
-        rn[i] = fabs((double)dw_prev[i]) + fabs((double)dw_new[i]);
-    }
-    /* sgemm's beta = 1 may fold the old value in before the final rounding: allow an ulp */
-    snprintf(label, sizeof label, "linear dw accumulate (dx NULL) n%d %d->%d", n, in_f, out_f);
-    compare(label, dw_acc, r, rn, wn, 2e-7);
-    /* dw_new itself against the reference dy^T x */
-    for (int o = 0; o < out_f; o++)
-        for (int k = 0; k < in_f; k++) {
-            double acc = 0.0, nrm = 0.0;
-            for (int i = 0; i < n; i++) {
-                double t = (double)dy[(size_t)i * out_f + o] * x[(size_t)i * in_f + k];
-                acc += t;
-                nrm += fabs(t);
-            }
-            r[(size_t)o * in_f + k] = acc;
-            rn[(size_t)o * in_f + k] = nrm;
-        }
-    snprintf(label, sizeof label, "linear dw (dx NULL) vs dy^T x n%d %d->%d", n, in_f, out_f);
-    compare(label, dw_new, r, rn, wn, 1e-6);
-    for (int o = 0; o < out_f; o++)
-        r[o] = (float)(db_prev[o] + db_new[o]);
-    snprintf(label, sizeof label, "linear db accumulate n%d %d->%d", n, in_f, out_f);
-    compare(label, db_acc, r, NULL, (size_t)out_f, 0.0);
-
-    float *bufs[] = {c.xb, c.wb, c.bb, c.yb, c.dyb, c.dxb, c.dwb, c.dbb};
+static void lin_fd_free(lin_fd *c)
+{
+    float *bufs[] = {c->xb, c->wb, c->bb, c->yb, c->dyb, c->dxb, c->dwb, c->dbb};
     for (size_t i = 0; i < 8; i++)
         be->free(be, bufs[i]);
-    free(c.yh);
-    free(x);
-    free(w);
-    free(b);
-    free(got);
-    free(ref);
-    free(norm);
-    free(dy);
-    free(dw_new);
-    free(db_new);
-    free(dw_prev);
-    free(db_prev);
-    free(dw_acc);
-    free(db_acc);
+    free(c->yh);
+    free(c->x);
+    free(c->w);
+    free(c->b);
+}
+
+/* y = x w^T + b in double, with its scale |b| + sum |x w|. */
+static void lin_ref(const lin_fd *c, double *ref, double *norm)
+{
+    for (int i = 0; i < c->n; i++)
+        for (int o = 0; o < c->out; o++) {
+            double acc = c->b[o], nrm = fabs((double)c->b[o]);
+            for (int k = 0; k < c->in; k++) {
+                double t = (double)c->x[(size_t)i * c->in + k] * c->w[(size_t)o * c->in + k];
+                acc += t;
+                nrm += fabs(t);
+            }
+            ref[(size_t)i * c->out + o] = acc;
+            norm[(size_t)i * c->out + o] = nrm;
+        }
+}
+
+/* The forward against the double reference (tol 1e-5 of |b| + sum |x w|), the output
+ * buffer starting as NaN. */
+static void test_linear_forward(void)
+{
+    char label[160];
+    for (int s = 0; s < 2; s++) {
+        lin_fd c;
+        lin_fd_init(&c, s);
+        float *got = fmalloc(c.yn);
+        double *ref = dmalloc(c.yn), *norm = dmalloc(c.yn);
+        lin_ref(&c, ref, norm);
+        dev_fill_nan(c.yb, c.yn);
+        be->linear_forward(be, c.n, c.in, c.out, c.xb, c.wb, c.bb, c.yb);
+        be->download(be, got, c.yb, c.yn);
+        snprintf(label, sizeof label, "linear fwd n%d %d->%d", c.n, c.in, c.out);
+        compare(label, got, ref, norm, c.yn, 1e-5);
+        free(got);
+        free(ref);
+        free(norm);
+        lin_fd_free(&c);
+    }
+}
+
+/* dx, dw and db against finite differences. */
+static void test_linear_backward(void)
+{
+    char label[160];
+    for (int s = 0; s < 2; s++) {
+        lin_fd c;
+        lin_fd_init(&c, s);
+        gnet_gc_input in[3] = {
+            {"x", c.x, c.xn, 1}, {"w", c.w, c.wn, 1}, {"b", c.b, (size_t)c.out, 1}};
+        gnet_gradcheck gc = {lin_fd_forward, lin_fd_backward, &c, in, 3, c.yn, 303, 1e-2f,
+                             0, 0, 0, 0};
+        snprintf(label, sizeof label, "linear bwd n%d %d->%d", c.n, c.in, c.out);
+        gc_check(&gc, label);
+        lin_fd_free(&c);
+    }
+}
+
+/* dw_new (dx NULL, no accumulation) against dy^T x in double (tol 1e-6 of sum |dy x|). */
+static void lin_check_dw(const lin_fd *c, const float *dy, const float *dw_new)
+{
+    char label[160];
+    double *r = dmalloc(c->wn), *rn = dmalloc(c->wn);
+    for (int o = 0; o < c->out; o++)
+        for (int k = 0; k < c->in; k++) {
+            double acc = 0.0, nrm = 0.0;
+            for (int i = 0; i < c->n; i++) {
+                double t = (double)dy[(size_t)i * c->out + o] * c->x[(size_t)i * c->in + k];
+                acc += t;
+                nrm += fabs(t);
+            }
+            r[(size_t)o * c->in + k] = acc;
+            rn[(size_t)o * c->in + k] = nrm;
+        }
+    snprintf(label, sizeof label, "linear dw (dx NULL) vs dy^T x n%d %d->%d", c->n, c->in, c->out);
+    compare(label, dw_new, r, rn, c->wn, 1e-6);
     free(r);
     free(rn);
 }
 
+/* dw_acc = dw_prev + dw_new within an ulp (sgemm's beta = 1 may fold the old value in before
+ * the final rounding); db_acc = db_prev + db_new exactly. */
+static void lin_check_accumulated(const lin_fd *c, const float *prev, const float *new_,
+                                  const float *acc)
+{
+    char label[160];
+    size_t wn = c->wn, out = (size_t)c->out;
+    double *r = dmalloc(wn), *rn = dmalloc(wn);
+    for (size_t i = 0; i < wn; i++) {
+        r[i] = (double)prev[i] + new_[i];
+        rn[i] = fabs((double)prev[i]) + fabs((double)new_[i]);
+    }
+    snprintf(label, sizeof label, "linear dw accumulate (dx NULL) n%d %d->%d", c->n, c->in, c->out);
+    compare(label, acc, r, rn, wn, 2e-7);
+    for (size_t o = 0; o < out; o++)
+        r[o] = (float)(prev[wn + o] + new_[wn + o]);
+    snprintf(label, sizeof label, "linear db accumulate n%d %d->%d", c->n, c->in, c->out);
+    compare(label, acc + wn, r, NULL, out, 0.0);
+    free(r);
+    free(rn);
+}
+
+/* Backward with dx == NULL skips the input gradient; accumulate adds to dw and db. */
+static void test_linear_accumulate(void)
+{
+    for (int s = 0; s < 2; s++) {
+        lin_fd c;
+        lin_fd_init(&c, s);
+        size_t wn = c.wn, out = (size_t)c.out;
+        /* dw then db, one array each: the new gradient, the previous values, the sum */
+        float *dy = fmalloc(c.yn), *new_ = fmalloc(wn + out), *prev = fmalloc(wn + out);
+        float *acc = fmalloc(wn + out);
+        fill(dy, c.yn, -1.0f, 1.0f);
+        fill(prev, wn + out, -1.0f, 1.0f);
+        be->upload(be, c.dyb, dy, c.yn);
+        dev_fill_nan(c.dwb, wn);
+        dev_fill_nan(c.dbb, out);
+        be->linear_backward(be, c.n, c.in, c.out, c.xb, c.wb, c.dyb, NULL, c.dwb, c.dbb, 0);
+        be->download(be, new_, c.dwb, wn);
+        be->download(be, new_ + wn, c.dbb, out);
+        be->upload(be, c.dwb, prev, wn);
+        be->upload(be, c.dbb, prev + wn, out);
+        be->linear_backward(be, c.n, c.in, c.out, c.xb, c.wb, c.dyb, NULL, c.dwb, c.dbb, 1);
+        be->download(be, acc, c.dwb, wn);
+        be->download(be, acc + wn, c.dbb, out);
+        lin_check_accumulated(&c, prev, new_, acc);
+        lin_check_dw(&c, dy, new_);
+        free(dy);
+        free(new_);
+        free(prev);
+        free(acc);
+        lin_fd_free(&c);
+    }
+}
+
 /* ---------- softmax cross-entropy ---------- */
+
+enum { SX_N = 5, SX_K = 10 };
 
 typedef struct {
     int n, classes;
@@ -896,69 +1181,97 @@ static void sx_backward(void *vc, float *const *in, const double *g, float *cons
         grad[0][i] = (float)(grad[0][i] * g[0]);
 }
 
-static void test_softmax_xent(void)
+/* SX_N rows of SX_K logits, row 3 large (a naive exp would overflow); rows 0 and 3 labelled
+ * with their argmax, the others not. Returns how many rows are correct. */
+static int64_t sx_inputs(float z[SX_N * SX_K], int32_t lab[SX_N])
 {
-    printf("softmax cross-entropy\n");
-    enum { N = 5, K = 10 };
-    float z[N * K];
-    int32_t lab[N];
-    fill(z, N * K, -3.0f, 3.0f);
-    /* A row with large logits: a naive exp would overflow. */
-    for (int j = 0; j < K; j++)
-        z[3 * K + j] = 80.0f + 5.0f * (float)j * (j % 2 ? -1.0f : 1.0f);
-    /* Labels: rows 0 and 3 hit their argmax, the others do not. */
-    int64_t want_correct = 0;
-    for (int i = 0; i < N; i++) {
+    fill(z, SX_N * SX_K, -3.0f, 3.0f);
+    for (int j = 0; j < SX_K; j++)
+        z[3 * SX_K + j] = 80.0f + 5.0f * (float)j * (j % 2 ? -1.0f : 1.0f);
+    int64_t correct = 0;
+    for (int i = 0; i < SX_N; i++) {
         int arg = 0;
-        for (int j = 1; j < K; j++)
-            if (z[i * K + j] > z[i * K + arg])
+        for (int j = 1; j < SX_K; j++)
+            if (z[i * SX_K + j] > z[i * SX_K + arg])
                 arg = j;
-        lab[i] = (i == 0 || i == 3) ? arg : (arg + 1 + i) % K;
-        want_correct += lab[i] == arg;
+        lab[i] = (i == 0 || i == 3) ? arg : (arg + 1 + i) % SX_K;
+        correct += lab[i] == arg;
     }
-    double want_loss = 0.0, dref[N * K];
-    const float scale = 1.0f / N;
-    for (int i = 0; i < N; i++) {
+    return correct;
+}
+
+/* The harness on the backend: z uploaded, labels in backend memory, scale 1 / SX_N. */
+static sx_fd sx_fd_make(const float *z, const int32_t *lab)
+{
+    sx_fd c = {SX_N, SX_K, 1.0f / SX_N, dev_from_host(z, SX_N * SX_K), dev_alloc(SX_N * SX_K),
+               NULL};
+    c.labels = (int32_t *)dev_alloc(SX_N); /* int32 and float have the same size */
+    be->upload(be, (float *)c.labels, (const float *)lab, SX_N);
+    return c;
+}
+
+static void sx_fd_free(sx_fd *c)
+{
+    be->free(be, c->zb);
+    be->free(be, c->dzb);
+    be->free(be, (float *)c->labels);
+}
+
+/* The summed loss (relative 1e-6, with a row of large logits), the count of correct rows
+ * exactly, and dlogits = (softmax - onehot) * scale (abs 1e-7), all in double. */
+static void test_softmax_xent_forward(void)
+{
+    float z[SX_N * SX_K], dz[SX_N * SX_K];
+    int32_t lab[SX_N];
+    int64_t want_correct = sx_inputs(z, lab);
+    double want_loss = 0.0, dref[SX_N * SX_K];
+    const float scale = 1.0f / SX_N;
+    for (int i = 0; i < SX_N; i++) {
         double m = -INFINITY, s = 0.0;
-        for (int j = 0; j < K; j++)
-            m = fmax(m, z[i * K + j]);
-        for (int j = 0; j < K; j++)
-            s += exp((double)z[i * K + j] - m);
+        for (int j = 0; j < SX_K; j++)
+            m = fmax(m, z[i * SX_K + j]);
+        for (int j = 0; j < SX_K; j++)
+            s += exp((double)z[i * SX_K + j] - m);
         double lse = m + log(s);
-        want_loss += lse - z[i * K + lab[i]];
-        for (int j = 0; j < K; j++)
-            dref[i * K + j] = (exp(z[i * K + j] - lse) - (j == lab[i])) * scale;
+        want_loss += lse - z[i * SX_K + lab[i]];
+        for (int j = 0; j < SX_K; j++)
+            dref[i * SX_K + j] = (exp(z[i * SX_K + j] - lse) - (j == lab[i])) * scale;
     }
-    sx_fd c = {N, K, scale, dev_from_host(z, N * K), dev_alloc(N * K), NULL};
-    c.labels = (int32_t *)dev_alloc(N); /* int32 and float have the same size */
-    be->upload(be, (float *)c.labels, (const float *)lab, N);
+    sx_fd c = sx_fd_make(z, lab);
     double loss = NAN;
     int64_t correct = -1;
-    dev_fill_nan(c.dzb, N * K);
-    gnet_softmax_xent_now(be, N, K, c.zb, c.labels, scale, c.dzb, &loss, &correct);
-    float got = (float)loss, dz[N * K];
-    double want = want_loss;
-    compare("softmax_xent loss sum (relative)", &got, &want, &want, 1, 1e-6);
+    dev_fill_nan(c.dzb, SX_N * SX_K);
+    gnet_softmax_xent_now(be, SX_N, SX_K, c.zb, c.labels, scale, c.dzb, &loss, &correct);
+    float got = (float)loss;
+    compare("softmax_xent loss sum (relative)", &got, &want_loss, &want_loss, 1, 1e-6);
     printf("  softmax_xent correct = %lld (expected %lld)\n", (long long)correct,
            (long long)want_correct);
     EXPECT(correct == want_correct);
-    be->download(be, dz, c.dzb, N * K);
-    compare("softmax_xent dlogits vs (softmax - onehot) * scale", dz, dref, NULL, N * K, 1e-7);
+    be->download(be, dz, c.dzb, SX_N * SX_K);
+    compare("softmax_xent dlogits vs (softmax - onehot) * scale", dz, dref, NULL, SX_N * SX_K,
+            1e-7);
+    sx_fd_free(&c);
+}
 
-    gnet_gc_input in[1] = {{"z", z, N * K, 1}};
+/* dlogits against finite differences of loss * scale. */
+static void test_softmax_xent_backward(void)
+{
+    float z[SX_N * SX_K];
+    int32_t lab[SX_N];
+    sx_inputs(z, lab);
+    sx_fd c = sx_fd_make(z, lab);
+    gnet_gc_input in[1] = {{"z", z, SX_N * SX_K, 1}};
     gnet_gradcheck gc = {sx_forward, sx_backward, &c, in, 1, 1, 404, 1e-2f, 0, 0, 0, 0};
     gc_check(&gc, "softmax_xent dlogits vs FD of loss*scale");
-
-    be->free(be, c.zb);
-    be->free(be, c.dzb);
-    be->free(be, (float *)c.labels);
+    sx_fd_free(&c);
 }
 
 /* ---------- norms and copies ---------- */
 
+/* sumsq of a and of a - b over an odd count within 1e-12 relative of double sums, of a - a
+ * exactly 0; copy bit for bit. */
 static void test_sumsq_copy(void)
 {
-    printf("sumsq, copy\n");
     enum { N = 100003 }; /* not a multiple of the vector width */
     float *a = fmalloc(N), *b = fmalloc(N), *got = fmalloc(N);
     fill(a, N, -1.0f, 1.0f);
@@ -987,133 +1300,137 @@ static void test_sumsq_copy(void)
 
 /* ---------- SGD ---------- */
 
+typedef struct {
+    const char *name;
+    float m, wd;
+    int nesterov;
+    float scale;
+} sgd_cfg;
+
+enum { SGD_N = 1003 }; /* not a multiple of the vector width */
+#define SGD_LR 0.1f
+
+/* One step of PyTorch's SGD in double from the backend's state (p, buf) and gradient g: the
+ * expected params rp and momentum buffer rb, and their scales (np, nb: max(1, |value|)). */
+static void sgd_reference(const sgd_cfg *k, int step, const float *p, const float *g,
+                          const float *buf, double *rp, double *rb, double *np, double *nb)
+{
+    for (int i = 0; i < SGD_N; i++) {
+        double d = (double)k->scale * ((double)g[i] + (double)k->wd * p[i]);
+        double b = 0.0;
+        if (k->m != 0.0f) {
+            b = step == 0 ? d : (double)k->m * buf[i] + d;
+            d = k->nesterov ? d + (double)k->m * b : b;
+        }
+        rp[i] = (double)p[i] - (double)SGD_LR * d;
+        rb[i] = b;
+        np[i] = fmax(1.0, fabs(rp[i]));
+        nb[i] = fmax(1.0, fabs(b));
+    }
+}
+
+/* Three steps of one configuration; the momentum buffer starts as garbage (the first step
+ * must not read it). Params and buffer within 1e-6 relative of the reference, every step. */
+static void sgd_case(const sgd_cfg *k, float *p, float *g, float *buf, float *got, double *ref)
+{
+    double *rp = ref, *rb = ref + SGD_N, *np = ref + 2 * SGD_N, *nb = ref + 3 * SGD_N;
+    fill(p, SGD_N, -1.0f, 1.0f);
+    fill(buf, SGD_N, 100.0f, 200.0f);
+    float *pb = dev_from_host(p, SGD_N), *gb = dev_alloc(SGD_N);
+    float *bb = k->m != 0.0f ? dev_from_host(buf, SGD_N) : NULL;
+    for (int step = 0; step < 3; step++) {
+        char label[160];
+        fill(g, SGD_N, -1.0f, 1.0f);
+        be->upload(be, gb, g, SGD_N);
+        /* the reference starts from the backend's state, in double */
+        be->download(be, p, pb, SGD_N);
+        if (bb)
+            be->download(be, buf, bb, SGD_N);
+        sgd_reference(k, step, p, g, buf, rp, rb, np, nb);
+        be->sgd(be, pb, gb, bb, SGD_N, SGD_LR, k->m, k->wd, k->nesterov, step == 0, k->scale);
+        be->download(be, got, pb, SGD_N);
+        snprintf(label, sizeof label, "sgd %s step %d: params", k->name, step + 1);
+        compare(label, got, rp, np, SGD_N, 1e-6);
+        if (bb) {
+            be->download(be, got, bb, SGD_N);
+            snprintf(label, sizeof label, "sgd %s step %d: momentum buffer", k->name, step + 1);
+            compare(label, got, rb, nb, SGD_N, 1e-6);
+        }
+    }
+    be->free(be, pb);
+    be->free(be, gb);
+    if (bb)
+        be->free(be, bb);
+}
+
+/* SGD plain, with weight decay, momentum, Nesterov and a LARS scale, against the double
+ * reference over three steps each. */
 static void test_sgd(void)
 {
-    printf("sgd\n");
-    enum { N = 1003 }; /* not a multiple of the vector width */
-    struct {
-        const char *name;
-        float m, wd;
-        int nesterov;
-        float scale;
-    } cases[] = {{"plain", 0.0f, 0.0f, 0, 1.0f},
-                 {"weight decay", 0.0f, 0.05f, 0, 1.0f},
-                 {"momentum", 0.9f, 0.0f, 0, 1.0f},
-                 {"momentum + weight decay", 0.9f, 0.05f, 0, 1.0f},
-                 {"nesterov + weight decay", 0.9f, 0.05f, 1, 1.0f},
-                 {"scaled (LARS) + momentum + weight decay", 0.9f, 0.05f, 0, 0.37f}};
-    const float lr = 0.1f;
-    float *p = fmalloc(N), *g = fmalloc(N), *buf = fmalloc(N), *got_p = fmalloc(N),
-          *got_b = fmalloc(N);
-    double *rp = dmalloc(N), *rb = dmalloc(N), *np = dmalloc(N), *nb = dmalloc(N);
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        float m = cases[ci].m, wd = cases[ci].wd, scale = cases[ci].scale;
-        int nest = cases[ci].nesterov;
-        fill(p, N, -1.0f, 1.0f);
-        fill(buf, N, 100.0f, 200.0f); /* garbage: the first step must not read it */
-        float *pb = dev_from_host(p, N), *gb = dev_alloc(N);
-        float *bb = m != 0.0f ? dev_from_host(buf, N) : NULL;
-        for (int step = 0; step < 3; step++) {
-            fill(g, N, -1.0f, 1.0f);
-            be->upload(be, gb, g, N);
-            /* the reference starts from the backend's state, in double */
-            be->download(be, p, pb, N);
-            if (bb)
-                be->download(be, buf, bb, N);
-            for (int i = 0; i < N; i++) {
-                double d = (double)scale * ((double)g[i] + (double)wd * p[i]);
-                double b = 0.0;
-                if (m != 0.0f) {
-                    b = step == 0 ? d : (double)m * buf[i] + d;
-                    d = nest ? d + (double)m * b : b;
-                }
-                rp[i] = (double)p[i] - (double)lr * d;
-                rb[i] = b;
-                np[i] = fmax(1.0, fabs(rp[i]));
-                nb[i] = fmax(1.0, fabs(b));
-            }
-            be->sgd(be, pb, gb, bb, N, lr, m, wd, nest, step == 0, scale);
-            be->download(be, got_p, pb, N);
-            char label[160];
-            snprintf(label, sizeof label, "sgd %s step %d: params", cases[ci].name, step + 1);
-            compare(label, got_p, rp, np, N, 1e-6);
-            if (bb) {
-                be->download(be, got_b, bb, N);
-                snprintf(label, sizeof label, "sgd %s step %d: momentum buffer", cases[ci].name,
-                         step + 1);
-                compare(label, got_b, rb, nb, N, 1e-6);
-            }
-        }
-        be->free(be, pb);
-        be->free(be, gb);
-        if (bb)
-            be->free(be, bb);
-    }
+    static const sgd_cfg cases[] = {
+        {"plain", 0.0f, 0.0f, 0, 1.0f},
+        {"weight decay", 0.0f, 0.05f, 0, 1.0f},
+        {"momentum", 0.9f, 0.0f, 0, 1.0f},
+        {"momentum + weight decay", 0.9f, 0.05f, 0, 1.0f},
+        {"nesterov + weight decay", 0.9f, 0.05f, 1, 1.0f},
+        {"scaled (LARS) + momentum + weight decay", 0.9f, 0.05f, 0, 0.37f},
+    };
+    float *p = fmalloc(SGD_N), *g = fmalloc(SGD_N), *buf = fmalloc(SGD_N), *got = fmalloc(SGD_N);
+    double *ref = dmalloc(4 * SGD_N);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        sgd_case(&cases[ci], p, g, buf, got, ref);
     free(p);
     free(g);
     free(buf);
-    free(got_p);
-    free(got_b);
-    free(rp);
-    free(rb);
-    free(np);
-    free(nb);
+    free(got);
+    free(ref);
 }
 
-/* ---------- main ---------- */
+/* ---------- main: one case per run ---------- */
 
-int main(void)
+static const test_case k_cases[] = {
+    TEST_CASE(gradcheck_controls),
+    TEST_CASE(conv_forward),
+    TEST_CASE(conv_backward),
+    TEST_CASE(conv_accumulate),
+    TEST_CASE(conv_controls),
+    TEST_CASE(maxpool_forward),
+    TEST_CASE(maxpool_backward),
+    TEST_CASE(avgpool_forward),
+    TEST_CASE(avgpool_backward),
+    TEST_CASE(relu_backward),
+    TEST_CASE(add),
+    TEST_CASE(copy_channels),
+    TEST_CASE(linear_forward),
+    TEST_CASE(linear_backward),
+    TEST_CASE(linear_accumulate),
+    TEST_CASE(softmax_xent_forward),
+    TEST_CASE(softmax_xent_backward),
+    TEST_CASE(sgd),
+    TEST_CASE(sumsq_copy),
+};
+
+/* FNV-1a of the case name: each case's random stream, independent of the others. */
+static uint64_t name_hash(const char *s)
 {
+    uint64_t h = 14695981039346656037ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+int main(int argc, char **argv)
+{
+    const test_case *tc = test_case_select(argc, argv, k_cases, sizeof k_cases / sizeof k_cases[0]);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     be = gnet_backend_cpu_create(1);
-    gnet_rng_init(&rng, gnet_rng_key(20240601, 0, 0, 0));
-
-    test_checker_controls();
-
-    printf("convolution\n");
-    const conv_cfg convs[] = {
-        {2, 16, 32, 7, 7, 1, 1, 0},   /* 1x1 */
-        {2, 32, 24, 7, 5, 3, 1, 1},   /* 3x3, padded output */
-        {2, 24, 16, 6, 7, 5, 1, 2},   /* 5x5, padded input */
-        {2, 24, 24, 5, 5, 3, 1, 1},   /* both padded */
-        {2, 16, 16, 6, 6, 3, 2, 1},   /* strided 3x3, floor mode (6 -> 3) */
-        {2, 1, 16, 10, 10, 7, 2, 3},  /* the stem: 1 channel, floor mode (10 -> 5) */
-        {2, 1, 32, 13, 13, 7, 2, 3},  /* the stem, 13 -> 7 */
-        {2, 1, 24, 9, 12, 7, 2, 3},   /* the stem, padded output, 9x12 -> 5x6 (floor in w) */
-        {2, 32, 16, 13, 13, 1, 1, 0}, /* 1x1 on the largest spatial size */
-    };
-    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
-        test_conv(&convs[i], i == 1);
-
-    printf("pooling\n");
-    const gnet_pool_desc pools[] = {
-        pool_desc(GNET_POOL_MAX, 2, 16, 7, 7, 3, 2, 1),   /* 7 -> 4 */
-        pool_desc(GNET_POOL_MAX, 2, 24, 2, 2, 3, 2, 1),   /* 2 -> 1, padded channels */
-        pool_desc(GNET_POOL_MAX, 2, 32, 6, 6, 3, 2, 1),   /* 6 -> 3 (floor) */
-        pool_desc(GNET_POOL_MAX, 2, 16, 13, 9, 3, 2, 1),  /* 13x9 -> 7x5 */
-        pool_desc(GNET_POOL_MAX, 2, 24, 5, 5, 3, 1, 1),   /* Inception's pool branch */
-        pool_desc(GNET_POOL_MAX, 2, 16, 7, 6, 3, 1, 1),
-        pool_desc(GNET_POOL_AVG, 2, 32, 7, 7, 7, 1, 0),   /* global average */
-        pool_desc(GNET_POOL_AVG, 2, 24, 3, 3, 3, 1, 0),
-        pool_desc(GNET_POOL_AVG, 2, 16, 5, 5, 5, 5, 0),
-    };
-    for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++)
-        test_pool(pools[i]);
-
-    test_elementwise();
-    test_copy_channels();
-
-    printf("linear\n");
-    test_linear(2, 48, 10);
-    test_linear(3, 32, 17);
-
-    test_softmax_xent();
-    test_sgd();
-    test_sumsq_copy();
-
+    gnet_rng_init(&rng, gnet_rng_key(20240601, name_hash(tc->name), 0, 0));
+    printf("ops.%s\n", tc->name);
+    tc->run();
     be->destroy(be);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("test_ops: %.2f s\n", (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    printf("ops.%s: %.2f s\n", tc->name,
+           (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     TEST_MAIN_END();
 }

@@ -212,18 +212,10 @@ static void test_shuffle(void)
 static gnet_sampler *create_capturing(const gnet_sampler_config *c, const char *what,
                                       char *text, size_t cap)
 {
-    fflush(stderr);
-    int saved = dup(2);
-    FILE *f = tmpfile();
-    dup2(fileno(f), 2);
+    test_capture capture;
+    test_capture_begin(&capture);
     gnet_sampler *s = gnet_sampler_create(c, what);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    rewind(f);
-    size_t n = fread(text, 1, cap - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    test_capture_end(&capture, text, cap);
     return s;
 }
 

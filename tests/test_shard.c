@@ -58,28 +58,8 @@ static void rm_rf(const char *p) { nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS); 
 
 /* ---- stderr capture: one error line naming the file and the problem ---------------------- */
 
-static int g_saved_fd = -1;
-
-static void cap_begin(void)
-{
-    fflush(stderr);
-    g_saved_fd = dup(2);
-    int fd = open(pathf("%s/stderr.txt", g_root), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fd, 2);
-    close(fd);
-}
-
-static void cap_end(char *buf, size_t cap)
-{
-    fflush(stderr);
-    dup2(g_saved_fd, 2);
-    close(g_saved_fd);
-    FILE *f = fopen(pathf("%s/stderr.txt", g_root), "r");
-    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = '\0';
-    if (f)
-        fclose(f);
-}
+/* The stderr capture of the call under test (test_util.h). */
+static test_capture g_cap;
 
 static void expect_one_error(int line, const char *err, const char *file, const char *problem)
 {
@@ -279,9 +259,9 @@ static void expect_manifest_refused(int line, const char *dir, const char *probl
 {
     char err[2048];
     gnet_manifest *m = malloc(sizeof *m);
-    cap_begin();
+    test_capture_begin(&g_cap);
     int rc = gnet_manifest_read(dir, m);
-    cap_end(err, sizeof err);
+    test_capture_end(&g_cap, err, sizeof err);
     EXPECT(rc == -1);
     expect_one_error(line, err, pathf("%s/manifest.txt", dir), problem);
     free(m);
@@ -507,17 +487,17 @@ static void test_bad_shards(void)
         const char *dir = case_dir();
         gnet_shard_path(path, sizeof path, dir, cases[i].index, g_m.shards);
         cases[i].mutate(path);
-        cap_begin();
+        test_capture_begin(&g_cap);
         gnet_shard *s = gnet_shard_open(dir, &g_m, cases[i].index);
-        cap_end(err, sizeof err);
+        test_capture_end(&g_cap, err, sizeof err);
         EXPECT(s == NULL);
         expect_one_error(__LINE__, err, path, cases[i].problem);
         gnet_shard_close(s);
     }
     const char *dir = case_dir();
-    cap_begin();
+    test_capture_begin(&g_cap);
     EXPECT(gnet_shard_open(dir, &g_m, 3) == NULL);
-    cap_end(err, sizeof err);
+    test_capture_end(&g_cap, err, sizeof err);
     expect_one_error(__LINE__, err, "train-00003-of-00003.h5", "no such shard");
     /* h5py's variable-length string id is as good as the fixed-length one */
     gnet_shard_path(path, sizeof path, dir, 1, g_m.shards);
@@ -550,9 +530,9 @@ static void test_bad_reads(void)
         {{4, 5, 6}, 3, "sample 5 has label 12 (labels are 0..9)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cap_begin();
+        test_capture_begin(&g_cap);
         int rc = gnet_shard_read(s, cases[i].idx, cases[i].n, img, lab);
-        cap_end(err, sizeof err);
+        test_capture_end(&g_cap, err, sizeof err);
         EXPECT(rc == -1);
         expect_one_error(__LINE__, err, path, cases[i].problem);
     }
