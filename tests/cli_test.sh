@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # gnet_dist's command line: --help, --print-shapes, and bad input -> exactly one error line
-# naming the option or file, nothing on stdout, exit code 2 (options) or 1 (files).
+# naming the option or file, nothing on stdout, exit code 2 (options) or 1 (files);
+# contradictory options (cli.c's CONFLICTS table) refused naming both, before anything is
+# read or written (both on the command line or both in a config file; otherwise the command
+# line wins and the file's option is dropped).
 # usage: cli_test.sh GNET_DIST
 set -u
 bin=$1
@@ -38,6 +41,39 @@ expect_error 1 "$tmp/missing.h5" --synthetic 10 --eval "$tmp/missing.h5"
 expect_error 1 "$tmp/missing.h5" --synthetic 10 --init "$tmp/missing.h5" --max-steps 1
 expect_error 1 "$tmp/nodir/ck.h5" --synthetic 16 --batch-size 8 --max-steps 1 --epochs 1 --test-limit 8 --save "$tmp/nodir/ck.h5"
 if [ -e "$tmp/nodir" ]; then echo "FAIL: a failed save left $tmp/nodir behind"; fail=1; fi
+
+# Contradictions: every row of cli.c's CONFLICTS, each pair named, exit 2, nothing created.
+# (The files named need not exist: the options are refused before any is opened.)
+d=(--synthetic 16 --batch-size 8)
+expect_error 2 "--init and --resume conflict" "${d[@]}" --init "$tmp/a.h5" --resume "$tmp/b.h5"
+for opt in "--init $tmp/a.h5" "--resume $tmp/b.h5" "--out $tmp/o" "--save $tmp/s.h5" \
+           "--checkpoint-every 5" "--checkpoint-epochs 1" "--trace $tmp/t.json"; do
+  # shellcheck disable=SC2086 # opt is an option and its value
+  expect_error 2 "--eval and ${opt%% *} conflict" "${d[@]}" --eval "$tmp/e.h5" $opt
+  # shellcheck disable=SC2086
+  expect_error 2 "--print-shapes and ${opt%% *} conflict" --print-shapes $opt
+done
+expect_error 2 "--print-shapes and --eval conflict" --print-shapes --eval "$tmp/e.h5"
+expect_error 2 "--data and --train-limit conflict" --data "$tmp/d" --train-limit 8
+expect_error 2 "--data and --test-limit conflict" --data "$tmp/d" --test-limit 8
+# Both in one config file: refused. One on the command line, the other only in the file: the
+# command line wins and the file's is dropped (a run's config.ini holds its out, init, ...).
+printf 'init = %s/a.h5\nresume = %s/b.h5\n' "$tmp" "$tmp" >"$tmp/both.ini"
+expect_error 2 "--init and --resume conflict" "${d[@]}" --config "$tmp/both.ini"
+printf 'init = %s/a.h5\nout = %s/o\ncheckpoint-epochs = 1\n' "$tmp" "$tmp" >"$tmp/run.ini"
+"$bin" "${d[@]}" --config "$tmp/run.ini" --resume "$tmp/b.h5" --dry-run >"$tmp/dry1" 2>&1 &&
+  grep -qx "; init: not set" "$tmp/dry1" && grep -qx "resume = $tmp/b.h5" "$tmp/dry1" && grep -qx "out = $tmp/o" "$tmp/dry1" ||
+  { echo "FAIL: --resume on the command line does not win over the file's init"; cat "$tmp/dry1"; fail=1; }
+"$bin" "${d[@]}" --config "$tmp/run.ini" --eval "$tmp/e.h5" --dry-run >"$tmp/dry2" 2>&1 &&
+  grep -qx "; init: not set" "$tmp/dry2" && grep -qx "; out: not set" "$tmp/dry2" &&
+  grep -qx "; checkpoint-epochs: not set" "$tmp/dry2" && grep -qx "eval = $tmp/e.h5" "$tmp/dry2" ||
+  { echo "FAIL: --eval on the command line does not win over the file's init, out, checkpoint-epochs"; cat "$tmp/dry2"; fail=1; }
+if [ -e "$tmp/o" ] || [ -e "$tmp/s.h5" ] || [ -e "$tmp/t.json" ]; then
+  echo "FAIL: a refused combination created an output"; fail=1
+fi
+# Not contradictions: --save with --out, --dry-run with anything.
+"$bin" "${d[@]}" --out "$tmp/o" --save "$tmp/s.h5" --checkpoint-every 5 --dry-run >/dev/null 2>&1 ||
+  { echo "FAIL: --out with --save (and --checkpoint-every) refused"; fail=1; }
 
 if ! "$bin" --help | grep -q -- "--batch-size"; then echo "FAIL: --help does not list options"; fail=1; fi
 

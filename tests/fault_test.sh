@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Fault injection (CPU backend): divergence, a full disk while checkpointing, kill -9 during
-# checkpoint writes, a corrupted checkpoint, ranks that fail in evaluation or in a
-# checkpoint, a rank that hangs, a batch too large for memory. Each must cost a clear message
-# and a non-zero exit, never a hang, a lost checkpoint or a silent load of bad data.
+# checkpoint writes, a corrupted checkpoint, non-finite weights with valid checksums, ranks
+# that fail in evaluation or in a checkpoint, a rank that hangs, a batch too large for
+# memory. Each must cost a clear message (in --out's log.txt too) and a non-zero exit, never
+# a hang, a lost checkpoint or a silent load of bad data.
 # usage: fault_test.sh GNET_DIST GNET_PREPARE PYTHON
 set -u
 bin=$1 prep=$2 py=$3
+ref=$(cd "$(dirname "$0")" && pwd)/ref
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 tmp=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -21,6 +23,7 @@ rc=$?
 grep -q "training diverged: the loss is NaN at step [0-9]* (epoch 1, its step [0-9]*); the last finite loss was .* at step" "$tmp/div.out"
 check $? "divergence: the message gives the step, the epoch and the last finite loss"
 [ ! -e "$tmp/div/checkpoint.h5" ]; check $? "divergence: no checkpoint of the diverged weights"
+grep -q "^gnet: error: training diverged: the loss is NaN" "$tmp/div/log.txt"; check $? "divergence: the error is in log.txt"
 mpirun --timeout 120 -np 2 "$bin" "${small[@]}" --lr 1e6 >"$tmp/div2.out" 2>&1
 rc=$?
 [ $rc -eq 4 ] && [ "$(grep -c 'training diverged' "$tmp/div2.out")" -eq 1 ]
@@ -39,6 +42,8 @@ rc=$?
 [ "$(step_of "$tmp/full/checkpoint.h5")" = 10 ]; check $? "disk full: the step-10 checkpoint is still there"
 "$bin" "${small[@]}" --eval "$tmp/full/checkpoint.h5" >/dev/null 2>&1; check $? "disk full: it still loads"
 ! ls "$tmp/full"/*.tmp.* >/dev/null 2>&1; check $? "disk full: no temporary file left"
+grep -q "^gnet: error: cannot save checkpoint $tmp/full/checkpoint.h5" "$tmp/full/log.txt"
+check $? "disk full: the error is in log.txt"
 (ulimit -f 20000; exec mpirun --timeout 120 -np 2 "$bin" "${small[@]}" --out "$tmp/full" \
    --resume "$tmp/full" --checkpoint-every 5) >"$tmp/full2.out" 2>&1
 rc=$?
@@ -79,6 +84,43 @@ head -c $((size / 3)) "$tmp/full/checkpoint.h5" >"$tmp/short.h5"
 rc=$?
 [ $rc -ne 0 ] && grep -q "$tmp/short.h5" "$tmp/short.out"; check $? "a truncated checkpoint: refused, naming it (rc $rc)"
 
+# (4b) non-finite weights or momentum with valid checksums (edited, or saved by another
+# program): refused by --init, --eval and --resume, naming the file and the tensor, and
+# nothing created. nan.h5: tests/ref/googlenet.py's save_ckpt of a model with one NaN
+# weight; inf.h5: a gnet checkpoint with one momentum entry set to +Inf by h5py.
+"$py" - "$ref" "$tmp" <<'PY'
+import sys, zlib
+sys.path.insert(0, sys.argv[1])
+import h5py, numpy as np, shutil, torch, googlenet as g
+net = g.xavier_init(g.make_net(), 0)
+with torch.no_grad():
+    dict(net.named_parameters())["3.1.p2_2.weight"].view(-1)[7] = float("nan")
+g.save_ckpt(net, f"{sys.argv[2]}/nan.h5")
+shutil.copy(f"{sys.argv[2]}/full/checkpoint.h5", f"{sys.argv[2]}/inf.h5")
+with h5py.File(f"{sys.argv[2]}/inf.h5", "r+") as f:
+    d = f["optimizer/5.weight"]
+    a = d[()]
+    a.flat[3] = np.inf
+    d[...] = a
+    d.attrs["crc32"] = np.uint32(zlib.crc32(a.astype("<f4").tobytes()))
+PY
+nonfinite() { # NAME NEEDLE ARGS...: exit 1, one error line naming the file and NEEDLE, no --out
+  local name=$1 needle=$2; shift 2
+  "$bin" "${small[@]}" "$@" >"$tmp/$name.out" 2>&1
+  local rc=$?
+  [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/$name.out")" -eq 1 ] && grep -qF "$needle" "$tmp/$name.out" && [ ! -e "$tmp/nf" ] ||
+    { echo "  (rc $rc) $(cat "$tmp/$name.out")"; return 1; }
+}
+nan_says="checkpoint $tmp/nan.h5: dataset '3.1.p2_2.weight' holds NaN at index 7"
+nonfinite nf1 "$nan_says" --init "$tmp/nan.h5" --out "$tmp/nf"; check $? "a NaN weight: --init refuses it"
+nonfinite nf2 "$nan_says" --eval "$tmp/nan.h5"; check $? "a NaN weight: --eval refuses it (no accuracy printed)"
+nonfinite nf3 "$nan_says" --resume "$tmp/nan.h5" --out "$tmp/nf"; check $? "a NaN weight: --resume refuses it"
+nonfinite nf4 "checkpoint $tmp/inf.h5: dataset 'optimizer/5.weight' holds +Inf at index 3" \
+  --resume "$tmp/inf.h5" --out "$tmp/nf"
+check $? "an infinite momentum entry: --resume refuses it"
+"$bin" "${small[@]}" --init "$tmp/inf.h5" --max-steps 1 >/dev/null 2>&1
+check $? "... while its (finite) parameters still load with --init"
+
 # (5) a rank that fails during evaluation: the last chunk of test.h5 (rank 1's slice) is
 # damaged inside its compressed data
 "$py" - "$tmp/idx" <<'PY'
@@ -106,6 +148,13 @@ mpirun --timeout 120 -np 2 "$bin" --data "$tmp/data" --batch-size 32 --epochs 1 
 rc=$?
 [ $rc -ne 0 ] && grep -q "rank 1.*test.h5" "$tmp/eval.out" && ! grep -q "^epoch 1/1" "$tmp/eval.out"
 check $? "a rank failing in evaluation ends the job, naming the rank and the file (rc $rc)"
+# One rank reads all of test.h5: the error comes from the prefetch thread, and reaches log.txt
+"$bin" --data "$tmp/data" --batch-size 32 --epochs 1 --threads 1 --no-progress --out "$tmp/evalrun" \
+  >"$tmp/eval1.out" 2>&1
+rc=$?
+err=$(grep "^gnet: error: .*test.h5" "$tmp/eval1.out" | head -1)
+[ $rc -ne 0 ] && [ -n "$err" ] && grep -qxF "$err" "$tmp/evalrun/log.txt"
+check $? "a read error of the prefetch thread: the same line on stderr and in log.txt (rc $rc)"
 
 # (6) a rank that hangs (SIGSTOP): the others end the job within --comm-timeout, naming it
 mpirun -np 2 "$bin" --synthetic 100000 --batch-size 32 --epochs 1 --threads 1 --no-progress \

@@ -3,10 +3,15 @@
 # 10%, none with --no-progress), metrics.jsonl records with every documented key, and the
 # --trace timeline of two ranks (valid trace-event JSON per rank, every span kind, all-reduce
 # spans on their own track that overlap backward); the error paths of --out and --trace, and
-# a stop with nowhere to save.
-# usage: outputs_test.sh GNET_DIST PYTHON
+# a stop with nowhere to save. Then what a refused start leaves behind, which is nothing:
+# every check (options, data on every rank, the checkpoint to start from, the --save,
+# --trace and --out targets) comes before --out is created; a start that fails after
+# creating it removes what it created and nothing else; outputs are only ever new or
+# replaced regular files (a FIFO, a device node, a directory or a link to one is refused up
+# front, by type, as root too).
+# usage: outputs_test.sh GNET_DIST PYTHON GNET_PREPARE
 set -u
-bin=$1 py=$2
+bin=$1 py=$2 prep=$3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -72,6 +77,100 @@ kill -USR1 $pid; wait $pid
 rc=$?
 [ $rc -eq 3 ] && grep -q "stopped by SIGUSR1 after step [0-9]*; no checkpoint written" "$tmp/s.out"
 check $? "SIGUSR1 without --out/--save: exit 3, 'no checkpoint written' (rc $rc)"
+
+# ---- Nothing written before everything is checked --------------------------------------
+tiny=(--synthetic 64 --batch-size 16 --epochs 1 --threads 1 --test-limit 16 --no-progress --max-steps 2)
+# The run is refused before training with exactly one error line containing NEEDLE, exit 1.
+refused() { # NAME NEEDLE ARGS...
+  local name=$1 needle=$2; shift 2
+  timeout -k 5 120 "$bin" "${tiny[@]}" "$@" >"$tmp/$name.out" 2>&1
+  local rc=$?
+  [ $rc -eq 1 ] && [ "$(grep -c 'error' "$tmp/$name.out")" -eq 1 ] && grep -qF -- "$needle" "$tmp/$name.out" &&
+    ! grep -q '^device:' "$tmp/$name.out" || { echo "  (rc $rc) $(cat "$tmp/$name.out")"; return 1; }
+}
+empty_dir() { [ -d "$1" ] && [ -z "$(ls -A "$1")" ]; }
+"$bin" "${tiny[@]}" --save "$tmp/good.h5" >/dev/null 2>&1; check $? "a checkpoint to start from"
+head -c $(($(stat -c %s "$tmp/good.h5") / 3)) "$tmp/good.h5" >"$tmp/cut.h5"
+
+# (1) a damaged checkpoint to start from: no --out directory, not even its parents; one that
+# existed before stays (empty)
+refused c1 "$tmp/cut.h5" --init "$tmp/cut.h5" --out "$tmp/n1/a/b" --trace "$tmp/n1.json" &&
+  [ ! -e "$tmp/n1" ] && [ ! -e "$tmp/n1.json" ]
+check $? "--init of a damaged checkpoint: refused, --out and its parents not created, no --trace file"
+refused c2 "$tmp/cut.h5" --resume "$tmp/cut.h5" --out "$tmp/n2" && [ ! -e "$tmp/n2" ]
+check $? "--resume of a damaged checkpoint: refused, --out not created"
+mkdir "$tmp/pre1"
+refused c3 "$tmp/cut.h5" --init "$tmp/cut.h5" --out "$tmp/pre1" && empty_dir "$tmp/pre1"
+check $? "--init of a damaged checkpoint into an existing empty --out: it stays, empty"
+# (1) a start that fails after creating --out (no room for config.ini: a file-size limit of 0;
+# the output goes through a pipe, which the limit does not cover) removes what it created
+mkdir -p "$tmp/pre2/mine" && echo notes >"$tmp/pre2/notes.txt"
+for out in "$tmp/n3/x/y" "$tmp/pre2/x" "$tmp/pre2"; do
+  (ulimit -f 0; exec "$bin" "${tiny[@]}" --out "$out") 2>&1 | cat >"$tmp/c4.out"
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 1 ] && grep -q "$out/config.ini" "$tmp/c4.out"; check $? "no room for config.ini in --out $out: exit 1, named (rc $rc)"
+done
+[ ! -e "$tmp/n3" ]; check $? "... the directories it created are gone"
+[ "$(cd "$tmp/pre2" && ls -A | tr '\n' ' ')" = "mine notes.txt " ] && [ "$(cat "$tmp/pre2/notes.txt")" = notes ]
+check $? "... what was there before stays, untouched ($(ls -A "$tmp/pre2" | tr '\n' ' '))"
+# (1) two ranks, rank 1's data missing: the ranks agree on it before rank 0 creates --out
+"$py" - "$tmp/idx" <<'PY'
+import gzip, os, random, struct, sys
+d = sys.argv[1]; os.makedirs(d); random.seed(1)
+for name, n in (("train", 64), ("t10k", 32)):
+    with gzip.open(f"{d}/{name}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes(random.randrange(256) for _ in range(n * 784)))
+    with gzip.open(f"{d}/{name}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(random.randrange(10) for _ in range(n)))
+PY
+"$prep" --src "$tmp/idx" --out "$tmp/data" --shards 2 >/dev/null && rm "$tmp/data/train-00001-of-00002.h5"
+for trial in 1 2 3; do
+  mpirun --timeout 120 -np 2 "$bin" --data "$tmp/data" --batch-size 16 --epochs 1 --threads 1 --no-progress \
+    --out "$tmp/n4" >"$tmp/c5.out" 2>&1
+  rc=$?
+  [ $rc -ne 0 ] && grep -q "train-00001-of-00002.h5" "$tmp/c5.out" && [ ! -e "$tmp/n4" ]
+  check $? "np 2 with rank 1's shard missing: refused naming it, --out not created (trial $trial, rc $rc)"
+done
+
+# (6) outputs are new or regular files: anything else is refused up front, by its type, and
+# stays as it was (a device node of our own stands for /dev/null: as root, the permission
+# checks of old would have let gnet replace it)
+mkfifo "$tmp/fifo" && mkdir "$tmp/adir" && ln -s "$tmp/fifo" "$tmp/to_fifo" && ln -s "$tmp/adir" "$tmp/to_dir"
+node=$tmp/fifo
+if mknod "$tmp/null" c 1 3 2>/dev/null; then node=$tmp/null; fi
+for target in "$tmp/fifo" "$node" "$tmp/adir" "$tmp/to_fifo" "$tmp/to_dir"; do
+  kind=$(stat -L -c %F "$target")
+  refused c6 "--save $target: is " --save "$target" --out "$tmp/n6" && [ ! -e "$tmp/n6" ]
+  check $? "--save onto $(basename "$target") ($kind): refused, --out not created"
+  refused c7 "--trace $target: is " --trace "$target"
+  check $? "--trace onto $(basename "$target"): refused before training"
+done
+[ -p "$tmp/fifo" ] && [ -d "$tmp/adir" ] && [ -L "$tmp/to_fifo" ] && { [ "$node" = "$tmp/fifo" ] || [ -c "$node" ]; }
+check $? "... each still what it was"
+refused c8 "--out $tmp/fifo: $tmp/fifo is a FIFO, not a directory" --out "$tmp/fifo"
+check $? "--out onto a FIFO: refused"
+for f in config.ini log.txt metrics.jsonl checkpoint.h5; do
+  mkdir "$tmp/o-$f" && mkfifo "$tmp/o-$f/$f"
+  refused c9 "$tmp/o-$f/$f: is a FIFO" --out "$tmp/o-$f" && [ "$(ls -A "$tmp/o-$f")" = "$f" ] && [ -p "$tmp/o-$f/$f" ]
+  check $? "--out whose $f is a FIFO: refused, nothing else created in it"
+done
+mkdir -p "$tmp/o-link" && ln -s "$node" "$tmp/o-link/metrics.jsonl"
+refused c10 "metrics.jsonl: is a symbolic link to a" --out "$tmp/o-link" && [ "$(ls -A "$tmp/o-link")" = metrics.jsonl ]
+check $? "--out whose metrics.jsonl links to a device: refused"
+
+# (7) --trace is checked at the start, like --save: a missing directory refuses the run
+# before training, before --out is created, and a resumed run's checkpoint and log stay
+refused c11 "--trace $tmp/missing/t.json: directory $tmp/missing does not exist" \
+  --trace "$tmp/missing/t.json" --out "$tmp/n7" && [ ! -e "$tmp/n7" ] && [ ! -e "$tmp/missing" ]
+check $? "--trace into a missing directory: refused before training, --out not created"
+"$bin" "${tiny[@]}" --out "$tmp/r7" >/dev/null 2>&1 && cp -r "$tmp/r7" "$tmp/r7.before"
+refused c12 "$tmp/missing/t.json" --out "$tmp/r7" --resume "$tmp/r7" --max-steps 4 --trace "$tmp/missing/t.json" &&
+  diff -r "$tmp/r7" "$tmp/r7.before" >/dev/null
+check $? "--trace into a missing directory on --resume: refused, the run directory unchanged"
+# --save, --trace and --out's files may go into the --out directory the run creates
+"$bin" "${tiny[@]}" --out "$tmp/n8/run" --save "$tmp/n8/run/s.h5" --trace "$tmp/n8/run/t.json" >/dev/null 2>&1 &&
+  [ -s "$tmp/n8/run/s.h5" ] && [ -s "$tmp/n8/run/t.json" ] && [ ! -e "$tmp/n8/run/checkpoint.h5" ]
+check $? "--save and --trace inside a new --out directory"
 
 [ $fail -eq 0 ] && echo "outputs_test: all passed"
 exit $fail

@@ -102,6 +102,21 @@ check $? "np 2: SIGUSR1 + resume == uninterrupted, bitwise ($(cat "$tmp/cmp4"))"
 "$bin" "${common[@]/32/64}" --resume "$tmp/straight" >"$tmp/r2.out" 2>&1
 [ $? -ne 0 ] && grep -q "trained with --batch-size 32, this run asks for 64" "$tmp/r2.out"
 check $? "--resume with another --batch-size is refused"
+# A refused resume changes nothing in the run directory: config.ini keeps the options the run
+# was made with (repeating the run from it would repeat the refused ones), log.txt and
+# metrics.jsonl are not appended to, the checkpoint stays.
+cp -r "$tmp/straight" "$tmp/straight.before"
+for refusal in "--batch-size 32, this run asks for 64" "--seed 5, this run asks for 6" "$tmp/nothing"; do
+  case $refusal in
+    --batch*) args=("${common[@]/32/64}" --resume "$tmp/straight") ;;
+    --seed*) args=("${common[@]}" --seed 6 --resume "$tmp/straight") ;;
+    *) args=("${common[@]}" --resume "$tmp/nothing") ;;
+  esac
+  "$bin" "${args[@]}" --out "$tmp/straight" --epochs 3 >"$tmp/r5.out" 2>&1
+  rc=$?
+  [ $rc -eq 1 ] && grep -qF -- "$refusal" "$tmp/r5.out" && diff -r "$tmp/straight" "$tmp/straight.before" >/dev/null
+  check $? "--out DIR --resume with '$refusal': refused (rc $rc), DIR unchanged"
+done
 "$bin" "${common[@]}" --resume "$tmp/nothing" >"$tmp/r3.out" 2>&1
 [ $? -ne 0 ] && grep -q "$tmp/nothing" "$tmp/r3.out"; check $? "--resume of a missing file is refused, naming it"
 "$bin" "${common[@]}" --checkpoint-every 5 >"$tmp/r4.out" 2>&1

@@ -1,7 +1,8 @@
 /* HDF5 checkpoint: round trips (with and without optimizer state and meta), validation
  * failures that leave the caller's arrays untouched, per-tensor checksums (a flipped byte, a
- * truncated file, a missing checksum, an old version, a plain h5py-style dump), and
- * atomic-save hygiene. Error lines printed by the expected failures are part of the normal
+ * truncated file, a missing checksum, an old version, a plain h5py-style dump), non-finite
+ * values (refused on load with a valid checksum, never saved), and atomic-save hygiene (no
+ * temporary file left, no FIFO written over). Error lines printed by the expected failures are part of the normal
  * output. */
 #define _POSIX_C_SOURCE 200809L
 
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <hdf5.h>
+#include <zlib.h>
 
 #include "core/checkpoint.h"
 #include "test_files.h"
@@ -155,19 +157,10 @@ static char g_err[2048];
 /* gnet_ckpt_load with stderr captured into g_err (and then printed as usual). */
 static int load_capturing(const char *path, const gnet_param_spec *specs, float *p, float *m)
 {
-    fflush(stderr);
-    FILE *cap = tmpfile();
-    int saved = dup(2);
-    if (!cap || saved < 0 || dup2(fileno(cap), 2) < 0)
-        abort();
+    test_capture cap;
+    test_capture_begin(&cap);
     int rc = gnet_ckpt_load(path, specs, N_SPECS, p, m, NULL);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    rewind(cap);
-    size_t n = fread(g_err, 1, sizeof g_err - 1, cap);
-    g_err[n] = '\0';
-    fclose(cap);
+    test_capture_end(&cap, g_err, sizeof g_err);
     fputs(g_err, stderr);
     return rc;
 }
@@ -363,6 +356,70 @@ static void test_checksums(const char *dir, const gnet_param_spec *specs, size_t
     free(p), free(m), free(got);
 }
 
+/* ---- non-finite values ------------------------------------------------------------- */
+
+/* Sets element i of tensor NAME (count floats) to v and stores the matching checksum, as an
+ * edited or foreign file would: the CRC cannot tell a NaN written on purpose. */
+static void poison(const char *path, const char *name, size_t count, size_t i, float v)
+{
+    float *x = malloc(count * sizeof(float));
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    EXPECT(x && d >= 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    x[i] = v;
+    EXPECT(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    uint32_t crc = (uint32_t)crc32(0, (const Bytef *)x, (uInt)(count * sizeof(float)));
+    hid_t a = H5Aopen(d, "crc32", H5P_DEFAULT);
+    EXPECT(a >= 0 && H5Awrite(a, H5T_NATIVE_UINT32, &crc) >= 0);
+    H5Aclose(a), H5Dclose(d), H5Fclose(f);
+    free(x);
+}
+
+static long file_bytes(const char *path, char *buf, long cap)
+{
+    FILE *fp = fopen(path, "rb");
+    long n = fp ? (long)fread(buf, 1, (size_t)cap, fp) : -1;
+    if (fp)
+        fclose(fp);
+    return n;
+}
+
+/* A save that must be refused: -1, the file at path byte for byte as before, no temporary. */
+static void expect_save_refused(const char *dir, const char *path, const gnet_param_spec *specs,
+                                const float *p, const float *m)
+{
+    static char before[1 << 16], after[1 << 16];
+    long n = file_bytes(path, before, sizeof before);
+    EXPECT(gnet_ckpt_save(path, specs, N_SPECS, p, m, NULL) == -1);
+    EXPECT(file_bytes(path, after, sizeof after) == n && memcmp(before, after, (size_t)n) == 0);
+    EXPECT(count_entries(dir, ".tmp.") == 0);
+}
+
+static void test_non_finite(const char *dir, const gnet_param_spec *specs, size_t arena)
+{
+    char valid[512], path[512];
+    join(valid, sizeof valid, dir, "finite.h5");
+    join(path, sizeof path, dir, "poisoned.h5");
+    float *p = filled(arena, 1.0f), *m = filled(arena, -2.0f);
+    EXPECT(gnet_ckpt_save(valid, specs, N_SPECS, p, m, NULL) == 0);
+
+    /* Loading: a NaN in a weight, an infinity in a momentum buffer, checksums valid. */
+    copy_file(valid, path);
+    poison(path, "5.weight", specs[3].count, 4, NAN);
+    expect_refused(path, specs, arena, "dataset '5.weight' holds NaN at index 4");
+    copy_file(valid, path);
+    poison(path, "optimizer/0.0.bias", specs[1].count, 1, INFINITY);
+    expect_refused(path, specs, arena, "dataset 'optimizer/0.0.bias' holds +Inf at index 1");
+
+    /* Saving: refused, the previous checkpoint kept. */
+    p[specs[2].offset + 3] = NAN;
+    expect_save_refused(dir, valid, specs, p, m);
+    p[specs[2].offset + 3] = 1.0f;
+    m[specs[4].offset] = -INFINITY;
+    expect_save_refused(dir, valid, specs, p, m);
+    free(p), free(m);
+}
+
 static void test_save_hygiene(const char *dir, const gnet_param_spec *specs, size_t arena)
 {
     EXPECT(count_entries(dir, ".tmp.") == 0);
@@ -383,6 +440,14 @@ static void test_save_hygiene(const char *dir, const gnet_param_spec *specs, siz
     EXPECT(gnet_ckpt_save(path, specs, N_SPECS, p, NULL, NULL) == -1);
     EXPECT(count_entries(dir, ".tmp.") == 0);
     rmdir(path);
+
+    /* A FIFO (or a device node) is refused up front, never replaced by a regular file. */
+    join(path, sizeof path, dir, "a_fifo");
+    EXPECT(mkfifo(path, 0644) == 0);
+    EXPECT(gnet_ckpt_save(path, specs, N_SPECS, p, NULL, NULL) == -1);
+    EXPECT(lstat(path, &st) == 0 && S_ISFIFO(st.st_mode));
+    EXPECT(count_entries(dir, ".tmp.") == 0);
+    unlink(path);
     free(p);
 }
 
@@ -406,6 +471,7 @@ int main(void)
     test_without_momentum(dir, specs, arena);
     test_validation(dir, specs, arena);
     test_checksums(dir, specs, arena);
+    test_non_finite(dir, specs, arena);
     test_save_hygiene(dir, specs, arena);
     EXPECT(open_objects() == 0);
 

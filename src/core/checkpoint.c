@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/atomic_file.h"
 #include "core/check.h"
 #include "core/h5util.h"
 #include "core/log.h"
@@ -134,6 +136,20 @@ static void spec_dims(const gnet_param_spec *s, hsize_t *dims)
 static uint32_t tensor_crc(const float *data, size_t count)
 {
     return (uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), (const Bytef *)data, count * sizeof(float));
+}
+
+/* The first NaN or infinity of data as "NaN at index I" in buf, or 0 when all are finite.
+ * A checkpoint is a state to continue from: a non-finite weight or momentum is never one
+ * (behind a ReLU a NaN trains on unseen; an Inf surfaces steps later as a "diverged" loss
+ * that blames the learning rate), so neither save nor load lets one through. */
+static int non_finite(const float *data, size_t count, char *buf, size_t n)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(data[i])) {
+            (void)snprintf(buf, n, "%s at index %zu", isnan(data[i]) ? "NaN" : data[i] > 0 ? "+Inf" : "-Inf", i);
+            return 1;
+        }
+    return 0;
 }
 
 /* ---- save -------------------------------------------------------------------------- */
@@ -313,13 +329,30 @@ static int commit_tmp(const char *tmp, const char *path)
     return 0;
 }
 
+/* Refuses to write non-finite values (non_finite): the file at path stays the last good
+ * state. */
+static int check_finite(const char *path, const char *prefix, const gnet_param_spec *specs, int n,
+                        const float *arena)
+{
+    char where[64];
+    for (int i = 0; i < n; i++)
+        if (non_finite(arena + specs[i].offset, specs[i].count, where, sizeof where))
+            return ckpt_fail("save", path, "tensor '%s%s' holds %s (a diverged or damaged state); "
+                             "not written, the previous file is kept", prefix, specs[i].name, where);
+    return 0;
+}
+
 int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const float *params,
                    const float *momentum, const gnet_ckpt_meta *meta)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (!path || !*path)
         return ckpt_fail("save", "(none)", "empty path");
-    if (check_specs("save", path, specs, n) < 0)
+    char why[512];
+    if (gnet_output_check(path, NULL, why, sizeof why) < 0)
+        return ckpt_fail("save", path, "%s", why);
+    if (check_specs("save", path, specs, n) < 0 || check_finite(path, "", specs, n, params) < 0 ||
+        (momentum && check_finite(path, OPT_GROUP "/", specs, n, momentum) < 0))
         return -1;
     size_t cap = strlen(path) + 32;
     char *tmp = malloc(cap);
@@ -428,6 +461,10 @@ static int read_param(const ckpt_in *in, hid_t loc, const char *prefix, const gn
                        gnet_h5_strerror());
     if (rc == 0)
         rc = check_crc(in, d, prefix, s, out);
+    char where[64];
+    if (rc == 0 && non_finite(out, s->count, where, sizeof where))
+        rc = ckpt_fail("load", in->path, "dataset '%s%s' holds %s: not a usable state (saved from a "
+                       "diverged run, or edited?)", prefix, s->name, where);
     H5Dclose(d);
     return rc;
 }

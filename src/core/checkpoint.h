@@ -20,10 +20,13 @@
  * little-endian bytes (version 2; version 1 files had none and are refused).
  *
  * Saving is atomic: the file is written to "PATH.tmp.<pid>", flushed to disk and renamed
- * over PATH, so PATH is either the old checkpoint or the complete new one. Loading checks
- * everything (the file is HDF5, every name exists, float type, exact rank and shape, each
- * tensor's checksum) and reads into scratch buffers first, so on failure the caller's
- * arrays are untouched: a flipped byte or a truncated file is refused, never loaded.
+ * over PATH, so PATH is either the old checkpoint or the complete new one. PATH must be
+ * absent or a regular file (gnet_output_check: never a FIFO, a device or a directory), and
+ * every parameter and momentum value finite: otherwise nothing is written and PATH stays.
+ * Loading checks everything (the file is HDF5, every name exists, float type, exact rank
+ * and shape, each tensor's checksum, every value finite) and reads into scratch buffers
+ * first, so on failure the caller's arrays are untouched: a flipped byte, a truncated file
+ * or a NaN is refused, never loaded.
  * Every failure prints one line via gnet_errorf naming the file and the problem and
  * returns -1; success returns 0. Not thread-safe (HDF5 serial). */
 #ifndef GNET_CHECKPOINT_H

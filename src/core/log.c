@@ -1,27 +1,46 @@
 #include "core/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 static int g_rank = 0, g_world = 1;
 static void (*g_abort)(int) = NULL;
+/* The sink, and the lock that keeps it from being cleared (and its file closed) while
+ * another thread writes an error to it. */
+static FILE *g_sink = NULL;
+static pthread_mutex_t g_sink_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void gnet_log_set_rank(int rank, int world) { g_rank = rank; g_world = world; }
 int gnet_log_rank(void) { return g_rank; }
 int gnet_log_world(void) { return g_world; }
 void gnet_log_set_abort(void (*abort_fn)(int code)) { g_abort = abort_fn; }
 
+void gnet_log_set_sink(FILE *f)
+{
+    pthread_mutex_lock(&g_sink_lock);
+    g_sink = f;
+    pthread_mutex_unlock(&g_sink_lock);
+}
+
 static void print_error(int with_rank, const char *fmt, va_list ap)
 {
     /* Nothing is left to tell about a failure to print an error: results are ignored. */
-    char msg[1024];
+    char msg[1024], line[1100];
     (void)vsnprintf(msg, sizeof msg, fmt, ap);
     if (with_rank)
-        (void)fprintf(stderr, "gnet: [rank %d] error: %s\n", g_rank, msg);
+        (void)snprintf(line, sizeof line, "gnet: [rank %d] error: %s\n", g_rank, msg);
     else
-        (void)fprintf(stderr, "gnet: error: %s\n", msg);
+        (void)snprintf(line, sizeof line, "gnet: error: %s\n", msg);
+    (void)fputs(line, stderr);
     (void)fflush(stderr);
+    pthread_mutex_lock(&g_sink_lock);
+    if (g_sink) {
+        (void)fputs(line, g_sink); /* one stdio call: the line stays whole */
+        (void)fflush(g_sink);
+    }
+    pthread_mutex_unlock(&g_sink_lock);
 }
 
 void gnet_errorf(const char *fmt, ...)

@@ -1,15 +1,25 @@
 /* Diagnostics. Errors are one line on stderr ("gnet: error: ..."), prefixed with the rank
- * when more than one rank runs, so the failing process is always named. Info lines go to
- * stdout from rank 0 only. The only process-wide state is the rank/world pair and the
- * abort hook that the communicator installs (so a fatal error on one rank ends the job). */
+ * when more than one rank runs, so the failing process is always named; the same line also
+ * goes to a sink when one is set (a run's log.txt, so that the log of a failed run says why).
+ * Info lines go to stdout from rank 0 only. The only process-wide state is the rank/world
+ * pair, the sink and the abort hook that the communicator installs (so a fatal error on one
+ * rank ends the job). */
 #ifndef GNET_LOG_H
 #define GNET_LOG_H
+
+#include <stdio.h>
 
 void gnet_log_set_rank(int rank, int world);
 int gnet_log_rank(void);
 int gnet_log_world(void);
 /* Called by gnet_fatal() instead of exit(1) when set (the communicator sets MPI_Abort). */
 void gnet_log_set_abort(void (*abort_fn)(int code));
+
+/* Error lines also go to f (NULL: none), each written whole and flushed; the caller keeps f
+ * open until it sets NULL again. Thread-safe: the prefetch thread reports its errors while
+ * the main thread may set or clear the sink; a writer of its own to f should hold
+ * flockfile(f) for each of its lines, so that an error line never lands inside one. */
+void gnet_log_set_sink(FILE *f);
 
 void gnet_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* For errors every rank finds identically (a bad option): printed once, by rank 0. */

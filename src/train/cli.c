@@ -274,12 +274,87 @@ static int check_schedule(const gnet_options *o)
     return 0;
 }
 
-static int check_combination(const gnet_options *o)
+/* What chooses the starting state or writes something: a training run's options, which a
+ * mode that only looks (--eval, --print-shapes) would silently ignore. */
+#define TRAINING_OUTPUTS "--init", "--resume", "--out", "--save", "--checkpoint-every", "--checkpoint-epochs", "--trace"
+
+/* Options that contradict each other: `opt` with any of `with`, where the run used to ignore
+ * one of them. Both given in one place (the command line, or the config file) are refused,
+ * naming both. One on the command line and the other only in the file: the command line wins,
+ * as it does over the file's values, and the file's option is dropped, so that a run's
+ * config.ini (which holds its out, init, checkpoint-every, ...) still serves
+ * `--config DIR/config.ini --eval FILE` and `--config DIR/config.ini --resume DIR`. */
+static const struct {
+    const char *opt;
+    const char *const with[10]; /* unused entries are NULL */
+    const char *why;
+} CONFLICTS[] = {
+    {"--init", {"--resume"}, "--resume restores the parameters (and the rest of the state) from its own checkpoint; give one of them"},
+    {"--eval", {TRAINING_OUTPUTS}, "--eval only evaluates its checkpoint: it starts from no other state and writes nothing"},
+    {"--print-shapes", {"--eval", TRAINING_OUTPUTS}, "--print-shapes only prints the model's shapes and exits"},
+    {"--data", {"--train-limit", "--test-limit"}, "the limits apply to --idx and --synthetic only (prepare a smaller set instead)"},
+};
+#define N_CONFLICTS (sizeof CONFLICTS / sizeof CONFLICTS[0])
+
+/* Whether option `name` has a value other than its unset one (0, NULL). */
+static int is_set(const gnet_options *o, const char *name)
+{
+    const opt_def *d = find(name, 2);
+    const void *field = (const char *)o + d->offset;
+    switch (d->kind) {
+    case OPT_STR:
+    case OPT_CHOICE:
+        return *(const char *const *)field != NULL;
+    case OPT_I64:
+        return *(const int64_t *)field != 0;
+    case OPT_U64:
+        return *(const uint64_t *)field != 0;
+    case OPT_REAL:
+        return *(const double *)field != 0.0;
+    default:
+        return *(const int *)field != 0;
+    }
+}
+
+/* Unsets option `name` (a config file's value that the command line overrides). */
+static void unset(gnet_options *o, const char *name)
+{
+    const opt_def *d = find(name, 2);
+    void *field = (char *)o + d->offset;
+    size_t size = d->kind == OPT_STR || d->kind == OPT_CHOICE ? sizeof(const char *)
+                  : d->kind == OPT_I64 || d->kind == OPT_U64 ? sizeof(int64_t)
+                  : d->kind == OPT_REAL ? sizeof(double) : sizeof(int);
+    memset(field, 0, size);
+}
+
+/* given: the options the command line alone sets (over zeros). */
+static int check_conflicts(gnet_options *o, const gnet_options *given)
+{
+    for (size_t i = 0; i < N_CONFLICTS; i++) {
+        const char *opt = CONFLICTS[i].opt;
+        for (size_t j = 0; j < sizeof CONFLICTS[i].with / sizeof *CONFLICTS[i].with; j++) {
+            const char *w = CONFLICTS[i].with[j];
+            if (!w || !is_set(o, opt) || !is_set(o, w))
+                continue;
+            if (is_set(given, opt) != is_set(given, w)) {
+                unset(o, is_set(given, opt) ? w : opt);
+                continue;
+            }
+            gnet_errorf_once("%s and %s conflict: %s", opt, w, CONFLICTS[i].why);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static int check_combination(gnet_options *o, const gnet_options *given)
 {
     if (!!o->idx_dir + !!o->synthetic + !!o->data_dir > 1) {
         gnet_errorf_once("--data, --idx and --synthetic: give only one data source");
         return 2;
     }
+    if (check_conflicts(o, given))
+        return 2;
     if (o->nesterov && o->momentum == 0.0) {
         gnet_errorf_once("--nesterov: needs --momentum > 0 (as in PyTorch)");
         return 2;
@@ -414,7 +489,12 @@ int gnet_cli_parse(int argc, char **argv, gnet_options *o)
         if (rc == 0)
             rc = parse_argv(argc, argv, o);
     }
-    return rc ? rc : check_combination(o);
+    if (rc)
+        return rc;
+    gnet_options given; /* the command line alone, for check_conflicts; parsed fine above */
+    memset(&given, 0, sizeof given);
+    (void)parse_argv(argc, argv, &given);
+    return check_combination(o, &given);
 }
 
 int gnet_options_check_batch(const gnet_options *o, int world)

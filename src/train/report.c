@@ -21,16 +21,27 @@ struct gnet_report {
     char device[16], where[64];
     char dir[900]; /* --out, or "" */
     FILE *log;
+    char created[900]; /* the outermost directory of --out that this run created, or "" */
+    int made_log;      /* log.txt did not exist before this run */
     double last_draw;   /* when the terminal bar was last drawn */
     int64_t last_tenth; /* plain progress: the last tenth of the epoch reported */
 };
 
+/* The files of --out DIR; the last one only without --save. */
+static const char *const OUT_FILES[] = {"config.ini", "log.txt", "metrics.jsonl", "checkpoint.h5"};
+#define N_OUT_FILES (sizeof OUT_FILES / sizeof OUT_FILES[0])
+
+static int out_file(const char *dir, char *buf, size_t n, const char *name)
+{
+    if (snprintf(buf, n, "%s/%s", dir, name) < (int)n)
+        return 0;
+    gnet_errorf("--out %s: path too long", dir);
+    return -1;
+}
+
 static int out_path(const gnet_report *rep, char *buf, size_t n, const char *name)
 {
-    if (snprintf(buf, n, "%s/%s", rep->dir, name) < (int)n)
-        return 0;
-    gnet_errorf("--out %s: path too long", rep->dir);
-    return -1;
+    return out_file(rep->dir, buf, n, name);
 }
 
 static void fill_config(FILE *f, const void *o) { gnet_options_write(o, f); }
@@ -38,21 +49,54 @@ static void fill_config(FILE *f, const void *o) { gnet_options_write(o, f); }
 static int exists(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0;
+    return lstat(path, &st) == 0;
 }
 
-/* mkdir -p: --out runs/sweep1/bs64 in a fresh checkout. */
-static int make_dirs(const char *dir)
+int gnet_report_check(const gnet_options *o, int resuming)
 {
-    char path[sizeof ((gnet_report *)0)->dir];
-    (void)snprintf(path, sizeof path, "%s", dir);
+    char why[512], path[1024];
+    if (!o->out_dir)
+        return 0;
+    if (strlen(o->out_dir) >= sizeof ((gnet_report *)0)->dir) {
+        gnet_errorf("--out %s: path too long", o->out_dir);
+        return -1;
+    }
+    if (gnet_output_dir_check(o->out_dir, why, sizeof why)) {
+        gnet_errorf("--out %s: %s", o->out_dir, why);
+        return -1;
+    }
+    for (size_t i = 0; i < N_OUT_FILES - (o->save_path != NULL); i++) {
+        if (out_file(o->out_dir, path, sizeof path, OUT_FILES[i]))
+            return -1;
+        if (gnet_output_check(path, o->out_dir, why, sizeof why)) {
+            gnet_errorf("--out %s: %s: %s", o->out_dir, path, why);
+            return -1;
+        }
+    }
+    if (!resuming && (out_file(o->out_dir, path, sizeof path, "metrics.jsonl") || exists(path))) {
+        gnet_errorf("--out %s: already holds a run (metrics.jsonl); continue it with --resume %s, or choose another --out",
+                    o->out_dir, o->out_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* mkdir -p: --out runs/sweep1/bs64 in a fresh checkout. Notes the outermost directory it
+ * created, which remove_created takes away again if the start fails. */
+static int make_dirs(gnet_report *rep)
+{
+    char path[sizeof rep->dir];
+    (void)snprintf(path, sizeof path, "%s", rep->dir);
     for (char *c = path + 1;; c++) {
         int end = *c == '\0';
         if (*c != '/' && !end)
             continue;
         *c = '\0';
-        if (mkdir(path, 0777) && errno != EEXIST) {
-            gnet_errorf("--out %s: cannot create the directory %s: %s", dir, path, strerror(errno));
+        if (mkdir(path, 0777) == 0) {
+            if (!rep->created[0])
+                (void)snprintf(rep->created, sizeof rep->created, "%s", path);
+        } else if (errno != EEXIST) {
+            gnet_errorf("--out %s: cannot create the directory %s: %s", rep->dir, path, strerror(errno));
             return -1;
         }
         if (end)
@@ -61,66 +105,33 @@ static int make_dirs(const char *dir)
     }
 }
 
-static int open_dir(gnet_report *rep, int resuming)
+/* The directories make_dirs created (empty again once their files are gone), innermost
+ * first; one that is not empty stays. */
+static void remove_created(const gnet_report *rep)
 {
-    char metrics[1024], config[1024], log[1024];
-    if (out_path(rep, metrics, sizeof metrics, "metrics.jsonl") ||
-        out_path(rep, config, sizeof config, "config.ini") || out_path(rep, log, sizeof log, "log.txt"))
-        return -1;
-    if (make_dirs(rep->dir))
-        return -1;
-    if (!resuming && exists(metrics)) {
-        gnet_errorf("--out %s: already holds a run (metrics.jsonl); continue it with --resume %s, or choose another --out",
-                    rep->dir, rep->dir);
-        return -1;
+    char dir[sizeof rep->dir];
+    (void)snprintf(dir, sizeof dir, "%s", rep->dir);
+    while (rep->created[0]) {
+        size_t len = strlen(dir);
+        while (len > 1 && dir[len - 1] == '/')
+            dir[--len] = '\0';
+        char *slash = strrchr(dir, '/');
+        if (rmdir(dir) != 0 || strcmp(dir, rep->created) == 0 || !slash)
+            return;
+        *slash = '\0';
     }
-    if (gnet_write_atomic(config, fill_config, rep->o))
-        return -1;
-    if (!(rep->log = fopen(log, "a"))) {
-        gnet_errorf("%s: cannot open: %s", log, strerror(errno));
-        return -1;
-    }
-    return 0;
 }
 
-gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const char *device,
-                              const char *where, int resuming)
+/* For appending (log.txt, metrics.jsonl): only a regular file or a new one (atomic_file.h). */
+static FILE *open_append(const char *path)
 {
-    gnet_report *rep = calloc(1, sizeof *rep);
-    if (!rep) {
-        gnet_errorf("out of host memory");
-        return NULL;
-    }
-    rep->active = rank == 0;
-    rep->o = o;
-    rep->world = world;
-    /* mpirun hands its ranks a pseudo-terminal even when its own output is a file: a rank
-     * of a launched job writes plain lines. */
-    rep->tty = isatty(STDOUT_FILENO) && !getenv("OMPI_COMM_WORLD_SIZE");
-    rep->last_tenth = -1;
-    (void)snprintf(rep->device, sizeof rep->device, "%s", device);
-    (void)snprintf(rep->where, sizeof rep->where, "%s", where);
-    if (rep->active && o->out_dir) {
-        if (snprintf(rep->dir, sizeof rep->dir, "%s", o->out_dir) >= (int)sizeof rep->dir) {
-            gnet_errorf("--out %s: path too long", o->out_dir);
-            gnet_report_close(rep);
-            return NULL;
-        }
-        if (open_dir(rep, resuming)) {
-            gnet_report_close(rep);
-            return NULL;
-        }
-    }
-    return rep;
-}
-
-void gnet_report_close(gnet_report *rep)
-{
-    if (!rep)
-        return;
-    if (rep->log && fclose(rep->log))
-        gnet_errorf("--out %s: cannot write log.txt: %s", rep->dir, strerror(errno));
-    free(rep);
+    char why[512];
+    FILE *f = NULL;
+    if (gnet_output_check(path, NULL, why, sizeof why))
+        gnet_errorf("%s: %s", path, why);
+    else if (!(f = fopen(path, "a")))
+        gnet_errorf("%s: cannot open: %s", path, strerror(errno));
+    return f;
 }
 
 typedef struct {
@@ -168,19 +179,88 @@ static int read_kept(const char *path, int64_t completed, int64_t step, kept_lin
     return 0;
 }
 
-int gnet_report_keep(gnet_report *rep, int64_t completed, int64_t step)
+/* A resumed run: metrics.jsonl drops the records after the checkpoint (see report.h). */
+static int keep_records(const gnet_report *rep, const gnet_report_resume *at)
 {
     char path[1024];
-    if (!rep->active || !rep->dir[0])
-        return 0;
     if (out_path(rep, path, sizeof path, "metrics.jsonl"))
         return -1;
     kept_lines k = {0};
-    int rc = read_kept(path, completed, step, &k);
+    int rc = read_kept(path, at->completed, at->step, &k);
     if (rc == 0 && k.text)
         rc = gnet_write_atomic(path, fill_kept, &k);
     free(k.text);
     return rc;
+}
+
+/* Creates the run directory's files; gnet_report_check has passed. config.ini comes last,
+ * so a start that fails leaves the previous one in place. Errors from here on reach
+ * log.txt too (log.h's sink). */
+static int open_dir(gnet_report *rep, const gnet_report_resume *resume)
+{
+    char config[1024], log[1024];
+    if (out_path(rep, config, sizeof config, "config.ini") || out_path(rep, log, sizeof log, "log.txt") ||
+        make_dirs(rep))
+        return -1;
+    rep->made_log = !exists(log);
+    if (!(rep->log = open_append(log)))
+        return -1;
+    gnet_log_set_sink(rep->log);
+    if (resume && keep_records(rep, resume))
+        return -1;
+    return gnet_write_atomic(config, fill_config, rep->o);
+}
+
+/* A start that failed after open_dir began: what this run created goes (a log.txt it
+ * created, the directories), what was there before stays. */
+static void abandon(gnet_report *rep)
+{
+    char log[1024];
+    gnet_log_set_sink(NULL);
+    if (rep->log)
+        (void)fclose(rep->log);
+    rep->log = NULL;
+    if (rep->made_log && out_path(rep, log, sizeof log, "log.txt") == 0)
+        (void)remove(log);
+    remove_created(rep);
+}
+
+gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const char *device,
+                              const char *where, const gnet_report_resume *resume)
+{
+    gnet_report *rep = calloc(1, sizeof *rep);
+    if (!rep) {
+        gnet_errorf("out of host memory");
+        return NULL;
+    }
+    rep->active = rank == 0;
+    rep->o = o;
+    rep->world = world;
+    /* mpirun hands its ranks a pseudo-terminal even when its own output is a file: a rank
+     * of a launched job writes plain lines. */
+    rep->tty = isatty(STDOUT_FILENO) && !getenv("OMPI_COMM_WORLD_SIZE");
+    rep->last_tenth = -1;
+    (void)snprintf(rep->device, sizeof rep->device, "%s", device);
+    (void)snprintf(rep->where, sizeof rep->where, "%s", where);
+    if (rep->active && o->out_dir) {
+        (void)snprintf(rep->dir, sizeof rep->dir, "%s", o->out_dir); /* fits: gnet_report_check */
+        if (open_dir(rep, resume)) {
+            abandon(rep);
+            free(rep);
+            return NULL;
+        }
+    }
+    return rep;
+}
+
+void gnet_report_close(gnet_report *rep)
+{
+    if (!rep)
+        return;
+    gnet_log_set_sink(NULL);
+    if (rep->log && fclose(rep->log))
+        gnet_errorf("--out %s: cannot write log.txt: %s", rep->dir, strerror(errno));
+    free(rep);
 }
 
 /* Clears the terminal's progress bar before a line is printed over it. */
@@ -203,11 +283,13 @@ void gnet_report_line(gnet_report *rep, const char *fmt, ...)
     putchar('\n');
     (void)fflush(stdout);
     if (rep->log) {
+        flockfile(rep->log); /* an error line from the prefetch thread waits for this one */
         va_start(ap, fmt);
         (void)vfprintf(rep->log, fmt, ap);
         va_end(ap);
         (void)fputc('\n', rep->log);
         (void)fflush(rep->log);
+        funlockfile(rep->log);
     }
 }
 
@@ -257,9 +339,11 @@ static int append_metrics(gnet_report *rep, const char *record)
         return 0;
     if (out_path(rep, path, sizeof path, "metrics.jsonl"))
         return -1;
-    FILE *f = fopen(path, "a");
-    int bad = !f || fputs(record, f) < 0;
-    if (f && (fflush(f) || fsync(fileno(f)) || fclose(f)))
+    FILE *f = open_append(path);
+    if (!f)
+        return -1;
+    int bad = fputs(record, f) < 0;
+    if (fflush(f) || fsync(fileno(f)) || fclose(f))
         bad = 1;
     if (bad)
         gnet_errorf("%s: cannot append: %s", path, strerror(errno));

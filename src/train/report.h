@@ -3,7 +3,8 @@
  * terminal, a plain line every 10% of the epoch otherwise, e.g. under Slurm), and with
  * --out DIR the run directory:
  *   DIR/config.ini     the resolved options (gnet_dist --config reads it back)
- *   DIR/log.txt        the report lines (epoch lines, resumes, stops, the summary)
+ *   DIR/log.txt        the report lines (epoch lines, resumes, stops, the summary) and
+ *                      every error line rank 0 prints while it is open (log.h's sink)
  *   DIR/metrics.jsonl  one JSON object per epoch: epoch, epochs, step, loss, train_acc,
  *                      test_loss, test_acc, img_per_s, epoch_s, wall_s (since the run began,
  *                      all sessions), lr, [gns_g2, gns_trace, b_simple, gns_steps: with
@@ -51,18 +52,29 @@ typedef struct {
     double test_acc; /* that evaluation's */
 } gnet_target;
 
-/* device: the backend's name ("cpu", "cuda"); where: it with the job size, for the epoch
- * line, e.g. "cpu (2 ranks)". resuming: an
- * existing --out DIR is expected (else a DIR that already holds metrics.jsonl is refused).
- * NULL after an error. */
-gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const char *device,
-                              const char *where, int resuming);
-void gnet_report_close(gnet_report *rep);
+/* Rank 0, before a run creates anything: --out DIR is a writable directory or can be
+ * created (mkdir -p), each of its files (config.ini, log.txt, metrics.jsonl, and
+ * checkpoint.h5 unless --save) is absent or a regular file (atomic_file.h), and unless
+ * resuming DIR holds no run yet (no metrics.jsonl). 0 (also without --out), or -1 after one
+ * error line. Changes nothing. */
+int gnet_report_check(const gnet_options *o, int resuming);
 
-/* A resumed run: drop the records of epochs after the checkpoint's `completed`, of
- * evaluations after its `step`, and the final record, so that metrics.jsonl reads as if the
+/* Where a resumed run's checkpoint stands: metrics.jsonl drops the records of epochs after
+ * `completed`, of evaluations after `step`, and the final record, so that it reads as if the
  * run had never stopped. */
-int gnet_report_keep(gnet_report *rep, int64_t completed, int64_t step);
+typedef struct {
+    int64_t completed, step;
+} gnet_report_resume;
+
+/* device: the backend's name ("cpu", "cuda"); where: it with the job size, for the epoch
+ * line, e.g. "cpu (2 ranks)". resume: NULL for a new run. With --out (rank 0), after
+ * gnet_report_check passed: creates DIR (and its parents), opens log.txt, trims
+ * metrics.jsonl (resume), writes config.ini, and from then on every error line of this
+ * process also goes to log.txt (log.h's sink) until gnet_report_close. NULL after an error,
+ * having removed what it created (directories, a new log.txt); what was there before stays. */
+gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const char *device,
+                              const char *where, const gnet_report_resume *resume);
+void gnet_report_close(gnet_report *rep);
 
 /* A line to stdout and log.txt (a newline is added). */
 void gnet_report_line(gnet_report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

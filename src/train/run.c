@@ -46,12 +46,8 @@ static int open_memory_sources(gnet_run *r)
 static int open_sources(gnet_run *r)
 {
     const gnet_options *o = r->o;
-    if (!o->data_dir)
+    if (!o->data_dir) /* --train-limit/--test-limit with --data: refused by cli.c */
         return open_memory_sources(r);
-    if (o->train_limit || o->test_limit) {
-        gnet_errorf("--train-limit/--test-limit: only with --idx or --synthetic (prepare a smaller set instead)");
-        return -1;
-    }
     r->train_src = gnet_source_open_prepared(o->data_dir, "train", r->comm->rank, r->comm->world);
     r->test_src = r->train_src ? gnet_source_open_prepared(o->data_dir, "test", r->comm->rank, r->comm->world) : NULL;
     return r->train_src && r->test_src ? 0 : -1;
@@ -186,7 +182,9 @@ int gnet_run_open(gnet_run *r, const gnet_options *o, gnet_comm *comm, int with_
     r->micro = o->batch_size / (comm->world * o->accum_steps);
     r->noise_on = o->noise_scale && comm->world * o->accum_steps > 1;
     gnet_fifo_init(&r->pending_fifo, GNET_PENDING_STEPS);
-    if (with_data && (open_sources(r) || open_loaders(r)))
+    /* Every rank's data opened, or every rank stops here: nothing is created for a job in
+     * which one rank cannot read its share. */
+    if (with_data && gnet_run_agree(comm, open_sources(r) == 0 && open_loaders(r) == 0))
         return -1;
     return open_model(r);
 }

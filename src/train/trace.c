@@ -23,19 +23,33 @@ struct gnet_trace {
     size_t n, max, dropped;
 };
 
-gnet_trace *gnet_trace_open(const char *path, int rank, int world, size_t max_events)
+/* This rank's file, checked now so that a path the end of the run could not write is
+ * refused before training rather than after it (atomic_file.h). */
+static int trace_path(gnet_trace *t, const char *path, int rank, int world, const char *pending_dir)
 {
-    gnet_trace *t = calloc(1, sizeof *t);
-    if (!t || !(t->events = calloc(max_events, sizeof *t->events))) {
-        gnet_errorf("--trace %s: out of host memory for %zu events", path, max_events);
-        free(t);
-        return NULL;
-    }
+    char why[512];
     int len = world > 1 ? snprintf(t->path, sizeof t->path, "%s.%d", path, rank)
                         : snprintf(t->path, sizeof t->path, "%s", path);
     if (len >= (int)sizeof t->path) {
         gnet_errorf("--trace %s: path too long", path);
-        free(t->events);
+        return -1;
+    }
+    if (gnet_output_check(t->path, pending_dir, why, sizeof why)) {
+        gnet_errorf("--trace %s: %s", t->path, why);
+        return -1;
+    }
+    return 0;
+}
+
+gnet_trace *gnet_trace_open(const char *path, int rank, int world, size_t max_events, const char *pending_dir)
+{
+    gnet_trace *t = calloc(1, sizeof *t);
+    if (!t || trace_path(t, path, rank, world, pending_dir)) {
+        free(t);
+        return NULL;
+    }
+    if (!(t->events = calloc(max_events, sizeof *t->events))) {
+        gnet_errorf("--trace %s: out of host memory for %zu events", path, max_events);
         free(t);
         return NULL;
     }
@@ -90,11 +104,11 @@ static void write_events(FILE *f, const void *trace)
     (void)fputs("\n]}\n", f);
 }
 
-int gnet_trace_close(gnet_trace *t)
+int gnet_trace_close(gnet_trace *t, int write)
 {
     if (!t)
         return 0;
-    int rc = gnet_write_atomic(t->path, write_events, t);
+    int rc = write ? gnet_write_atomic(t->path, write_events, t) : 0;
     pthread_mutex_destroy(&t->lock);
     free(t->events);
     free(t);

@@ -19,13 +19,17 @@ typedef struct gnet_trace gnet_trace;
 
 enum { GNET_TRACK_TRAIN = 0, GNET_TRACK_ALLREDUCE = 1 };
 
-/* NULL after one error line (or when path is NULL: no tracing; check path first). */
-gnet_trace *gnet_trace_open(const char *path, int rank, int world, size_t max_events);
+/* At the start of a run: this rank's file (FILE, or FILE.<rank> with several ranks) must be
+ * writable when the run ends, i.e. absent or a regular file in an existing, writable
+ * directory, or in pending_dir (--out, which the run creates; or NULL): gnet_output_check.
+ * NULL after one error line naming it. Check path first: NULL is no tracing. */
+gnet_trace *gnet_trace_open(const char *path, int rank, int world, size_t max_events, const char *pending_dir);
 /* A span [t0, t1] (gnet_now() seconds) named by a string literal. Thread-safe. */
 void gnet_trace_span(gnet_trace *t, int track, const char *name, double t0, double t1);
 /* The communicator's hook: an all-reduce of count floats ran from t0 to t1. */
 void gnet_trace_allreduce(void *trace, size_t count, double t0, double t1);
-/* Writes the file and frees the trace: 0, or -1 after an error line. */
-int gnet_trace_close(gnet_trace *t);
+/* Writes the file (unless write is 0: a run refused before training writes nothing) and
+ * frees the trace: 0, or -1 after an error line. */
+int gnet_trace_close(gnet_trace *t, int write);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/log.h"
 #include "train/report.h"
 #include "train/run.h"
@@ -16,22 +17,6 @@
 
 /* Events the --trace buffer holds: about a dozen per step, so some 40k steps. */
 #define TRACE_EVENTS 500000
-
-/* Fail before training, not after it, when the checkpoint could never be written. */
-static int check_save_dir(const char *path)
-{
-    char dir[1024];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        (void)snprintf(dir, sizeof dir, ".");
-    else
-        (void)snprintf(dir, sizeof dir, "%.*s", (int)(slash - path == 0 ? 1 : slash - path), path);
-    if (access(dir, W_OK) != 0) {
-        gnet_errorf("--save %s: directory %s does not exist or is not writable", path, dir);
-        return -1;
-    }
-    return 0;
-}
 
 /* Forward `rows` planned rows of which the first `valid` are samples; padding rows get a
  * zero loss gradient, so the update is that of the valid rows alone. The loss and correct
@@ -450,55 +435,72 @@ static void describe(const gnet_run *r, char *buf, size_t n)
         (void)snprintf(buf, n, "%s (1 GPU)", r->be->name);
 }
 
-/* The report, the checkpoint path and the trace: what the run writes. */
-static int open_outputs(gnet_run *r)
+/* Where the checkpoint goes (--save, else --out's checkpoint.h5) and that rank 0 may write it
+ * and --out's files; each rank's --trace file. Runs before anything is created, and the
+ * ranks agree on it, so that a refused output leaves nothing behind (atomic_file.h). */
+static int check_outputs(gnet_run *r)
 {
     const gnet_options *o = r->o;
-    char where[64];
-    describe(r, where, sizeof where);
-    r->report = gnet_report_open(o, r->comm->rank, r->comm->world, r->be->name, where, o->resume_path != NULL);
-    if (gnet_run_agree(r->comm, r->report != NULL))
-        return -1;
-    /* After --out made its directory: --save may point into it. */
-    if (o->save_path && gnet_run_agree(r->comm, r->comm->rank != 0 || check_save_dir(o->save_path) == 0))
-        return -1;
+    char why[512];
+    int ok = 1;
     if (o->save_path) {
         r->save_path = o->save_path;
     } else if (o->out_dir) {
         (void)snprintf(r->out_checkpoint, sizeof r->out_checkpoint, "%s/checkpoint.h5", o->out_dir);
         r->save_path = r->out_checkpoint;
     }
-    if (o->trace_path) {
-        if (!(r->trace = gnet_trace_open(o->trace_path, r->comm->rank, r->comm->world, TRACE_EVENTS)))
-            return -1;
+    if (r->comm->rank == 0) {
+        ok = gnet_report_check(o, o->resume_path != NULL) == 0;
+        if (ok && o->save_path && gnet_output_check(o->save_path, o->out_dir, why, sizeof why)) {
+            gnet_errorf("--save %s: %s", o->save_path, why);
+            ok = 0;
+        }
+    }
+    if (ok && o->trace_path) {
+        r->trace = gnet_trace_open(o->trace_path, r->comm->rank, r->comm->world, TRACE_EVENTS, o->out_dir);
+        ok = r->trace != NULL;
+    }
+    if (r->trace) {
         r->comm->on_allreduce = gnet_trace_allreduce;
         r->comm->on_allreduce_ctx = r->trace;
     }
+    return gnet_run_agree(r->comm, ok);
+}
+
+/* Creates what the run writes (rank 0's --out), once everything was checked and the
+ * starting state loaded: a refused start writes nothing. */
+static int open_outputs(gnet_run *r, const gnet_progress *p)
+{
+    const gnet_options *o = r->o;
+    char where[64];
+    describe(r, where, sizeof where);
+    gnet_report_resume at = {p->epoch, p->step};
+    r->report = gnet_report_open(o, r->comm->rank, r->comm->world, r->be->name, where,
+                                 o->resume_path ? &at : NULL);
+    if (gnet_run_agree(r->comm, r->report != NULL))
+        return -1;
+    if (o->resume_path)
+        gnet_report_line(r->report, "resumed %s: epoch %" PRId64 " after its step %" PRId64 " (step %" PRId64 " in all)",
+                         o->resume_path, p->epoch + 1, p->epoch_step, p->step);
     return 0;
 }
 
-static int close_outputs(gnet_run *r)
+/* started: training began (else the start was refused, and the trace is not written). */
+static int close_outputs(gnet_run *r, int started)
 {
     r->comm->on_allreduce = NULL;
-    int rc = gnet_trace_close(r->trace);
+    int rc = gnet_trace_close(r->trace, started);
     r->trace = NULL;
     gnet_report_close(r->report);
     r->report = NULL;
     return rc;
 }
 
-/* After --resume: metrics.jsonl forgets the epochs after the checkpoint's; the log says so. */
-static int resumed(gnet_run *r, const gnet_progress *p)
-{
-    if (!r->o->resume_path)
-        return 0;
-    if (gnet_run_agree(r->comm, gnet_report_keep(r->report, p->epoch, p->step) == 0))
-        return -1;
-    gnet_report_line(r->report, "resumed %s: epoch %" PRId64 " after its step %" PRId64 " (step %" PRId64 " in all)",
-                     r->o->resume_path, p->epoch + 1, p->epoch_step, p->step);
-    return 0;
-}
-
+/* Everything that can be checked is, before anything is written: the options, every rank's
+ * data (gnet_run_open), the outputs, the checkpoint to start from (--init, --resume, with
+ * its fit to this run's options); then the outputs are created. */
+/* Checked here, not with the other combinations in cli.c: a config file may leave the
+ * destination to the command line that runs it (configs/study, scripts/sweep.sh). */
 static int check_train_options(const gnet_options *o, int world)
 {
     if (gnet_options_check_batch(o, world))
@@ -521,14 +523,15 @@ int gnet_train(const gnet_options *o, gnet_comm *comm, const char *command_line)
         rc = -1;
     } else {
         r.command_line = command_line;
-        rc = open_outputs(&r) || gnet_state_init(&r, o->init_path, &p) || resumed(&r, &p) ? -1 : 0;
-        if (rc == 0) {
+        rc = check_outputs(&r) || gnet_state_init(&r, o->init_path, &p) || open_outputs(&r, &p) ? -1 : 0;
+        int started = rc == 0;
+        if (started) {
             gnet_report_line(r.report, "device: %s", r.dev.summary);
             if (o->noise_scale && !r.noise_on)
                 gnet_report_line(r.report, "--noise-scale: one rank without --accum-steps has no second batch size to compare, so no noise scale is measured");
             rc = train_loop(&r, &p);
         }
-        if (close_outputs(&r) && rc >= 0)
+        if (close_outputs(&r, started) && rc >= 0)
             rc = -1;
     }
     gnet_run_close(&r);
