@@ -120,7 +120,8 @@ for i in "${!entries[@]}"; do
   fi
   echo "sweep.sh: run $((i + 1))/${#entries[@]}: $run"
   gnet_job_out_args "$run"
-  cmd=("${launch[@]}" "$bin" "${extra[@]}" "${GNET_GRID_ARGS[@]}" "${GNET_JOB_OUT_ARGS[@]}")
+  gnet_job_args "${extra[@]}" "${GNET_GRID_ARGS[@]}"
+  cmd=("${launch[@]}" "$bin" "${GNET_JOB_ARGS[@]}" "${GNET_JOB_OUT_ARGS[@]}")
   if [ $dry -eq 1 ]; then
     printf '%q ' "${cmd[@]}"
     echo

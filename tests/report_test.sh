@@ -13,7 +13,8 @@
 #     one run without -o writes RUN_DIR/curves.*; errors as in C;
 #  E. scripts/sweep.sh locally with the real gnet_dist (2 tiny synthetic runs): run directories
 #     named from the grid, final records, a table and a plot from them; run again, the finished
-#     runs are skipped; another grid in the same directory and a bad grid line are refused.
+#     runs are skipped; another grid in the same directory and a bad grid line are refused;
+#     a run with a checkpoint is continued with --resume and without the command line's --init.
 # usage: report_test.sh SOURCE_DIR GNET_DIST
 set -euo pipefail
 src=$(realpath "$1")
@@ -125,5 +126,14 @@ expect_error "sweep: a bad grid line" "sweep.sh: error: $tmp/grid.txt:4: expecte
   env GNET_BIN="$dist" "$src/scripts/sweep.sh" --grid "$tmp/grid.txt" "$tmp/sw2"
 [ ! -e "$tmp/sw2" ] || fail "E: a refused grid left $tmp/sw2 behind"
 ok "E: a local sweep of 2 runs, its table and plot; rerun skips finished runs"
+# A run with a checkpoint is continued with --resume, without the command line's --init
+# (gnet_dist refuses the two together; the starting point belongs to the first attempt).
+mkdir -p "$tmp/sw3/bs16_lr0.05_e2" && : >"$tmp/sw3/bs16_lr0.05_e2/checkpoint.h5"
+GNET_BIN=$dist "$src/scripts/sweep.sh" --dry-run --batch 16,32 --lr 0.05 --epochs 2 "$tmp/sw3" -- --init "$tmp/w.h5" \
+  --synthetic 64 >"$tmp/e3.log" 2>&1 || { cat "$tmp/e3.log"; fail "E: sweep.sh --dry-run with --init"; }
+grep -F -- "--batch-size 16" "$tmp/e3.log" | grep -F -- "--resume $tmp/sw3/bs16_lr0.05_e2" | grep -vqF -- "--init" &&
+  grep -F -- "--batch-size 32" "$tmp/e3.log" | grep -F -- "--init $tmp/w.h5" | grep -vqF -- "--resume" ||
+  { cat "$tmp/e3.log"; fail "E: --init is kept for a new run and dropped for one resumed"; }
+ok "E: a resumed run drops the command line's --init, a new one keeps it"
 
 echo "report_test: all passed"

@@ -35,6 +35,21 @@ gnet_job_out_args() {
   fi
 }
 
+# ARGS without --init FILE (or --init=FILE) when gnet_job_out_args chose --resume: a requeued
+# or re-run job continues its checkpoint, and gnet_dist refuses --init with --resume (the
+# starting point belongs to the first attempt only). Sets the array GNET_JOB_ARGS.
+gnet_job_args() {
+  GNET_JOB_ARGS=()
+  local resuming=0 a
+  [[ " ${GNET_JOB_OUT_ARGS[*]} " == *" --resume "* ]] && resuming=1
+  while [ $# -gt 0 ]; do
+    a=$1; shift
+    if [ $resuming = 1 ] && [ "$a" = --init ] && [ $# -gt 0 ]; then shift; continue; fi
+    if [ $resuming = 1 ] && [[ $a == --init=* ]]; then continue; fi
+    GNET_JOB_ARGS+=("$a")
+  done
+}
+
 # One grid entry (a line of a grid file, see scripts/sweep.sh): sets GNET_GRID_NAME (the
 # run directory's name) and the array GNET_GRID_ARGS (gnet_dist options). $2 names the line
 # in errors (FILE:LINE).
@@ -82,12 +97,13 @@ gnet_job_run() {
   local threads=${SLURM_CPUS_PER_TASK:-1}
   export OMP_NUM_THREADS=$threads
   gnet_job_out_args "$run_dir"
+  gnet_job_args "$@"
   echo "${GNET_JOB_PROG:-gnet job}: job ${SLURM_JOB_ID} (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM_JOB_NUM_NODES:-1} node(s), ${SLURM_NTASKS:-1} rank(s) x $threads thread(s): $bin"
   # No --kill-on-bad-exit: ranks that stop on a signal exit 3 at slightly different times,
   # and killing the slower ones could cut rank 0 off while it writes the checkpoint; a rank
   # that fails makes gnet_dist abort the whole job by itself.
   local rc=0
-  srun --mpi=pmix --cpus-per-task="$threads" "$bin" --threads "$threads" "$@" --no-progress \
+  srun --mpi=pmix --cpus-per-task="$threads" "$bin" --threads "$threads" "${GNET_JOB_ARGS[@]}" --no-progress \
     "${GNET_JOB_OUT_ARGS[@]}" || rc=$?
   case $rc in
     0)
