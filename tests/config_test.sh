@@ -98,6 +98,8 @@ bad nested.ini     'config = other.ini\n'                 "1: config: only allow
 bad dry.ini        'dry-run = true\n'                     "1: dry-run: only allowed on the command line"
 bad syntax.ini     'data = x\nlr 0.1\n'                   "2: not a 'key = value' or '[section]' line"
 bad bracket.ini    '[train\nlr = 0.1\n'                   "1: not a 'key = value' or '[section]' line"
+bad nul.ini        'data = x\nlr = 0.0\0005\n'          "2: control character 0x00 in column 9: a config file is text"
+bad escape.ini     'data = x\n\nseed = 1\033[2J\n'       "3: control character 0x1b in column 9: a config file is text"
 # The first error wins: a bad line before a bad value, a bad value before a bad line.
 bad first1.ini     'seed = 1\nwhat\nlr = -1\n'            "2: not a 'key = value'"
 bad first2.ini     'lr = -1\nwhat\n'                      "1: lr: '-1' is out of range"
@@ -107,6 +109,7 @@ expect_error "$tmp/missing.ini: cannot open the config file" --config "$tmp/miss
 mkdir "$tmp/dir.ini"
 expect_error "$tmp/dir.ini: cannot read the config file" --config "$tmp/dir.ini"
 expect_error "--config: missing value" --synthetic 10 --config
+expect_error "--batch-size: '12\\x1b[31mX' is not an integer" --synthetic 10 --batch-size $'12\x1b[31mX'
 # Errors across keys name the options, wherever they were set.
 printf 'lr-schedule = step\n' >"$tmp/step.ini"
 expect_error "--lr-schedule step: needs --lr-step-epochs N" --synthetic 10 --config "$tmp/step.ini"

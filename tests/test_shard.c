@@ -274,6 +274,7 @@ static void test_bad_manifests(void)
         const char *key, *with, *extra, *problem;
     } cases[] = {
         {NULL, NULL, "colour = red\n", "unknown key 'colour'"},
+        {NULL, NULL, "col\033[2Jour = red\n", "unknown key 'col\\x1b[2Jour'"},
         {"id", "", NULL, "missing key 'id'"},
         {"seed", "", NULL, "missing key 'seed'"},
         {"crc32_test_labels", "", NULL, "missing key 'crc32_test_labels'"},

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int g_rank = 0, g_world = 1;
 static void (*g_abort)(int) = NULL;
@@ -77,4 +78,23 @@ _Noreturn void gnet_fatal(int code)
     if (g_abort)
         g_abort(code);
     exit(code);
+}
+
+const char *gnet_escape(const char *in, char *out, size_t n)
+{
+    size_t used = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        char piece[5] = {(char)*p, '\0'};
+        if (*p < 0x20 || *p == 0x7f)
+            (void)snprintf(piece, sizeof piece, "\\x%02x", *p);
+        size_t len = strlen(piece);
+        if (used + len + 4 > n) { /* room for "..." and the terminator */
+            (void)snprintf(out + used, n - used, "...");
+            return out;
+        }
+        memcpy(out + used, piece, len);
+        used += len;
+    }
+    out[used] = '\0';
+    return out;
 }

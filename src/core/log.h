@@ -7,6 +7,8 @@
 #ifndef GNET_LOG_H
 #define GNET_LOG_H
 
+#include <stddef.h>
+
 #include <stdio.h>
 
 void gnet_log_set_rank(int rank, int world);
@@ -25,6 +27,10 @@ void gnet_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* For errors every rank finds identically (a bad option): printed once, by rank 0. */
 void gnet_errorf_once(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gnet_infof(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Input quoted in a message, made safe for a terminal: control bytes (below 0x20, and 0x7f)
+ * become \xNN; cut with "..." to fit out[n]. Returns out. */
+const char *gnet_escape(const char *in, char *out, size_t n);
 _Noreturn void gnet_fatal(int code);
 
 #endif

@@ -33,7 +33,8 @@ static int parse_u64(const char *opt, const char *v, uint64_t min, uint64_t max,
         x = x * 10 + (uint64_t)(*c - '0');
     }
     if (!ok || x < min || x > max) {
-        gnet_errorf("%s: '%s' is not an integer %llu..%llu", opt, v, (unsigned long long)min,
+        char s[160];
+        gnet_errorf("%s: '%s' is not an integer %llu..%llu", opt, gnet_escape(v, s, sizeof s), (unsigned long long)min,
                     (unsigned long long)max);
         return -1;
     }
@@ -72,7 +73,8 @@ static int parse(int argc, char **argv, gnet_prepare_opts *o)
         }
         if (strcmp(a, "--src") != 0 && strcmp(a, "--out") != 0 && strcmp(a, "--shards") != 0 &&
             strcmp(a, "--seed") != 0) {
-            gnet_errorf("unknown option '%s' (see --help)", a);
+            char s[160];
+            gnet_errorf("unknown option '%s' (see --help)", gnet_escape(a, s, sizeof s));
             return 2;
         }
         if (i + 1 >= argc) {

@@ -87,8 +87,9 @@ static int set_number(mparse *p, enum mkey k, const char *v)
         [K_COLS] = MAX_SIDE, [K_TRAIN] = MAX_COUNT, [K_TEST] = MAX_COUNT, [K_SEED] = UINT64_MAX,
     };
     uint64_t x;
+    char s[160];
     if (parse_uint(v, max[k], &x) != 0 || (x == 0 && k != K_SEED))
-        return mp_fail(p, "%s = '%s': expected an integer %d..%llu", MKEY_NAMES[k], v,
+        return mp_fail(p, "%s = '%s': expected an integer %d..%llu", MKEY_NAMES[k], gnet_escape(v, s, sizeof s),
                        k != K_SEED, (unsigned long long)max[k]);
     gnet_manifest *m = p->m;
     switch (k) {
@@ -109,17 +110,18 @@ static int set_number(mparse *p, enum mkey k, const char *v)
 
 static int set_key(mparse *p, enum mkey k, const char *v)
 {
+    char s[160];
     if (p->seen[k]++)
         return mp_fail(p, "'%s' given twice", MKEY_NAMES[k]);
     if (k == K_ID) {
         if (!is_id(v))
-            return mp_fail(p, "id = '%s': expected 1..63 letters, digits, '_' or '-'", v);
+            return mp_fail(p, "id = '%s': expected 1..63 letters, digits, '_' or '-'", gnet_escape(v, s, sizeof s));
         memcpy(p->m->id, v, strlen(v) + 1); /* is_id: shorter than the field */
         return 0;
     }
     if (k >= K_CRC_TRAIN_IMAGES) {
         if (!is_crc32(v))
-            return mp_fail(p, "%s = '%s': expected 8 lowercase hex digits", MKEY_NAMES[k], v);
+            return mp_fail(p, "%s = '%s': expected 8 lowercase hex digits", MKEY_NAMES[k], gnet_escape(v, s, sizeof s));
         return 0;
     }
     return set_number(p, k, v);
@@ -129,13 +131,14 @@ static int set_key(mparse *p, enum mkey k, const char *v)
 static int set_shard_size(mparse *p, const char *key, const char *v)
 {
     uint64_t k, n;
+    char s[160];
     if (parse_uint(key + strlen(SHARD_SIZE_KEY), GNET_MAX_SHARDS - 1, &k) != 0)
-        return mp_fail(p, "unknown key '%s' (shard_size.K needs K in 0..%d)", key,
+        return mp_fail(p, "unknown key '%s' (shard_size.K needs K in 0..%d)", gnet_escape(key, s, sizeof s),
                        GNET_MAX_SHARDS - 1);
     if (p->seen_size[k]++)
-        return mp_fail(p, "'%s' given twice", key);
+        return mp_fail(p, "'%s' given twice", gnet_escape(key, s, sizeof s));
     if (parse_uint(v, MAX_COUNT, &n) != 0 || n == 0)
-        return mp_fail(p, "%s = '%s': expected an integer 1..%lld", key, v, MAX_COUNT);
+        return mp_fail(p, "%s = '%s': expected an integer 1..%lld", key, gnet_escape(v, s, sizeof s), MAX_COUNT);
     p->m->shard_size[k] = (int64_t)n;
     return 0;
 }
@@ -153,12 +156,12 @@ static char *trim(char *s)
 /* One line: blank, "# comment" or "key = value". */
 static int parse_line(mparse *p, char *line)
 {
-    char *s = trim(line);
+    char *s = trim(line), shown[96];
     if (!*s || *s == '#')
         return 0;
     char *eq = strchr(s, '=');
     if (!eq)
-        return mp_fail(p, "expected 'key = value', found '%.80s'", s);
+        return mp_fail(p, "expected 'key = value', found '%s'", gnet_escape(s, shown, sizeof shown));
     *eq = '\0';
     char *key = trim(s), *value = trim(eq + 1);
     if (strncmp(key, SHARD_SIZE_KEY, strlen(SHARD_SIZE_KEY)) == 0)
@@ -166,7 +169,7 @@ static int parse_line(mparse *p, char *line)
     for (int k = 0; k < N_MKEYS; k++)
         if (strcmp(key, MKEY_NAMES[k]) == 0)
             return set_key(p, (enum mkey)k, value);
-    return mp_fail(p, "unknown key '%.80s'", key);
+    return mp_fail(p, "unknown key '%s'", gnet_escape(key, shown, sizeof shown));
 }
 
 static int check_shard_sizes(const mparse *p)

@@ -95,6 +95,8 @@ static const opt_def OPTIONS[] = {
 
 /* The longest reason a value is refused, which callers prefix with where it came from. */
 #define WHY_MAX 512
+/* The longest quote of an input value in a message (gnet_escape). */
+#define SHOWN_MAX 160
 
 struct gnet_owned_str {
     gnet_owned_str *next;
@@ -182,7 +184,8 @@ static int set_flag(int *field, const char *v, char *why)
             return 0;
         }
     }
-    return refuse(why, "'%s' is not one of true, false, yes, no, 1, 0", v);
+    char s[SHOWN_MAX];
+    return refuse(why, "'%s' is not one of true, false, yes, no, 1, 0", gnet_escape(v, s, sizeof s));
 }
 
 /* Stores the table's own string, which outlives v. */
@@ -197,18 +200,20 @@ static int set_choice(const char *const *choices, const char **field, const char
         size_t used = strlen(list);
         (void)snprintf(list + used, sizeof list - used, "%s%s", c == choices ? "" : ", ", *c);
     }
-    return refuse(why, "'%s' is not one of %s", v, list);
+    char s[SHOWN_MAX];
+    return refuse(why, "'%s' is not one of %s", gnet_escape(v, s, sizeof s), list);
 }
 
 static int set_number(const opt_def *d, void *field, const char *v, char *why)
 {
     char *end;
     errno = 0;
+    char s[SHOWN_MAX];
     double x = d->kind == OPT_REAL ? strtod(v, &end) : (double)strtoll(v, &end, 10);
     if (end == v || *end || errno == ERANGE || !isfinite(x))
-        return refuse(why, "'%s' %s", v, d->kind == OPT_REAL ? "is not a number" : "is not an integer");
+        return refuse(why, "'%s' %s", gnet_escape(v, s, sizeof s), d->kind == OPT_REAL ? "is not a number" : "is not an integer");
     if (x < d->min || x > d->max)
-        return refuse(why, "'%s' is out of range (%g to %g)", v, d->min, d->max);
+        return refuse(why, "'%s' is out of range (%g to %g)", gnet_escape(v, s, sizeof s), d->min, d->max);
     switch (d->kind) {
     case OPT_INT:
         *(int *)field = (int)x;
@@ -377,7 +382,8 @@ static int parse_argv(int argc, char **argv, gnet_options *o)
         }
         const opt_def *d = find(argv[i], 2);
         if (!d) {
-            gnet_errorf_once("unknown option '%s' (see --help)", argv[i]);
+            char s[SHOWN_MAX];
+            gnet_errorf_once("unknown option '%s' (see --help)", gnet_escape(argv[i], s, sizeof s));
             return 2;
         }
         const char *v = "true";
@@ -416,22 +422,34 @@ static int file_error(config_file *c, const char *fmt, ...)
     return 0; /* inih: the handler failed */
 }
 
-/* inih's fgets. Besides counting lines, it refuses a line longer than inih's buffer (inih
- * would silently read the rest as another line) and drops indentation (inih would read an
- * indented key as the continuation of the previous value). */
+/* A byte a text line may not hold: NUL (fgets and inih would cut the line there silently)
+ * and the other control characters but tab and carriage return. */
+static int control_byte(int ch)
+{
+    return (ch < 0x20 && ch != '\t' && ch != '\r' && ch != '\n') || ch == 0x7f;
+}
+
+/* inih's fgets. Besides counting lines, it refuses control bytes (NUL included), a line
+ * longer than inih's buffer (inih would silently read the rest as another line), and drops
+ * indentation (inih would read an indented key as the continuation of the previous value). */
 static char *read_line(char *buf, int size, void *user)
 {
     config_file *c = user;
-    if (c->error_line || !fgets(buf, size, c->f))
+    int n = 0, ch = 0;
+    while (!c->error_line && n < size - 1 && (ch = getc(c->f)) != EOF) {
+        c->line += n == 0;
+        if (control_byte(ch))
+            file_error(c, "control character 0x%02x in column %d: a config file is text", ch, n + 1);
+        buf[n++] = (char)ch;
+        if (ch == '\n')
+            break;
+    }
+    if (c->error_line || n == 0)
         return NULL;
-    c->line++;
-    size_t n = strlen(buf);
-    if (n && buf[n - 1] != '\n') {
-        int next = getc(c->f);
-        if (next != EOF) {
-            file_error(c, "line longer than %d characters", size - 2);
-            return NULL;
-        }
+    buf[n] = '\0';
+    if (buf[n - 1] != '\n' && n == size - 1 && getc(c->f) != EOF) {
+        file_error(c, "line longer than %d characters", size - 2);
+        return NULL;
     }
     size_t indent = strspn(buf, " \t");
     memmove(buf, buf + indent, n - indent + 1);
