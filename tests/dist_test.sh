@@ -94,6 +94,18 @@ rc=$?
 took=$(( $(date +%s) - start ))
 [ $rc -ne 0 ] && [ $took -le 30 ] && grep -q "\[rank 2\].*train-00002-of-00004.h5" "$tmp/e.err"
 check $? "missing shard of rank 2 stops the job (rc $rc, ${took}s): $(grep -m1 'rank 2' "$tmp/e.err")"
+# A failure every rank agreed on ends with MPI_Finalize and exit code 1 on every rank, not
+# MPI_Abort: no abort banner (nor ORTE_ERROR_LOG) after gnet's line; with mpirun -q (which
+# drops mpirun's own report of a non-zero exit) exactly gnet's one line, the same each time.
+mpi 4 "$dist" --data "$tmp/broken" --batch-size 32 --threads 1 --epochs 1 >"$tmp/e0.out" 2>&1
+rc0=$?
+for i in 1 2 3; do
+  timeout 120 mpirun -q -np 4 "$dist" --data "$tmp/broken" --batch-size 32 --threads 1 --epochs 1 >"$tmp/e$i.out" 2>&1
+  echo "rc=$?" >>"$tmp/e$i.out"
+done
+[ $rc0 -eq 1 ] && ! grep -q 'MPI_ABORT\|ORTE_ERROR_LOG' "$tmp/e0.out" && [ "$(wc -l <"$tmp/e1.out")" -eq 2 ] &&
+  grep -qx 'rc=1' "$tmp/e1.out" && cmp -s "$tmp/e1.out" "$tmp/e2.out" && cmp -s "$tmp/e1.out" "$tmp/e3.out"
+check $? "an agreed start-up failure: exit 1, no MPI abort banner; with mpirun -q one line, the same three times"
 
 # F: batch not divisible by the ranks.
 mpi 4 "$dist" --data "$tmp/data" --batch-size 30 --threads 1 >/dev/null 2>"$tmp/f.err"

@@ -104,7 +104,8 @@ void gnet_run_close(gnet_run *r);
  * never join. */
 int gnet_run_agree(gnet_comm *comm, int ok);
 
-/* A failure on one rank must end every rank: alone, return 1; in a job, abort it. */
+/* A failure on one rank must end every rank: alone, or when every rank knows of it
+ * (gnet_run_agree failed), return 1 (the job ends with MPI_Finalize); else abort the job. */
 int gnet_run_fail(const gnet_comm *comm);
 
 #endif
