@@ -65,6 +65,21 @@ static const char *rd_zerror(const reader *r)
     return msg;
 }
 
+/* The message for a zlib error while reading at `offset`. "Unexpected end of file" means the
+ * compressed file ends early: zlib decompresses ahead, so it can stop before the bytes asked
+ * for even when far more were stored, and "read failed in bytes 0..8" would mislead. */
+static void rd_failed(const reader *r, size_t offset, const char *zmsg)
+{
+    int err = Z_OK;
+    (void)gzerror(r->f, &err);
+    struct stat st;
+    if (err == Z_BUF_ERROR && stat(r->path, &st) == 0)
+        gnet_errorf("%s: truncated: the compressed data ends early (the file has %lld bytes; zlib: %s)",
+                    r->path, (long long)st.st_size, zmsg);
+    else
+        gnet_errorf("%s: read failed at byte %zu of the data: %s", r->path, offset, zmsg);
+}
+
 /* Reads bytes offset..offset+n of the file into buf; end is where the data should end, for
  * the message when it ends sooner. */
 static int rd_exact(reader *r, void *buf, size_t n, size_t offset, size_t end)
@@ -75,8 +90,7 @@ static int rd_exact(reader *r, void *buf, size_t n, size_t offset, size_t end)
         int got = gzread(r->f, (char *)buf + done, (unsigned)want);
         const char *zmsg = rd_zerror(r);
         if (zmsg) {
-            gnet_errorf("%s: read failed in bytes %zu..%zu: %s", r->path, offset + done,
-                        offset + done + want, zmsg);
+            rd_failed(r, offset + done, zmsg);
             return -1;
         }
         if (got <= 0) {
@@ -95,7 +109,7 @@ static int rd_end(reader *r, size_t offset)
     int c = gzgetc(r->f);
     const char *zmsg = rd_zerror(r);
     if (zmsg) {
-        gnet_errorf("%s: read failed after byte %zu: %s", r->path, offset, zmsg);
+        rd_failed(r, offset, zmsg);
         return -1;
     }
     if (c != -1) {
