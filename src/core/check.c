@@ -9,6 +9,7 @@ const char *gnet_dnnl_strerror(int status) { return dnnl_status2str((dnnl_status
 
 struct h5_walk {
     char msg[256];
+    char deepest[256]; /* the innermost error's description: the cause */
 };
 
 static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *err, void *data)
@@ -16,7 +17,24 @@ static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *err, void *data)
     struct h5_walk *w = data;
     if (n == 0 && err->desc)
         (void)snprintf(w->msg, sizeof w->msg, "%s (in %s)", err->desc, err->func_name);
+    if (err->desc)
+        (void)snprintf(w->deepest, sizeof w->deepest, "%s", err->desc);
     return 0;
+}
+
+const char *gnet_h5_open_strerror(char *buf, size_t n)
+{
+    struct h5_walk w = {.msg = "unknown HDF5 error"};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk_cb, &w);
+    long long eof, base, stored;
+    if (sscanf(w.deepest, "truncated file: eof = %lld, sblock->base_addr = %lld, stored_eof = %lld", &eof, &base,
+               &stored) == 3)
+        (void)snprintf(buf, n, "truncated: %lld of %lld bytes", eof, stored);
+    else if (w.deepest[0] && strcmp(w.deepest, "unable to open file") != 0)
+        (void)snprintf(buf, n, "%s: %s", w.msg, w.deepest);
+    else
+        (void)snprintf(buf, n, "%s", w.msg);
+    return buf;
 }
 
 const char *gnet_h5_strerror(void)

@@ -10,6 +10,10 @@
 const char *gnet_dnnl_strerror(int status);
 /* The innermost message on HDF5's error stack (HDF5's automatic printing is disabled). */
 const char *gnet_h5_strerror(void);
+/* Why the last H5Fopen failed, in the nearest true words: "truncated: N of M bytes" for a
+ * file shorter than its superblock says, else the outermost error with its innermost cause.
+ * Written into buf[n]; returns buf. */
+const char *gnet_h5_open_strerror(char *buf, size_t n);
 
 #define DNNL_CHECK(call)                                                                   \
     do {                                                                                   \

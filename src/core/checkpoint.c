@@ -391,8 +391,9 @@ static hid_t open_for_read(const char *path)
         return H5I_INVALID_HID;
     }
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    char why[256];
     if (f < 0)
-        ckpt_fail("load", path, "opening: %s", gnet_h5_strerror());
+        ckpt_fail("load", path, "%s", gnet_h5_open_strerror(why, sizeof why));
     return f;
 }
 

@@ -275,8 +275,9 @@ static int open_file(gnet_shard *s)
     if (H5Fis_hdf5(s->path) <= 0)
         return sh_fail(s, "not an HDF5 file");
     s->file = H5Fopen(s->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    char why[256];
     if (s->file < 0)
-        return sh_fail(s, "opening: %s", gnet_h5_strerror());
+        return sh_fail(s, "%s", gnet_h5_open_strerror(why, sizeof why));
     return 0;
 }
 
