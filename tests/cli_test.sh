@@ -86,5 +86,18 @@ done
 for want in "b1     output 64x7x7" "b4     output 832x1x1" "b5     output 1024" "parameters 5,977,530"; do
   grep -qx -- "$want" "$tmp/shapes28" || { echo "FAIL: --print-shapes (28x28) lacks '$want'"; cat "$tmp/shapes28"; fail=1; }
 done
+# --version: one line naming the source's version and every library's, exit 0; the same line
+# heads a run's log.txt.
+"$bin" --version >"$tmp/version" 2>&1
+rc=$?
+if [ $rc -ne 0 ] || [ "$(wc -l <"$tmp/version")" -ne 1 ] ||
+   ! grep -qE '^gnet_dist [^ ]+ \(oneDNN [0-9.]+, HDF5 [0-9.]+, zlib [0-9.]+\), .*MPI.*, CUDA (on|off)' "$tmp/version"; then
+  echo "FAIL: --version (rc $rc):"; cat "$tmp/version"; fail=1
+else
+  echo "ok: $(cat "$tmp/version")"
+fi
+"$bin" --synthetic 16 --batch-size 8 --epochs 1 --threads 1 --test-limit 8 --no-progress --out "$tmp/vrun" >/dev/null 2>&1
+[ "$(head -n1 "$tmp/vrun/log.txt")" = "$(cat "$tmp/version")" ] ||
+  { echo "FAIL: log.txt does not start with the --version line:"; head -n2 "$tmp/vrun/log.txt"; fail=1; }
 [ $fail -eq 0 ] && echo "cli_test: all passed"
 exit $fail

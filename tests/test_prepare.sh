@@ -213,4 +213,8 @@ print("h5py: layout, attributes, CRC32s and contents match the sources")
 PY
 [ $? -eq 0 ] && pass "h5py view" || flunk "h5py view"
 
+"$prep" --version >"$tmp/version" 2>&1 && [ "$(wc -l <"$tmp/version")" -eq 1 ] &&
+  grep -qE '^gnet_prepare [^ ]+ \(oneDNN [0-9.]+, HDF5 [0-9.]+, zlib [0-9.]+\)$' "$tmp/version" &&
+  pass "--version: $(cat "$tmp/version")" || flunk "--version: $(cat "$tmp/version")"
+
 exit $fail

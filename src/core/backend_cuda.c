@@ -431,6 +431,25 @@ int gnet_cuda_device_count(char *why, size_t why_len)
     return count;
 }
 
+void gnet_cuda_versions(char *buf, size_t n)
+{
+    int rt = 0, drv = 0, blas = 0;
+    CUDA_CHECK(cudaRuntimeGetVersion(&rt));
+    if (cudaDriverGetVersion(&drv) != cudaSuccess)
+        drv = 0;
+    (void)cudaGetLastError();
+    (void)cublasGetProperty(MAJOR_VERSION, &blas);
+    int blas_minor = 0, blas_patch = 0;
+    (void)cublasGetProperty(MINOR_VERSION, &blas_minor);
+    (void)cublasGetProperty(PATCH_LEVEL, &blas_patch);
+    size_t dnn = cudnnGetVersion(); /* major*10000 + minor*100 + patch (cuDNN 9) */
+    char driver[32] = "no driver";
+    if (drv > 0)
+        snprintf(driver, sizeof driver, "driver %d.%d", drv / 1000, drv % 1000 / 10);
+    snprintf(buf, n, "CUDA runtime %d.%d, %s, cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d", rt / 1000, rt % 1000 / 10,
+             driver, dnn / 10000, dnn / 100 % 100, dnn % 100, blas, blas_minor, blas_patch);
+}
+
 double gnet_cuda_device_id(int device)
 {
     struct cudaDeviceProp prop;

@@ -57,6 +57,10 @@ double gnet_cuda_device_id(int device);
 /* The algorithm preference the backend was created with (1: deterministic first). */
 int gnet_backend_cuda_deterministic(gnet_backend *be);
 
+/* "CUDA runtime 13.0, driver 13.0, cuDNN 9.19.0, cuBLAS 13.1.0" into buf[n] ("no driver"
+ * where there is none). */
+void gnet_cuda_versions(char *buf, size_t n);
+
 /* The backend's compute stream (a cudaStream_t), for the NCCL communicator. */
 void *gnet_backend_cuda_stream(gnet_backend *be);
 

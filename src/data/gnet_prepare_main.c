@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/version.h"
 #include "data/prepare.h"
 
 static void usage(void)
@@ -19,6 +20,7 @@ static void usage(void)
            "  --shards N    training shards, 1..%d and at most the training count\n"
            "  --seed S      seed of the one shuffle before the split (default 0)\n"
            "  --force       replace an existing output directory written by gnet_prepare\n"
+           "  --version     print the source's version and the libraries', then exit\n"
            "  --help        this text\n",
            GNET_MAX_SHARDS);
 }
@@ -63,6 +65,11 @@ static int parse(int argc, char **argv, gnet_prepare_opts *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--version")) {
+            char v[256];
+            printf("gnet_prepare %s\n", gnet_version(v, sizeof v));
+            return 1;
+        }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage();
             return 1;

@@ -73,6 +73,10 @@ gnet_comm *gnet_comm_serial_create(void);
  * SLURM_NTASKS > 1 (srun without an MPI plugin: MPI then fails loudly instead of each task
  * training alone). */
 int gnet_comm_launched(void);
+/* The MPI library's version (its first line, e.g. "Open MPI v4.1.4, ...") into buf[n]; valid
+ * before MPI is initialised. CUDA builds: gnet_comm_nccl_version gives NCCL's ("2.28.3"). */
+void gnet_comm_mpi_version(char *buf, size_t n);
+void gnet_comm_nccl_version(char *buf, size_t n);
 /* The communicator of this process: gnet_comm_init_mpi when gnet_comm_launched(), else the
  * serial one, so that a plain single process needs no MPI runtime (libmpi only to load). */
 gnet_comm *gnet_comm_init(int *argc, char ***argv);

@@ -328,3 +328,13 @@ void gnet_comm_finalize(gnet_comm *c)
     if (initialised)
         MPI_Finalize();
 }
+
+void gnet_comm_mpi_version(char *buf, size_t n)
+{
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    if (MPI_Get_library_version(v, &len) != MPI_SUCCESS)
+        (void)snprintf(v, sizeof v, "MPI (version unknown)");
+    v[strcspn(v, ",\n")] = '\0'; /* "Open MPI v4.1.4, package: ...": the name and number */
+    (void)snprintf(buf, n, "%s", v);
+}

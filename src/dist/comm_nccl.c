@@ -13,6 +13,7 @@
  * collective stalls the device, so the host soon waits for it and the check runs. */
 #include <cuda_runtime_api.h>
 #include <nccl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -209,4 +210,12 @@ gnet_comm *gnet_comm_nccl_create(gnet_comm *mpi, void *compute_stream, double ti
     c->destroy = nccl_destroy;
     warm_up(c);
     return c;
+}
+
+void gnet_comm_nccl_version(char *buf, size_t n)
+{
+    int v = 0;
+    NCCL_CHECK(ncclGetVersion(&v));
+    /* NCCL_VERSION_CODE: major*10000 + minor*100 + patch since 2.9 */
+    (void)snprintf(buf, n, "%d.%d.%d", v / 10000, v / 100 % 100, v % 100);
 }

@@ -89,6 +89,7 @@ static const opt_def OPTIONS[] = {
     {"--eval", "FILE", "print the test accuracy of a checkpoint and exit", OPT_STR, OFF(eval_path), 0, 0},
     {"--print-shapes", NULL, "print block output shapes and the parameter count, then exit", OPT_FLAG, OFF(print_shapes), 0, 0},
     {"--config", "FILE", "read options from an INI file; the command line wins (docs/training.md)", OPT_STR, OFF(config_path), 0, 0, NULL, 1},
+    {"--version", NULL, "print the source's version and the libraries', then exit", OPT_FLAG, OFF(version), 0, 0, NULL, 1},
     {"--dry-run", NULL, "check the options and the batch split, print the resolved config, then exit", OPT_FLAG, OFF(dry_run), 0, 0, NULL, 1},
 };
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
@@ -498,6 +499,8 @@ int gnet_cli_parse(int argc, char **argv, gnet_options *o)
 {
     defaults(o);
     int rc = parse_argv(argc, argv, o);
+    if (rc == 0 && o->version)
+        return 0; /* nothing else matters */
     /* The command line wins whatever the order: its first pass reports its errors and finds
      * --config, then the file is read over the defaults and the command line again over it. */
     if (rc == 0 && o->config_path) {

@@ -28,7 +28,7 @@ typedef struct {
     double lr_gamma, lr_min;
     double lars_eta, target_acc, noise_ema;
     int64_t eval_every;
-    int noise_scale;
+    int noise_scale, version;
     uint64_t seed;
     const char *device, *comm, *idx_dir, *data_dir, *save_path, *init_path, *eval_path;
     const char *config_path, *lr_schedule, *lr_scale, *precision, *optimizer, *weight_init;

@@ -135,3 +135,15 @@ void gnet_device_close(gnet_device *d)
         d->be->destroy(d->be);
     memset(d, 0, sizeof *d);
 }
+
+void gnet_device_versions(char *buf, size_t n)
+{
+#ifdef GNET_CUDA
+    char cuda[160], nccl[32];
+    gnet_cuda_versions(cuda, sizeof cuda);
+    gnet_comm_nccl_version(nccl, sizeof nccl);
+    (void)snprintf(buf, n, "CUDA on (%s, NCCL %s)", cuda, nccl);
+#else
+    (void)snprintf(buf, n, "CUDA off");
+#endif
+}

@@ -28,4 +28,8 @@ typedef struct {
 int gnet_device_open(gnet_device *d, const gnet_options *o, gnet_comm *boot);
 void gnet_device_close(gnet_device *d);
 
+/* What this build computes and communicates with, for --version and the log: "CUDA off" or
+ * "CUDA on (CUDA runtime ..., cuDNN ..., NCCL ...)". */
+void gnet_device_versions(char *buf, size_t n);
+
 #endif

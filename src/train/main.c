@@ -9,6 +9,12 @@
 
 static int run(const gnet_options *o, int argc, char **argv, gnet_comm *comm)
 {
+    if (o->version) {
+        char v[768];
+        if (comm->rank == 0)
+            printf("%s\n", gnet_dist_version(v, sizeof v));
+        return 0;
+    }
     if (o->dry_run)
         return gnet_options_dry_run(o, comm->world);
     if (o->print_shapes)

@@ -270,6 +270,28 @@ static void clear_bar(const gnet_report *rep)
         (void)fputs("\r\033[K", stdout);
 }
 
+/* fmt's line to log.txt, whole even when the prefetch thread reports an error meanwhile. */
+static void log_vline(gnet_report *rep, const char *fmt, va_list ap)
+{
+    if (!rep->log)
+        return;
+    flockfile(rep->log); /* an error line from the prefetch thread waits for this one */
+    (void)vfprintf(rep->log, fmt, ap);
+    (void)fputc('\n', rep->log);
+    (void)fflush(rep->log);
+    funlockfile(rep->log);
+}
+
+void gnet_report_log(gnet_report *rep, const char *fmt, ...)
+{
+    if (!rep || !rep->active)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vline(rep, fmt, ap);
+    va_end(ap);
+}
+
 void gnet_report_line(gnet_report *rep, const char *fmt, ...)
 {
     if (!rep || !rep->active)
@@ -282,15 +304,9 @@ void gnet_report_line(gnet_report *rep, const char *fmt, ...)
     va_end(ap);
     putchar('\n');
     (void)fflush(stdout);
-    if (rep->log) {
-        flockfile(rep->log); /* an error line from the prefetch thread waits for this one */
-        va_start(ap, fmt);
-        (void)vfprintf(rep->log, fmt, ap);
-        va_end(ap);
-        (void)fputc('\n', rep->log);
-        (void)fflush(rep->log);
-        funlockfile(rep->log);
-    }
+    va_start(ap, fmt);
+    log_vline(rep, fmt, ap);
+    va_end(ap);
 }
 
 static void format_eta(char *buf, size_t n, double seconds)

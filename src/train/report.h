@@ -76,6 +76,10 @@ gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const 
                               const char *where, const gnet_report_resume *resume);
 void gnet_report_close(gnet_report *rep);
 
+/* A line to log.txt only (a newline is added): what the log keeps for later, e.g. the
+ * version that ran. */
+void gnet_report_log(gnet_report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* A line to stdout and log.txt (a newline is added). */
 void gnet_report_line(gnet_report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "train/report.h"
 #include "train/run.h"
 #include "train/state.h"
@@ -526,6 +527,8 @@ int gnet_train(const gnet_options *o, gnet_comm *comm, const char *command_line)
         rc = check_outputs(&r) || gnet_state_init(&r, o->init_path, &p) || open_outputs(&r, &p) ? -1 : 0;
         int started = rc == 0;
         if (started) {
+            char version[768];
+            gnet_report_log(r.report, "%s", gnet_dist_version(version, sizeof version));
             gnet_report_line(r.report, "device: %s", r.dev.summary);
             if (o->noise_scale && !r.noise_on)
                 gnet_report_line(r.report, "--noise-scale: one rank without --accum-steps has no second batch size to compare, so no noise scale is measured");
@@ -578,4 +581,13 @@ int gnet_print_shapes(const gnet_options *o, gnet_comm *comm)
     }
     gnet_run_close(&r);
     return rc;
+}
+
+const char *gnet_dist_version(char *buf, size_t n)
+{
+    char core[256], mpi[128], device[320];
+    gnet_comm_mpi_version(mpi, sizeof mpi);
+    gnet_device_versions(device, sizeof device);
+    (void)snprintf(buf, n, "gnet_dist %s, %s, %s", gnet_version(core, sizeof core), mpi, device);
+    return buf;
 }

@@ -6,11 +6,16 @@
 #ifndef GNET_TRAINER_H
 #define GNET_TRAINER_H
 
+#include <stddef.h>
+
 #include "dist/comm.h"
 #include "train/cli.h"
 
 int gnet_train(const gnet_options *o, gnet_comm *comm, const char *command_line);
 int gnet_eval(const gnet_options *o, gnet_comm *comm);
 int gnet_print_shapes(const gnet_options *o, gnet_comm *comm);
+/* "gnet_dist <git version> (oneDNN ..., HDF5 ..., zlib ...), Open MPI v..., CUDA on (...)|off":
+ * --version's line, also the first line of a run's log.txt. */
+const char *gnet_dist_version(char *buf, size_t n);
 
 #endif
