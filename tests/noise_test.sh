@@ -14,13 +14,7 @@
 # usage: noise_test.sh GNET_DIST PYTHON NOISE_REF_PY
 set -u
 bin=$1 py=$2 ref=$3
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if [ "$1" -ne 0 ]; then echo "FAIL: $2"; fail=1; else echo "ok: $2"; fi; }
-idx=/usr/share/datasets/fashion-mnist
-[ -e "$idx/train-images-idx3-ubyte.gz" ] || { echo "FAIL: $idx not installed (dataset-fashion-mnist)"; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 common=(--idx "$idx" --train-limit 4 --test-limit 8 --batch-size 4 --threads 1 --no-shuffle
         --no-progress --epochs 1 --lr 0.05)

@@ -18,13 +18,8 @@
 # usage: resume_state_test.sh GNET_DIST PYTHON SAME_WEIGHTS_PY
 set -u
 bin=$1 py=$2 same=$3
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-tmp=$(mktemp -d)
+source "$(dirname "$0")/lib.sh"
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-fail=0
-check() { if [ "$1" -ne 0 ]; then echo "FAIL: $2"; fail=1; else echo "ok: $2"; fi; }
-idx=/usr/share/datasets/fashion-mnist
-[ -e "$idx/train-images-idx3-ubyte.gz" ] || { echo "FAIL: $idx not installed (dataset-fashion-mnist)"; exit 1; }
 np2() { timeout 120 mpirun -np 2 "$bin" "$@"; }
 
 common=(--idx "$idx" --train-limit 96 --test-limit 64 --batch-size 16 --epochs 2 --threads 1
