@@ -238,7 +238,7 @@ int op_record_step(op_list *l, int batch, int size)
     float *x = be.alloc(&be, (size_t)batch * size * size);
     gnet_model_forward(m, x);
     be.softmax_xent(&be, batch, GNET_CLASSES, m->logits, NULL, 1.0f / (float)batch, m->dlogits);
-    gnet_model_backward(m, 0);
+    gnet_model_backward(m, 0, NULL);
     /* The trainer's update (the replay runs it with momentum and weight decay: every term). */
     be.sgd(&be, m->params, m->grads, NULL, m->n_weights, 0.05f, 0.0f, 0.0f, 0, 0, 1.0f);
     be.sumsq(&be, m->grads, NULL, m->n_weights);

@@ -91,7 +91,7 @@ done
 "$bin" --version >"$tmp/version" 2>&1
 rc=$?
 if [ $rc -ne 0 ] || [ "$(wc -l <"$tmp/version")" -ne 1 ] ||
-   ! grep -qE '^gnet_dist [^ ]+ \(oneDNN [0-9.]+, HDF5 [0-9.]+, zlib [0-9.]+\), .*MPI.*, CUDA (on|off)' "$tmp/version"; then
+   ! grep -qE '^gnet_dist [^ ]+ \(HDF5 [0-9.]+, zlib [0-9.]+\), oneDNN [0-9.]+, .*MPI.*, CUDA (on|off)' "$tmp/version"; then
   echo "FAIL: --version (rc $rc):"; cat "$tmp/version"; fail=1
 else
   echo "ok: $(cat "$tmp/version")"

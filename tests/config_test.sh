@@ -127,5 +127,21 @@ done < <(find "$configs" -name '*.ini' | sort)
 [ "$n" -ge 9 ] || { echo "FAIL: found $n configs in $configs, want >= 9"; fail=1; }
 echo "checked $n files in $configs with --dry-run"
 
+# configs/quickstart.ini is usable from anywhere: run from another directory with --out, its
+# run (checkpoint included) lands in the run directory and nothing else is created there.
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  mkdir "$tmp/elsewhere"
+  (cd "$tmp/elsewhere" && "$bin" --config "$configs/quickstart.ini" --out run --max-steps 2 --threads 1 \
+     --train-limit 256 --test-limit 64 --no-progress >"$tmp/qs.out" 2>&1)
+  rc=$?
+  if [ $rc -ne 0 ] || [ ! -f "$tmp/elsewhere/run/checkpoint.h5" ] || [ "$(ls "$tmp/elsewhere")" != run ]; then
+    echo "FAIL: quickstart.ini from another directory (rc $rc): $(ls -R "$tmp/elsewhere" | tr '\n' ' ')"; cat "$tmp/qs.out"; fail=1
+  else
+    echo "ok: quickstart.ini from another directory: $(ls "$tmp/elsewhere/run" | tr '\n' ' ')"
+  fi
+else
+  echo "skip: quickstart.ini run (no /usr/share/datasets/fashion-mnist)"
+fi
+
 [ $fail -eq 0 ] && echo "config_test: all passed"
 exit $fail

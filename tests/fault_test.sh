@@ -144,10 +144,14 @@ with open(sys.argv[1], "r+b") as f:
     f.write(b"\xde\xad" * 200)
 PY
 mpirun --timeout 120 -np 2 "$bin" --data "$tmp/data" --batch-size 32 --epochs 1 --threads 1 --no-progress \
-  >"$tmp/eval.out" 2>&1
+  --out "$tmp/evalrun2" >"$tmp/eval.out" 2>&1
 rc=$?
 [ $rc -ne 0 ] && grep -q "rank 1.*test.h5" "$tmp/eval.out" && ! grep -q "^epoch 1/1" "$tmp/eval.out"
 check $? "a rank failing in evaluation ends the job, naming the rank and the file (rc $rc)"
+# ... and rank 1's error line, which only rank 1 printed, is in rank 0's log.txt too
+err=$(grep "^gnet: \[rank 1\] error: .*test.h5" "$tmp/eval.out" | head -1)
+[ -n "$err" ] && grep -qxF "$err" "$tmp/evalrun2/log.txt"
+check $? "another rank's error line reaches log.txt: ${err:-(none on stderr)}"
 # One rank reads all of test.h5: the error comes from the prefetch thread, and reaches log.txt
 "$bin" --data "$tmp/data" --batch-size 32 --epochs 1 --threads 1 --no-progress --out "$tmp/evalrun" \
   >"$tmp/eval1.out" 2>&1

@@ -501,8 +501,8 @@ static void test_model(gnet_backend *g, const char *math, double tol, int batch,
     /* The same loss gradient on both, so the comparison is of backward alone. */
     cpu->download(cpu, lc_host, mc->dlogits, nl);
     g->upload(g, mg->dlogits, lc_host, nl);
-    gnet_model_backward(mc, 0);
-    gnet_model_backward(mg, 0);
+    gnet_model_backward(mc, 0, NULL);
+    gnet_model_backward(mg, 0, NULL);
     check_grads(mc, mg, tol);
     cpu->free(cpu, xc);
     g->free(g, xg);

@@ -2,7 +2,8 @@
  * the direct computation (sampler rows -> gnet_batcher_fill, i.e. PIL resize then /255),
  * over epochs and restarts mid-epoch, from the in-memory set, from a several-shard source
  * and from a prepared HDF5 directory (train shards and test.h5); padding rows are zeros
- * with label 0; a read error reaches the caller as -1; a rank opens only its own shards. */
+ * with label 0; a read error reaches the caller as -1; a rank opens only its own shards;
+ * --augment's flips and shifts, the same on any number of ranks. */
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -296,6 +297,113 @@ static void test_one_read_per_shard(void)
     gnet_dataset_free(&d);
 }
 
+/* ---- Augmentation ---- */
+
+/* out = in flipped or not, then shifted: out(i, j) = in'(i + dy, j + dx), 0 outside. */
+static void shifted(const float *in, int n, int flip, int dx, int dy, float *out)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            int si = i + dy, sj = j + dx;
+            out[i * n + j] = si >= 0 && si < n && sj >= 0 && sj < n ? in[si * n + (flip ? n - 1 - sj : sj)] : 0.0f;
+        }
+}
+
+/* Which transform (flip, dx, dy) makes plain into aug: its number flip*100 + (dy+pad)*10 +
+ * (dx+pad), or -1 when none does. */
+static int which_transform(const float *plain, const float *aug, int n, int pad)
+{
+    float t[28 * 28];
+    for (int f = 0; f < 2; f++)
+        for (int dy = -pad; dy <= pad; dy++)
+            for (int dx = -pad; dx <= pad; dx++) {
+                shifted(plain, n, f, dx, dy, t);
+                if (memcmp(t, aug, sizeof(float) * (size_t)n * n) == 0)
+                    return f * 100 + (dy + pad) * 10 + dx + pad;
+            }
+    return -1;
+}
+
+static gnet_loader *split_loader(split_source **m, const gnet_dataset *d, int rank, int world,
+                                 unsigned augment, int prefetch)
+{
+    *m = split_open(d, 4);
+    gnet_sampler_config c = {GNET_SAMPLE_TRAIN, 0, NULL, 32, rank, world, 1, 1, 5};
+    gnet_loader *l = gnet_loader_create(&(*m)->src, &c, 28, prefetch, "augment");
+    gnet_loader_set_augment(l, augment, 9);
+    return l;
+}
+
+static int cmp_image(const void *a, const void *b) { return memcmp(a, b, sizeof(float) * 28 * 28); }
+
+/* --augment: every training image is its plain self under one of the 2 x 5 x 5 transforms;
+ * flips are about half, shifts vary; the same sample gets the same transform with prefetch
+ * or without, on 1 or 2 ranks (the union of the ranks' rows is the same set of images), and
+ * another in the next epoch; flip alone never shifts, crop alone never flips. */
+static void test_augment(void)
+{
+    gnet_dataset d;
+    EXPECT(gnet_dataset_synthetic(&d, N_TRAIN, 28, 3) == 0);
+    split_source *m[6];
+    gnet_loader *plain = split_loader(&m[0], &d, 0, 1, 0, 0);
+    gnet_loader *aug = split_loader(&m[1], &d, 0, 1, GNET_AUGMENT_FLIP | GNET_AUGMENT_CROP, 0);
+    gnet_loader *pre = split_loader(&m[2], &d, 0, 1, GNET_AUGMENT_FLIP | GNET_AUGMENT_CROP, 1);
+    gnet_loader *r0 = split_loader(&m[3], &d, 0, 2, GNET_AUGMENT_FLIP | GNET_AUGMENT_CROP, 1);
+    gnet_loader *r1 = split_loader(&m[4], &d, 1, 2, GNET_AUGMENT_FLIP | GNET_AUGMENT_CROP, 1);
+    gnet_loader *flip = split_loader(&m[5], &d, 0, 1, GNET_AUGMENT_FLIP, 0);
+    const size_t ss = 28 * 28;
+    int rows = 0, flips = 0, unmatched = 0, wrong_kind = 0, changed = 0, other_ranks = 0;
+    int seen[200] = {0}, first[N_TRAIN + 32];
+    static float both[32 * 28 * 28], one[32 * 28 * 28];
+    for (int e = 0; e < 2; e++) {
+        gnet_loader *all[] = {plain, aug, pre, r0, r1, flip};
+        for (int i = 0; i < 6; i++)
+            gnet_loader_start_epoch(all[i], e, 0);
+        for (int64_t b = 0; b < gnet_loader_steps(plain); b++) {
+            gnet_batch p, a, q, h0, h1, f;
+            EXPECT(gnet_loader_next(plain, &p) == 0 && gnet_loader_next(aug, &a) == 0 &&
+                   gnet_loader_next(pre, &q) == 0 && gnet_loader_next(r0, &h0) == 0 &&
+                   gnet_loader_next(r1, &h1) == 0 && gnet_loader_next(flip, &f) == 0);
+            EXPECT(memcmp(a.x, q.x, sizeof(float) * ss * 32) == 0);
+            for (int i = 0; i < p.valid; i++, rows++) {
+                int t = which_transform(p.x + i * ss, a.x + i * ss, 28, 2);
+                int tf = which_transform(p.x + i * ss, f.x + i * ss, 28, 2);
+                unmatched += t < 0;
+                wrong_kind += tf < 0 || tf % 100 != 22; /* flip alone: dx = dy = 0 */
+                if (t >= 0) {
+                    flips += t >= 100;
+                    seen[t]++;
+                    int k = (int)b * 32 + i;
+                    changed += e == 1 && first[k] != t;
+                    if (e == 0)
+                        first[k] = t;
+                }
+            }
+            /* The ranks' rows together: the same images as one rank's batch. */
+            memcpy(both, a.x, sizeof(float) * ss * (size_t)a.valid);
+            memcpy(one, h0.x, sizeof(float) * ss * (size_t)h0.valid);
+            memcpy(one + ss * (size_t)h0.valid, h1.x, sizeof(float) * ss * (size_t)h1.valid);
+            qsort(both, (size_t)a.valid, sizeof(float) * ss, cmp_image);
+            qsort(one, (size_t)(h0.valid + h1.valid), sizeof(float) * ss, cmp_image);
+            other_ranks += h0.valid + h1.valid != a.valid ||
+                           memcmp(both, one, sizeof(float) * ss * (size_t)a.valid) != 0;
+        }
+    }
+    int kinds = 0;
+    for (int t = 0; t < 200; t++)
+        kinds += seen[t] > 0;
+    printf("augment: %d rows, %d flipped, %d of the 50 transforms seen, %d changed between epochs, "
+           "%d unmatched, %d batches differing across ranks\n", rows, flips, kinds, changed, unmatched, other_ranks);
+    EXPECT(unmatched == 0 && wrong_kind == 0 && other_ranks == 0);
+    EXPECT(flips > rows * 3 / 10 && flips < rows * 7 / 10);
+    EXPECT(kinds >= 40 && changed > rows / 4);
+    gnet_loader_destroy(plain), gnet_loader_destroy(aug), gnet_loader_destroy(pre);
+    gnet_loader_destroy(r0), gnet_loader_destroy(r1), gnet_loader_destroy(flip);
+    for (int i = 0; i < 6; i++)
+        free(m[i]);
+    gnet_dataset_free(&d);
+}
+
 /* A failing read: earlier batches arrive, that batch gives -1, and so does every later call
  * of the epoch; a new start resumes normally. */
 static void check_read_error(int prefetch)
@@ -470,6 +578,7 @@ int main(void)
     test_batches(28);
     test_batches(96);
     test_one_read_per_shard();
+    test_augment();
     check_read_error(0);
     check_read_error(1);
     test_prepared();

@@ -214,7 +214,8 @@ PY
 [ $? -eq 0 ] && pass "h5py view" || flunk "h5py view"
 
 "$prep" --version >"$tmp/version" 2>&1 && [ "$(wc -l <"$tmp/version")" -eq 1 ] &&
-  grep -qE '^gnet_prepare [^ ]+ \(oneDNN [0-9.]+, HDF5 [0-9.]+, zlib [0-9.]+\)$' "$tmp/version" &&
-  pass "--version: $(cat "$tmp/version")" || flunk "--version: $(cat "$tmp/version")"
+  grep -qE '^gnet_prepare [^ ]+ \(HDF5 [0-9.]+, zlib [0-9.]+\)$' "$tmp/version" &&
+  ! ldd "$prep" | grep -q dnnl &&
+  pass "--version: $(cat "$tmp/version"); no oneDNN linked (ldd)" || flunk "--version: $(cat "$tmp/version"); ldd: $(ldd "$prep" | grep dnnl)"
 
 exit $fail

@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     double loss_sum;
     int64_t correct;
     gnet_softmax_xent_now(be, batch, GNET_CLASSES, m->logits, y, 1.0f / (float)batch, m->dlogits, &loss_sum, &correct);
-    gnet_model_backward(m, 0);
+    gnet_model_backward(m, 0, NULL);
 
     hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
     EXPECT(f >= 0);

@@ -144,5 +144,7 @@ static inline void gnet_softmax_xent_now(gnet_backend *be, int n, int classes, c
 
 /* The CPU backend on oneDNN, with `threads` OpenMP threads (0: all cores). */
 gnet_backend *gnet_backend_cpu_create(int threads);
+/* "oneDNN X.Y.Z", the library the CPU backend runs on, into buf[n]; returns buf. */
+const char *gnet_backend_cpu_version(char *buf, size_t n);
 
 #endif

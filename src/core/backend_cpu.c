@@ -6,11 +6,12 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/backend.h"
-#include "core/check.h"
+#include "core/check_dnnl.h"
 #include "core/fifo.h"
 
 typedef struct {
@@ -728,4 +729,11 @@ gnet_backend *gnet_backend_cpu_create(int threads)
     be->sumsq = cpu_sumsq;
     be->copy = cpu_copy;
     return be;
+}
+
+const char *gnet_backend_cpu_version(char *buf, size_t n)
+{
+    const dnnl_version_t *d = dnnl_version();
+    (void)snprintf(buf, n, "oneDNN %d.%d.%d", d->major, d->minor, d->patch);
+    return buf;
 }

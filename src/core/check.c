@@ -1,11 +1,7 @@
 #include "core/check.h"
 
 #include <hdf5.h>
-#include <oneapi/dnnl/dnnl.h>
-#include <oneapi/dnnl/dnnl_debug.h>
 #include <string.h>
-
-const char *gnet_dnnl_strerror(int status) { return dnnl_status2str((dnnl_status_t)status); }
 
 struct h5_walk {
     char msg[256];
@@ -39,8 +35,9 @@ const char *gnet_h5_open_strerror(char *buf, size_t n)
 
 const char *gnet_h5_strerror(void)
 {
-    /* Thread-unsafe by design: HDF5 calls are made from one thread at a time. */
-    static struct h5_walk w;
+    /* One per thread: the loader's prefetch thread reads shards while the main thread may
+     * report on a checkpoint (HDF5 itself serialises their calls). */
+    static _Thread_local struct h5_walk w;
     strcpy(w.msg, "unknown HDF5 error");
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk_cb, &w);
     return w.msg;

@@ -3,7 +3,6 @@
 #include "core/checkpoint.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdarg.h>
@@ -11,11 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#include "core/atomic_file.h"
 #include "core/check.h"
+#include "core/durable.h"
 #include "core/h5util.h"
 #include "core/log.h"
 
@@ -99,13 +97,13 @@ static hid_t attr_mem_type(enum attr_kind k)
 __attribute__((format(printf, 3, 4))) static int ckpt_fail(const char *op, const char *path,
                                                            const char *fmt, ...)
 {
-    char msg[768];
+    char what[1100];
+    (void)snprintf(what, sizeof what, "cannot %s checkpoint %s", op, path); /* cut short when long */
     va_list ap;
     va_start(ap, fmt);
-    (void)vsnprintf(msg, sizeof msg, fmt, ap); /* a long message is cut short, not lost */
+    int rc = gnet_file_verrorf(what, 0, fmt, ap);
     va_end(ap);
-    gnet_errorf("cannot %s checkpoint %s: %s", op, path, msg);
-    return -1;
+    return rc;
 }
 
 static int check_specs(const char *op, const char *path, const gnet_param_spec *specs, int n)
@@ -216,116 +214,29 @@ static int write_meta(hid_t file, const char *path, const gnet_ckpt_meta *m)
     return rc == 0 ? 0 : ckpt_fail("save", path, "%s", e.msg);
 }
 
-static int write_contents(hid_t file, const char *path, const gnet_param_spec *specs, int n,
-                          const float *params, const float *momentum, const gnet_ckpt_meta *meta)
+/* What the in-memory file gets (gnet_h5_image's fill). */
+typedef struct {
+    const char *path;
+    const gnet_param_spec *specs;
+    int n;
+    const float *params, *momentum;
+    const gnet_ckpt_meta *meta;
+} save_job;
+
+static int write_contents(hid_t file, void *ctx)
 {
+    const save_job *j = ctx;
     const int32_t version = GNET_CKPT_VERSION;
     gnet_h5_err e = {.prefix = ""};
     if (write_str_attr(file, "format", GNET_CKPT_FORMAT, sizeof GNET_CKPT_FORMAT, &e) < 0 ||
         gnet_h5_write_attr(file, "version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version, &e) < 0)
-        return ckpt_fail("save", path, "%s", e.msg);
-    if (write_params(file, path, "", specs, n, params) < 0)
+        return ckpt_fail("save", j->path, "%s", e.msg);
+    if (write_params(file, j->path, "", j->specs, j->n, j->params) < 0)
         return -1;
-    if (momentum && write_momentum(file, path, specs, n, momentum) < 0)
+    if (j->momentum && write_momentum(file, j->path, j->specs, j->n, j->momentum) < 0)
         return -1;
-    if (meta && write_meta(file, path, meta) < 0)
+    if (j->meta && write_meta(file, j->path, j->meta) < 0)
         return -1;
-    return 0;
-}
-
-/* Writes the file's bytes with plain write(2), so a full disk is an error we report. */
-static int write_image(const char *tmp, const char *path, const char *p, size_t n)
-{
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0)
-        return ckpt_fail("save", path, "cannot create %s: %s", tmp, strerror(errno));
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = w < 0 ? errno : ENOSPC;
-            close(fd);
-            return ckpt_fail("save", path, "writing %s: %s", tmp, strerror(e));
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    if (close(fd) != 0)
-        return ckpt_fail("save", path, "closing %s: %s", tmp, strerror(errno));
-    return 0;
-}
-
-/* The file is built in memory (HDF5's core driver, no backing store) and then written by
- * write_image: an I/O error such as a full disk is ours to report and clean up, never
- * HDF5's to trip over (HDF5 1.10 crashes at exit closing a file whose write failed). */
-static int write_tmp(const char *tmp, const char *path, const gnet_param_spec *specs, int n,
-                     const float *params, const float *momentum, const gnet_ckpt_meta *meta)
-{
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 24, 0) < 0) {
-        if (fapl >= 0)
-            H5Pclose(fapl);
-        return ckpt_fail("save", path, "setting up an in-memory HDF5 file: %s", gnet_h5_strerror());
-    }
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
-    if (f < 0)
-        return ckpt_fail("save", path, "creating HDF5 file %s: %s", tmp, gnet_h5_strerror());
-    int rc = write_contents(f, path, specs, n, params, momentum, meta);
-    char *image = NULL;
-    ssize_t size = rc == 0 && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 ? H5Fget_file_image(f, NULL, 0) : -1;
-    if (rc == 0 && (size <= 0 || !(image = malloc((size_t)size)) || H5Fget_file_image(f, image, (size_t)size) != size))
-        rc = ckpt_fail("save", path, "building the file in memory (%zd bytes): %s", size,
-                       size > 0 && !image ? "out of host memory" : gnet_h5_strerror());
-    if (H5Fclose(f) < 0 && rc == 0)
-        rc = ckpt_fail("save", path, "closing %s: %s", tmp, gnet_h5_strerror());
-    if (rc == 0)
-        rc = write_image(tmp, path, image, (size_t)size);
-    free(image);
-    return rc;
-}
-
-static int fsync_path(const char *p, int flags)
-{
-    int fd = open(p, flags);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    /* Some filesystems cannot fsync (EINVAL); there is nothing better to do there. */
-    if (rc != 0 && errno == EINVAL)
-        rc = 0;
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
-
-/* Best effort: make the rename itself durable. */
-static void fsync_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        fsync_path(".", O_RDONLY | O_DIRECTORY);
-        return;
-    }
-    size_t len = slash == path ? 1 : (size_t)(slash - path);
-    char *dir = malloc(len + 1);
-    if (!dir)
-        return;
-    memcpy(dir, path, len);
-    dir[len] = '\0';
-    fsync_path(dir, O_RDONLY | O_DIRECTORY);
-    free(dir);
-}
-
-static int commit_tmp(const char *tmp, const char *path)
-{
-    if (fsync_path(tmp, O_RDONLY) != 0)
-        return ckpt_fail("save", path, "syncing %s: %s", tmp, strerror(errno));
-    if (rename(tmp, path) != 0)
-        return ckpt_fail("save", path, "renaming %s: %s", tmp, strerror(errno));
-    fsync_parent(path);
     return 0;
 }
 
@@ -354,18 +265,17 @@ int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const 
     if (check_specs("save", path, specs, n) < 0 || check_finite(path, "", specs, n, params) < 0 ||
         (momentum && check_finite(path, OPT_GROUP "/", specs, n, momentum) < 0))
         return -1;
-    size_t cap = strlen(path) + 32;
-    char *tmp = malloc(cap);
-    if (!tmp)
-        return ckpt_fail("save", path, "out of memory");
-    (void)snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid()); /* cap fits any pid */
-    int rc = write_tmp(tmp, path, specs, n, params, momentum, meta);
-    if (rc == 0)
-        rc = commit_tmp(tmp, path);
-    if (rc != 0)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    /* Built in memory, then written with plain write(2) (core/durable.h): a full disk is
+     * ours to report and clean up, never HDF5's to trip over. */
+    save_job j = {path, specs, n, params, momentum, meta};
+    gnet_h5_err e;
+    size_t size = 0;
+    void *image = gnet_h5_image(path, (size_t)1 << 24, write_contents, &j, &size, &e);
+    if (!image)
+        return e.msg[0] ? ckpt_fail("save", path, "%s", e.msg) : -1;
+    int rc = gnet_write_atomic_bytes(path, image, size, why, sizeof why);
+    free(image);
+    return rc == 0 ? 0 : ckpt_fail("save", path, "%s", why);
 }
 
 /* ---- load -------------------------------------------------------------------------- */

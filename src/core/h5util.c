@@ -36,18 +36,51 @@ static const char *class_name(H5T_class_t cls)
     }
 }
 
-int gnet_file_errorf(const char *file, int line, const char *fmt, ...)
+/* ---- a file in memory ------------------------------------------------------------------- */
+
+/* The image of an open in-memory file, flushed first. */
+static void *copy_image(hid_t file, size_t *size, gnet_h5_err *e)
 {
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(msg, sizeof msg, fmt, ap); /* cut short, not lost, when long */
-    va_end(ap);
-    if (line > 0)
-        gnet_errorf("%s:%d: %s", file, line, msg);
-    else
-        gnet_errorf("%s: %s", file, msg);
-    return -1;
+    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) {
+        set_err(e, "flushing the file in memory: %s", gnet_h5_strerror());
+        return NULL;
+    }
+    ssize_t n = H5Fget_file_image(file, NULL, 0);
+    void *image = n > 0 ? malloc((size_t)n) : NULL;
+    if (!image || H5Fget_file_image(file, image, (size_t)n) != n) {
+        set_err(e, "copying the file image (%zd bytes): %s", n,
+                n > 0 && !image ? "out of host memory" : gnet_h5_strerror());
+        free(image);
+        return NULL;
+    }
+    *size = (size_t)n;
+    return image;
+}
+
+void *gnet_h5_image(const char *name, size_t increment, int (*fill)(hid_t file, void *ctx),
+                    void *ctx, size_t *size, gnet_h5_err *err)
+{
+    err->msg[0] = '\0';
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, increment, 0) < 0) {
+        if (fapl >= 0)
+            H5Pclose(fapl);
+        set_err(err, "setting up an in-memory HDF5 file: %s", gnet_h5_strerror());
+        return NULL;
+    }
+    hid_t file = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (file < 0) {
+        set_err(err, "creating the file in memory: %s", gnet_h5_strerror());
+        return NULL;
+    }
+    void *image = fill(file, ctx) == 0 ? copy_image(file, size, err) : NULL;
+    if (H5Fclose(file) < 0 && image) {
+        set_err(err, "closing the file in memory: %s", gnet_h5_strerror());
+        free(image);
+        image = NULL;
+    }
+    return image;
 }
 
 /* ---- reading attributes ------------------------------------------------------------------ */

@@ -1,6 +1,6 @@
 /* Small HDF5 helpers shared by checkpoints (core/checkpoint.c) and the prepared data
  * (data/prepare.c writes it, data/shard.c reads it): scalar and string attributes, a
- * dataset written whole, a shape check.
+ * dataset written whole, a shape check, a file built in memory.
  *
  * Errors: a helper prints nothing. On a bad file it returns -1 (or H5I_INVALID_HID) with a
  * one-line description in err->msg, and the caller passes that on through its own message,
@@ -59,9 +59,14 @@ int gnet_h5_same_shape(hid_t d, int rank, const hsize_t *want, gnet_h5_shapes *t
  * in H5Dread (found by fuzz_shard and fuzz_ckpt), so readers refuse it first. */
 int gnet_h5_check_layout(hid_t d, int rank, const hsize_t *dims, hsize_t *chunk);
 
-/* The prepared data's one-line error, "FILE: message", or "FILE:LINE: message" for line > 0
- * (a manifest line): printed by gnet_errorf; returns -1. */
-int gnet_file_errorf(const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* The bytes of an HDF5 file that fill builds in memory (HDF5's core driver without a backing
+ * store, growing by increment bytes): malloc'd, *size bytes, for core/durable.h to write.
+ * HDF5 never touches the disk, so a write error (a full disk) is write(2)'s, with errno,
+ * never a failed H5Fclose, which in HDF5 1.10 leaves an id that crashes the library at exit.
+ * fill writes the contents into file and returns 0, or -1 having printed its own error line.
+ * NULL on failure: err->msg is "" when fill failed, else what went wrong. name is only the
+ * file's name in HDF5's own messages. */
+void *gnet_h5_image(const char *name, size_t increment, int (*fill)(hid_t file, void *ctx),
+                    void *ctx, size_t *size, gnet_h5_err *err);
 
 #endif

@@ -7,8 +7,8 @@
 #ifndef GNET_LOG_H
 #define GNET_LOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
-
 #include <stdio.h>
 
 void gnet_log_set_rank(int rank, int world);
@@ -22,11 +22,22 @@ void gnet_log_set_abort(void (*abort_fn)(int code));
  * the main thread may set or clear the sink; a writer of its own to f should hold
  * flockfile(f) for each of its lines, so that an error line never lands inside one. */
 void gnet_log_set_sink(FILE *f);
+/* For the ranks that do not hold the log: each error line is also appended to path (NULL:
+ * none), opened for that line only and never created, so that rank 0's log.txt also says
+ * why another rank failed alone (it aborts the job right after). */
+void gnet_log_set_sink_path(const char *path);
 
 void gnet_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* For errors every rank finds identically (a bad option): printed once, by rank 0. */
 void gnet_errorf_once(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gnet_infof(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The one form of an error about a file: "FILE: message", or "FILE:LINE: message" for
+ * line > 0 (a config or manifest line). file may name the operation too ("cannot load
+ * checkpoint X"). Printed as gnet_errorf prints; returns -1. */
+int gnet_file_errorf(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int gnet_file_verrorf(const char *file, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Input quoted in a message, made safe for a terminal: control bytes (below 0x20, and 0x7f)
  * become \xNN; cut with "..." to fit out[n]. Returns out. */

@@ -460,7 +460,7 @@ static void layer_backward(gnet_model *m, gnet_layer *L, float *dy, float *dx, i
     }
 }
 
-void gnet_model_backward(gnet_model *m, int accumulate)
+void gnet_model_backward(gnet_model *m, int accumulate, const gnet_grads_hook *hook)
 {
     float *dy = m->dlogits;
     for (int i = m->n_layers - 1; i >= 0; i--) {
@@ -468,8 +468,8 @@ void gnet_model_backward(gnet_model *m, int accumulate)
         float *dx = i == 0 ? NULL : m->diff[i & 1];
         gnet_layer *L = &m->layers[i];
         layer_backward(m, L, dy, dx, accumulate);
-        if (L->has_params && m->grads_ready)
-            m->grads_ready(m->grads_ready_ctx, L->param_lo);
+        if (L->has_params && hook)
+            hook->ready(hook->ctx, L->param_lo);
         dy = dx;
     }
 }

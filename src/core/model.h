@@ -33,12 +33,16 @@ typedef struct {
      * scratch the Inception branches use one after another. */
     float *diff[2], *scratch_dy, *scratch_da, *scratch_dx;
     size_t activation_bytes; /* all of the above that scales with the batch */
-    /* Called during backward, after each layer with parameters, with the lowest arena offset
-     * of that layer: every gradient at or above it is final (for overlapped all-reduce). On a
-     * backend with asynchronous streams the hook must order itself after the compute stream. */
-    void (*grads_ready)(void *ctx, size_t lo);
-    void *grads_ready_ctx;
 } gnet_model;
+
+/* Called during backward, after each layer with parameters, with the lowest arena offset of
+ * that layer: every gradient at or above it is final (the trainer starts the all-reduce of
+ * the buckets that became complete: gnet_reducer_ready). On a backend with asynchronous
+ * streams the hook must order itself after the compute stream. */
+typedef struct {
+    void (*ready)(void *ctx, size_t lo);
+    void *ctx;
+} gnet_grads_hook;
 
 /* Returns NULL (after one error line) when size is too small for the network. */
 gnet_model *gnet_model_create(gnet_backend *be, int batch, int size);
@@ -55,7 +59,8 @@ void gnet_model_init(gnet_model *m, uint64_t seed, gnet_init_scheme scheme);
 
 /* x: batch x 1 x size x size, backend memory. */
 void gnet_model_forward(gnet_model *m, const float *x);
-/* From m->dlogits (already scaled); accumulate adds to m->grads instead of overwriting. */
-void gnet_model_backward(gnet_model *m, int accumulate);
+/* From m->dlogits (already scaled); accumulate adds to m->grads instead of overwriting.
+ * hook (or NULL) hears of each layer's gradients as they become final. */
+void gnet_model_backward(gnet_model *m, int accumulate, const gnet_grads_hook *hook);
 
 #endif

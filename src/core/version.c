@@ -1,7 +1,6 @@
 #include "core/version.h"
 
 #include <hdf5.h>
-#include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
 #include <zlib.h>
 
@@ -9,10 +8,8 @@
 
 const char *gnet_version(char *buf, size_t n)
 {
-    const dnnl_version_t *d = dnnl_version();
     unsigned h5_major = 0, h5_minor = 0, h5_release = 0;
     (void)H5get_libversion(&h5_major, &h5_minor, &h5_release);
-    (void)snprintf(buf, n, "%s (oneDNN %d.%d.%d, HDF5 %u.%u.%u, zlib %s)", GNET_GIT_VERSION, d->major, d->minor,
-                   d->patch, h5_major, h5_minor, h5_release, zlibVersion());
+    (void)snprintf(buf, n, "%s (HDF5 %u.%u.%u, zlib %s)", GNET_GIT_VERSION, h5_major, h5_minor, h5_release, zlibVersion());
     return buf;
 }

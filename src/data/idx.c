@@ -39,13 +39,13 @@ static int rd_open(reader *r, const char *dir, const char *prefix, const char *k
     errno = 0;
     r->f = gzopen(r->path, "rb");
     if (!r->f) {
-        gnet_errorf("%s: cannot open: %s%s", r->path,
+        gnet_file_errorf(r->path, 0, "cannot open: %s%s",
                     errno ? strerror(errno) : "out of memory",
                     gz ? "" : " (and there is no .gz of it)");
         return -1;
     }
     if (gzbuffer(r->f, 1 << 18) != 0) {
-        gnet_errorf("%s: gzbuffer failed", r->path);
+        gnet_file_errorf(r->path, 0, "gzbuffer failed");
         return -1;
     }
     return 0;
@@ -74,10 +74,10 @@ static void rd_failed(const reader *r, size_t offset, const char *zmsg)
     (void)gzerror(r->f, &err);
     struct stat st;
     if (err == Z_BUF_ERROR && stat(r->path, &st) == 0)
-        gnet_errorf("%s: truncated: the compressed data ends early (the file has %lld bytes; zlib: %s)",
-                    r->path, (long long)st.st_size, zmsg);
+        gnet_file_errorf(r->path, 0, "truncated: the compressed data ends early (the file has %lld bytes; zlib: %s)",
+                    (long long)st.st_size, zmsg);
     else
-        gnet_errorf("%s: read failed at byte %zu of the data: %s", r->path, offset, zmsg);
+        gnet_file_errorf(r->path, 0, "read failed at byte %zu of the data: %s", offset, zmsg);
 }
 
 /* Reads bytes offset..offset+n of the file into buf; end is where the data should end, for
@@ -94,7 +94,7 @@ static int rd_exact(reader *r, void *buf, size_t n, size_t offset, size_t end)
             return -1;
         }
         if (got <= 0) {
-            gnet_errorf("%s: truncated: data ends at byte %zu, expected %zu", r->path,
+            gnet_file_errorf(r->path, 0, "truncated: data ends at byte %zu, expected %zu",
                         offset + done, end);
             return -1;
         }
@@ -113,7 +113,7 @@ static int rd_end(reader *r, size_t offset)
         return -1;
     }
     if (c != -1) {
-        gnet_errorf("%s: trailing data after the expected %zu bytes", r->path, offset);
+        gnet_file_errorf(r->path, 0, "trailing data after the expected %zu bytes", offset);
         return -1;
     }
     return 0;
@@ -127,7 +127,7 @@ static int rd_close(reader *r, int quiet)
     int rc = gzclose(r->f);
     r->f = NULL;
     if (rc != Z_OK && !quiet) {
-        gnet_errorf("%s: close failed: %s", r->path, rc == Z_ERRNO ? strerror(errno)
+        gnet_file_errorf(r->path, 0, "close failed: %s", rc == Z_ERRNO ? strerror(errno)
                                                                    : zError(rc));
         return -1;
     }
@@ -143,7 +143,7 @@ static int check_magic(const reader *r, uint32_t got, uint32_t want)
 {
     if (got == want)
         return 0;
-    gnet_errorf("%s: bad magic number 0x%08x (expected 0x%08x)", r->path, got, want);
+    gnet_file_errorf(r->path, 0, "bad magic number 0x%08x (expected 0x%08x)", got, want);
     return -1;
 }
 
@@ -151,7 +151,7 @@ static int check_count(const reader *r, uint32_t n)
 {
     if (n >= 1 && n <= INT32_MAX)
         return 0;
-    gnet_errorf("%s: sample count %u outside 1..%d", r->path, n, INT32_MAX);
+    gnet_file_errorf(r->path, 0, "sample count %u outside 1..%d", n, INT32_MAX);
     return -1;
 }
 
@@ -168,7 +168,7 @@ static uint8_t *rd_body(reader *r, size_t n, size_t offset)
         size_t want = have == 0 ? (n < first ? n : first) : (have > n / 2 ? n : 2 * have);
         uint8_t *grown = realloc(buf, want);
         if (!grown) {
-            gnet_errorf("%s: cannot allocate %zu bytes", r->path, want);
+            gnet_file_errorf(r->path, 0, "cannot allocate %zu bytes", want);
             break;
         }
         buf = grown;
@@ -189,14 +189,14 @@ static int read_images_body(reader *r, gnet_idx_set *s)
         return -1;
     uint32_t rows = be32(h + 8), cols = be32(h + 12);
     if (rows < 1 || rows > IDX_MAX_DIM || cols < 1 || cols > IDX_MAX_DIM) {
-        gnet_errorf("%s: image size %ux%u outside 1..%u", r->path, rows, cols, IDX_MAX_DIM);
+        gnet_file_errorf(r->path, 0, "image size %ux%u outside 1..%u", rows, cols, IDX_MAX_DIM);
         return -1;
     }
     if (check_count(r, be32(h + 4)))
         return -1;
     uint64_t bytes = (uint64_t)be32(h + 4) * rows * cols;
     if (bytes > SIZE_MAX) {
-        gnet_errorf("%s: %llu bytes of images do not fit in memory", r->path,
+        gnet_file_errorf(r->path, 0, "%llu bytes of images do not fit in memory",
                     (unsigned long long)bytes);
         return -1;
     }
@@ -211,7 +211,7 @@ static int check_labels(const reader *r, const gnet_idx_set *s)
 {
     for (int32_t i = 0; i < s->n; i++) {
         if (s->labels[i] >= IDX_CLASSES) {
-            gnet_errorf("%s: label %u at index %d is >= %d", r->path, s->labels[i], i,
+            gnet_file_errorf(r->path, 0, "label %u at index %d is >= %d", s->labels[i], i,
                         IDX_CLASSES);
             return -1;
         }
@@ -226,7 +226,7 @@ static int read_labels_body(reader *r, gnet_idx_set *s, const char *images_path)
         check_count(r, be32(h + 4)))
         return -1;
     if (be32(h + 4) != (uint32_t)s->n) {
-        gnet_errorf("%s: %u labels but %s has %d images", r->path, be32(h + 4),
+        gnet_file_errorf(r->path, 0, "%u labels but %s has %d images", be32(h + 4),
                     images_path, s->n);
         return -1;
     }

@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/rng.h"
 #include "data/resize.h"
 
 /* Three buffers: the caller's, the next one ready, and one being filled, so that one slow
@@ -31,6 +32,7 @@ typedef struct {
     uint8_t *images;  /* the source images, in `order` */
     uint8_t *labels;
     uint8_t *resized; /* one resized image */
+    uint8_t *aug;     /* one augmented image */
     void *tmp;        /* the resize plan's scratch */
 } loader_scratch;
 
@@ -39,7 +41,9 @@ struct gnet_loader {
     gnet_sampler *smp;
     gnet_resize_plan *plan; /* NULL when size == rows == cols */
     int size, lb, prefetch, n_slots;
-    int64_t steps;
+    int64_t steps, epoch;   /* epoch: set by start_epoch while the thread is not filling */
+    unsigned augment;       /* GNET_AUGMENT_* flags */
+    uint64_t aug_seed;
     float lut[256];         /* byte / 255.0f, as ToTensor divides */
     char what[256];
     loader_scratch sc;
@@ -86,12 +90,38 @@ static int read_rows(gnet_loader *l, int n)
     return 0;
 }
 
-static void convert(gnet_loader *l, const uint8_t *img, float *x)
+/* The augmented copy of one size x size image (gnet_loader_set_augment): out(i, j) =
+ * in'(i + dy, j + dx), in' the image flipped or not, 0 outside it. */
+static const uint8_t *augment(gnet_loader *l, const uint8_t *img, gnet_sample_ref ref)
+{
+    gnet_rng r;
+    gnet_rng_init(&r, gnet_rng_key(l->aug_seed, GNET_AUGMENT_PURPOSE, (uint64_t)l->epoch,
+                                   ((uint64_t)ref.shard << 40) ^ (uint64_t)ref.index));
+    int n = l->size, pad = GNET_AUGMENT_PAD(n);
+    int flip = (l->augment & GNET_AUGMENT_FLIP) && (gnet_rng_u64(&r) & 1);
+    int dx = 0, dy = 0;
+    if (l->augment & GNET_AUGMENT_CROP) {
+        dx = (int)gnet_rng_below(&r, (uint32_t)(2 * pad + 1)) - pad;
+        dy = (int)gnet_rng_below(&r, (uint32_t)(2 * pad + 1)) - pad;
+    }
+    uint8_t *out = l->sc.aug;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            int si = i + dy, sj = j + dx;
+            int inside = si >= 0 && si < n && sj >= 0 && sj < n;
+            out[i * n + j] = inside ? img[si * n + (flip ? n - 1 - sj : sj)] : 0;
+        }
+    return out;
+}
+
+static void convert(gnet_loader *l, const uint8_t *img, gnet_sample_ref ref, float *x)
 {
     if (l->plan) {
         gnet_resize_plan_apply(l->plan, img, l->sc.resized, l->sc.tmp);
         img = l->sc.resized;
     }
+    if (l->augment)
+        img = augment(l, img, ref);
     size_t n = (size_t)l->size * l->size;
     for (size_t j = 0; j < n; j++)
         x[j] = l->lut[img[j]];
@@ -106,7 +136,7 @@ static int fill_batch(gnet_loader *l, loader_slot *s, int64_t step)
     if (read_rows(l, s->valid) != 0)
         return -1;
     for (int p = 0; p < s->valid; p++) {
-        convert(l, sc->images + p * px, s->x + (size_t)sc->order[p] * ss);
+        convert(l, sc->images + p * px, sc->ref[sc->order[p]], s->x + (size_t)sc->order[p] * ss);
         s->y[sc->order[p]] = sc->labels[p];
     }
     /* Padding rows are zeros with label 0: deterministic, and their gradient is masked. */
@@ -160,7 +190,8 @@ static int alloc_scratch(gnet_loader *l)
     sc->idx = malloc(sizeof *sc->idx * lb);
     sc->images = malloc(px * lb);
     sc->labels = malloc(lb);
-    if (!sc->ref || !sc->order || !sc->idx || !sc->images || !sc->labels)
+    sc->aug = malloc((size_t)l->size * l->size);
+    if (!sc->ref || !sc->order || !sc->idx || !sc->images || !sc->labels || !sc->aug)
         return -1;
     if (!l->plan)
         return 0;
@@ -281,7 +312,7 @@ void gnet_loader_destroy(gnet_loader *l)
         free(l->slot[i].x), free(l->slot[i].y);
     loader_scratch *sc = &l->sc;
     free(sc->ref), free(sc->order), free(sc->idx), free(sc->images), free(sc->labels);
-    free(sc->resized), free(sc->tmp);
+    free(sc->resized), free(sc->tmp), free(sc->aug);
     gnet_resize_plan_free(l->plan);
     gnet_sampler_destroy(l->smp);
     free(l);
@@ -307,10 +338,21 @@ void gnet_loader_start_epoch(gnet_loader *l, int64_t epoch, int64_t first_step)
     while (l->busy)
         pthread_cond_wait(&l->done, &l->mu);
     gnet_sampler_set_epoch(l->smp, epoch);
+    l->epoch = epoch;
     l->head = l->count = l->held = 0;
     l->next_fill = l->next_take = first_step;
     l->active = 1;
     pthread_cond_broadcast(&l->work);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void gnet_loader_set_augment(gnet_loader *l, unsigned flags, uint64_t seed)
+{
+    pthread_mutex_lock(&l->mu);
+    while (l->busy)
+        pthread_cond_wait(&l->done, &l->mu);
+    l->augment = flags;
+    l->aug_seed = seed;
     pthread_mutex_unlock(&l->mu);
 }
 

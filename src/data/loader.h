@@ -38,6 +38,15 @@ void gnet_loader_start_epoch(gnet_loader *l, int64_t epoch, int64_t first_step);
  * after a read error (printed by the source; the epoch ends there), or past the epoch's end
  * or before any start_epoch (one error line). Padding rows are zeros with label 0. */
 int gnet_loader_next(gnet_loader *l, gnet_batch *out);
+/* Training-time augmentation (--augment), applied to each image after the resize: a
+ * horizontal flip with probability 1/2, and/or a random crop of the image padded with
+ * background (0) by GNET_AUGMENT_PAD(size) pixels on each side, i.e. a shift by -pad..pad in
+ * each direction. Drawn from a stream keyed by (seed, epoch, shard, index within the shard):
+ * the same on any number of ranks and after a resume. Call before the first start_epoch. */
+enum { GNET_AUGMENT_FLIP = 1, GNET_AUGMENT_CROP = 2 };
+#define GNET_AUGMENT_PAD(size) ((size) < 14 ? 1 : ((size) + 7) / 14) /* 2 at 28x28, 7 at 96x96 */
+#define GNET_AUGMENT_PURPOSE 0x61756768 /* "augh": keeps this stream apart from the others */
+void gnet_loader_set_augment(gnet_loader *l, unsigned flags, uint64_t seed);
 /* Total time gnet_loader_next blocked so far (with prefetch = 0: all its reading). */
 double gnet_loader_wait_seconds(const gnet_loader *l);
 

@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "core/check.h"
+#include "core/durable.h"
 #include "core/h5util.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -197,115 +198,53 @@ static int gather(const file_job *j, const char *path, file_data *b)
     return 0;
 }
 
-static int write_contents(hid_t file, const char *path, const prep *p, const file_job *j,
-                          const file_data *b)
+/* One file's contents, for gnet_h5_image's fill. */
+typedef struct {
+    const prep *p;
+    const char *path;
+    const file_job *j;
+    file_data b;
+} h5_job;
+
+static int write_contents(hid_t file, void *ctx)
 {
-    hsize_t dims[3] = {(hsize_t)j->n, (hsize_t)j->set->rows, (hsize_t)j->set->cols};
-    if (write_images(file, path, dims, b->images) < 0 ||
+    const h5_job *h = ctx;
+    const char *path = h->path;
+    hsize_t dims[3] = {(hsize_t)h->j->n, (hsize_t)h->j->set->rows, (hsize_t)h->j->set->cols};
+    if (write_images(file, path, dims, h->b.images) < 0 ||
         write_dataset(file, path, "labels", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, dims,
-                      H5P_DEFAULT, b->labels) < 0 ||
+                      H5P_DEFAULT, h->b.labels) < 0 ||
         write_dataset(file, path, "global_indices", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims,
-                      H5P_DEFAULT, b->global) < 0)
+                      H5P_DEFAULT, h->b.global) < 0)
         return -1;
-    return write_attrs(file, path, p, j);
+    return write_attrs(file, path, h->p, h->j);
 }
 
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    if (rc != 0 && errno == EINVAL) /* as in write_file */
-        rc = 0;
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
-
-static void *file_image(hid_t file, const char *path, size_t *size)
-{
-    if (H5Fflush(file, H5F_SCOPE_LOCAL) < 0) {
-        fail(path, "flushing: %s", gnet_h5_strerror());
-        return NULL;
-    }
-    ssize_t n = H5Fget_file_image(file, NULL, 0);
-    void *image = n > 0 ? malloc((size_t)n) : NULL;
-    if (!image || H5Fget_file_image(file, image, (size_t)n) != n) {
-        fail(path, "copying the file image: %s", n > 0 && !image ? "out of memory"
-                                                                  : gnet_h5_strerror());
-        free(image);
-        return NULL;
-    }
-    *size = (size_t)n;
-    return image;
-}
-
-/* The whole file, built in memory (HDF5's core driver without a backing store). HDF5 never
- * touches the disk: a write error (a full disk) is write(2)'s, with errno, never a failed
- * H5Fclose, which in HDF5 1.10 leaves an id that crashes the library at exit. */
-static void *build_image(const prep *p, const char *path, const file_job *j, size_t *size)
-{
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5_CHECK(fapl);
-    H5_CHECK(H5Pset_fapl_core(fapl, (size_t)1 << 20, 0));
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
-    if (file < 0) {
-        fail(path, "creating in memory: %s", gnet_h5_strerror());
-        return NULL;
-    }
-    file_data b = {0};
-    void *image = NULL;
-    if (gather(j, path, &b) == 0 && write_contents(file, path, p, j, &b) == 0)
-        image = file_image(file, path, size);
-    H5_CHECK(H5Fclose(file));
-    free(b.images), free(b.labels), free(b.global);
-    return image;
-}
-
-static int write_file(const char *path, const void *buf, size_t size)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (fd < 0)
-        return fail(path, "cannot create: %s", strerror(errno));
-    int err = 0;
-    for (size_t done = 0; done < size && !err;) {
-        ssize_t n = write(fd, (const char *)buf + done, size - done);
-        if (n > 0)
-            done += (size_t)n;
-        else if (n == 0)
-            err = EIO; /* not for a regular file, but it must not loop */
-        else if (errno != EINTR)
-            err = errno;
-    }
-    /* Some filesystems cannot fsync (EINVAL): there is nothing better to do there. */
-    if (!err && fsync(fd) != 0 && errno != EINVAL)
-        err = errno;
-    if (close(fd) != 0 && !err)
-        err = errno;
-    return err ? fail(path, "write failed: %s", strerror(err)) : 0;
-}
-
+/* The whole file is built in memory (gnet_h5_image), then written as a new file, synced. */
 static int write_h5(const prep *p, const char *path, const file_job *j)
 {
+    h5_job h = {p, path, j, {0}};
     size_t size = 0;
-    void *image = build_image(p, path, j, &size);
-    int rc = image ? write_file(path, image, size) : -1;
+    void *image = NULL;
+    gnet_h5_err e;
+    char why[768];
+    int rc = gather(j, path, &h.b);
+    if (rc == 0 && !(image = gnet_h5_image(path, (size_t)1 << 20, write_contents, &h, &size, &e)))
+        rc = e.msg[0] ? fail(path, "%s", e.msg) : -1;
+    if (rc == 0 && gnet_write_new(path, image, size, why, sizeof why) < 0)
+        rc = fail(path, "%s", why);
     free(image);
+    free(h.b.images), free(h.b.labels), free(h.b.global);
     return rc;
 }
 
 /* ---- the directory ----------------------------------------------------------------------- */
 
-static int write_manifest(const prep *p, const char *path)
+static void fill_manifest(FILE *f, const void *ctx)
 {
+    const prep *p = ctx;
     const gnet_manifest *m = p->m;
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return fail(path, "cannot create: %s", strerror(errno));
-    /* A failed write shows in ferror(f) below. */
+    /* A failed write shows in ferror(f), checked by gnet_write_stream. */
     (void)fprintf(f, "# A data set prepared by gnet_prepare (layout: docs/data.md).\n"
                "format_version = %d\nid = %s\nshards = %d\nrows = %d\ncols = %d\n"
                "train_count = %lld\ntest_count = %lld\nseed = %llu\n",
@@ -315,11 +254,6 @@ static int write_manifest(const prep *p, const char *path)
         (void)fprintf(f, "shard_size.%d = %lld\n", s, (long long)m->shard_size[s]);
     for (int c = 0; c < N_CRC; c++)
         (void)fprintf(f, "%s = %08x\n", CRC_NAMES[c], (unsigned)p->crc[c]);
-    int bad = ferror(f) || fflush(f) != 0 || (fsync(fileno(f)) != 0 && errno != EINVAL);
-    int e = errno;
-    if (fclose(f) != 0 && !bad)
-        bad = 1, e = errno;
-    return bad ? fail(path, "write failed: %s", strerror(e)) : 0;
 }
 
 static int write_all(const prep *p)
@@ -339,9 +273,10 @@ static int write_all(const prep *p)
     if (write_h5(p, path, &t) < 0)
         return -1;
     (void)snprintf(path, sizeof path, "%s/manifest.txt", p->tmp); /* path has room */
-    if (write_manifest(p, path) < 0)
-        return -1;
-    if (fsync_dir(p->tmp) != 0)
+    char why[768];
+    if (gnet_write_stream(path, fill_manifest, p, why, sizeof why) < 0)
+        return fail(path, "%s", why);
+    if (gnet_fsync_dir(p->tmp) != 0)
         return fail(p->tmp, "fsync: %s", strerror(errno));
     return 0;
 }
@@ -408,25 +343,12 @@ static int check_out(const char *out, int force)
     return 1;
 }
 
-/* Best effort: make the renames durable. */
-static void fsync_parent(const char *path)
-{
-    char dir[4096];
-    (void)snprintf(dir, sizeof dir, "%s", path); /* an out path: fits */
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        (void)snprintf(dir, sizeof dir, ".");
-    else
-        slash[slash == dir] = '\0'; /* "/x" -> "/" */
-    fsync_dir(dir);
-}
-
 static int install(const prep *p, int replace)
 {
     if (!replace) {
         if (rename(p->tmp, p->out) != 0)
             return fail(p->out, "cannot rename %s to it: %s", p->tmp, strerror(errno));
-        fsync_parent(p->out);
+        gnet_fsync_parent(p->out);
         return 0;
     }
     char old[sizeof p->tmp];
@@ -440,7 +362,7 @@ static int install(const prep *p, int replace)
                                 "in %s", p->tmp, strerror(e), old);
         return fail(p->out, "cannot rename %s to it: %s", p->tmp, strerror(e));
     }
-    fsync_parent(p->out);
+    gnet_fsync_parent(p->out);
     if (remove_prepared(old) != 0)
         (void)fprintf(stderr, "gnet: warning: %s: the previous contents are left in %s: %s\n", p->out,
                 old, strerror(errno));
@@ -467,35 +389,14 @@ static int setup(prep *p, const gnet_prepare_opts *o)
 }
 
 /* Creates the missing parents of out, as mkdir -p does (--out data/fmnist in a fresh
- * checkout), noting the outermost one created. */
+ * checkout), noting the outermost one created (gnet_remove_created takes them away again). */
 static int make_parents(prep *p)
 {
-    char dir[sizeof p->out];
-    memcpy(dir, p->out, sizeof dir);
-    for (char *c = strchr(dir + 1, '/'); c; c = strchr(c + 1, '/')) {
-        *c = '\0';
-        if (mkdir(dir, 0777) == 0) {
-            if (!p->created[0])
-                memcpy(p->created, dir, sizeof dir);
-        } else if (errno != EEXIST) {
-            return fail(p->out, "cannot create the directory %s: %s", dir, strerror(errno));
-        }
-        *c = '/';
-    }
+    char dir[sizeof p->out], why[768];
+    if (gnet_parent_dir(p->out, dir, sizeof dir) == 0 &&
+        gnet_make_dirs(dir, p->created, sizeof p->created, why, sizeof why) < 0)
+        return fail(p->out, "%s", why);
     return 0;
-}
-
-/* Removes the parents make_parents created (empty again after a failure), innermost first;
- * the innermost ones may not exist when creating them was what failed. */
-static void remove_parents(const prep *p)
-{
-    char dir[sizeof p->out];
-    memcpy(dir, p->out, sizeof dir);
-    for (char *c = strrchr(dir, '/'); p->created[0] && c; c = strrchr(dir, '/')) {
-        *c = '\0';
-        if ((rmdir(dir) != 0 && errno != ENOENT) || strcmp(dir, p->created) == 0)
-            break;
-    }
 }
 
 static int write_tmp(prep *p, int replace)
@@ -518,7 +419,9 @@ static int prepare(prep *p, const gnet_prepare_opts *o)
         return -1;
     if (write_tmp(p, replace) == 0)
         return 0;
-    remove_parents(p);
+    char dir[sizeof p->out];
+    if (gnet_parent_dir(p->out, dir, sizeof dir) == 0)
+        gnet_remove_created(dir, p->created);
     return -1;
 }
 

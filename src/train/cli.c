@@ -31,6 +31,8 @@ static const char *const DEVICES[] = {"cpu", "cuda", "auto", NULL};
 static const char *const COMMS[] = {"mpi", "nccl", NULL};
 static const char *const PRECISIONS[] = {"fp32", "tf32", "bf16", NULL};
 static const char *const OPTIMIZERS[] = {"sgd", "lars", NULL};
+/* Indexed by the GNET_AUGMENT_* flags they set. */
+static const char *const AUGMENTS[] = {"none", "flip", "crop", "flip-crop", NULL};
 static const char *const WEIGHT_INITS[] = {[GNET_INIT_XAVIER] = "xavier", [GNET_INIT_HE] = "he", NULL};
 /* Indexed by the enums, so that a value's position is its kind. */
 static const char *const LR_SCHEDULES[] = {
@@ -60,6 +62,7 @@ static const opt_def OPTIONS[] = {
     {"--noise-ema", "BETA", "the noise scale's moving-average factor (default 0.95)", OPT_REAL, OFF(noise_ema), 0, 0.999999},
     {"--max-steps", "N", "stop after N optimizer steps (default: no limit)", OPT_I64, OFF(max_steps), 1, 1e15},
     {"--resize", "R", "resize images to RxR like torchvision Resize (default: none, 28)", OPT_INT, OFF(resize), 28, 1024},
+    {"--augment", "A", "training images only: none (default), flip (horizontal, p = 1/2), crop (shift by up to 2 px of 28, zero fill) or flip-crop", OPT_CHOICE, OFF(augment), 0, 0, AUGMENTS},
     {"--weight-init", "I", "xavier (d2l's, default) or he (Kaiming: suits ReLU without batch norm)", OPT_CHOICE, OFF(weight_init), 0, 0, WEIGHT_INITS},
     {"--seed", "S", "seed for weights, shuffling and synthetic data (default 0)", OPT_U64, OFF(seed), 0, 1.8e19},
     {"--threads", "N", "CPU threads (default: all cores)", OPT_INT, OFF(threads), 1, 1024},
@@ -121,6 +124,7 @@ static void defaults(gnet_options *o)
     o->comm_timeout = 300.0;
     o->optimizer = "sgd";
     o->weight_init = "xavier";
+    o->augment = "none";
     o->lars_eta = 0.001;
     o->noise_ema = 0.95;
 }
@@ -479,19 +483,23 @@ static int parse_file(const char *path, gnet_options *o)
 {
     config_file c = {.o = o};
     if (!(c.f = fopen(path, "r"))) {
-        gnet_errorf_once("%s: cannot open the config file: %s", path, strerror(errno));
+        if (gnet_log_rank() == 0)
+            gnet_file_errorf(path, 0, "cannot open the config file: %s", strerror(errno));
         return 2;
     }
     int syntax_line = ini_parse_stream(read_line, &c, on_key, &c);
     int read_errno = ferror(c.f) ? errno : 0;
     (void)fclose(c.f);
-    /* inih reports the first bad line, which is ours when the handler refused it. */
-    if (read_errno)
-        gnet_errorf_once("%s: cannot read the config file: %s", path, strerror(read_errno));
-    else if (syntax_line > 0 && syntax_line != c.error_line)
-        gnet_errorf_once("%s:%d: not a 'key = value' or '[section]' line", path, syntax_line);
-    else if (c.error_line)
-        gnet_errorf_once("%s:%d: %s", path, c.error_line, c.error);
+    /* inih reports the first bad line, which is ours when the handler refused it. Every
+     * rank reads the same file: rank 0 says what is wrong. */
+    if (gnet_log_rank() == 0) {
+        if (read_errno)
+            gnet_file_errorf(path, 0, "cannot read the config file: %s", strerror(read_errno));
+        else if (syntax_line > 0 && syntax_line != c.error_line)
+            gnet_file_errorf(path, syntax_line, "not a 'key = value' or '[section]' line");
+        else if (c.error_line)
+            gnet_file_errorf(path, c.error_line, "%s", c.error);
+    }
     return read_errno || syntax_line || c.error_line ? 2 : 0;
 }
 
@@ -610,6 +618,8 @@ gnet_init_scheme gnet_options_init_scheme(const gnet_options *o)
 {
     return (gnet_init_scheme)choice_index(WEIGHT_INITS, o->weight_init);
 }
+
+unsigned gnet_options_augment(const gnet_options *o) { return (unsigned)choice_index(AUGMENTS, o->augment); }
 
 int gnet_options_lars(const gnet_options *o) { return strcmp(o->optimizer, "lars") == 0; }
 

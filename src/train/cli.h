@@ -31,7 +31,7 @@ typedef struct {
     int noise_scale, version;
     uint64_t seed;
     const char *device, *comm, *idx_dir, *data_dir, *save_path, *init_path, *eval_path;
-    const char *config_path, *lr_schedule, *lr_scale, *precision, *optimizer, *weight_init;
+    const char *config_path, *lr_schedule, *lr_scale, *precision, *optimizer, *weight_init, *augment;
     const char *out_dir, *resume_path, *trace_path;
     gnet_owned_str *owned; /* the config file's strings, freed by gnet_options_free */
 } gnet_options;
@@ -54,6 +54,9 @@ int gnet_options_dry_run(const gnet_options *o, int world);
 
 /* --weight-init's scheme. */
 gnet_init_scheme gnet_options_init_scheme(const gnet_options *o);
+
+/* --augment's GNET_AUGMENT_* flags (data/loader.h). */
+unsigned gnet_options_augment(const gnet_options *o);
 
 /* --optimizer lars. */
 int gnet_options_lars(const gnet_options *o);

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/atomic_file.h"
+#include "core/durable.h"
 #include "core/log.h"
 #include "train/run.h"
 
@@ -81,48 +81,28 @@ int gnet_report_check(const gnet_options *o, int resuming)
     return 0;
 }
 
-/* mkdir -p: --out runs/sweep1/bs64 in a fresh checkout. Notes the outermost directory it
- * created, which remove_created takes away again if the start fails. */
+/* mkdir -p: --out runs/sweep1/bs64 in a fresh checkout; the outermost directory it created
+ * is noted, and gnet_remove_created takes them away again if the start fails. */
 static int make_dirs(gnet_report *rep)
 {
-    char path[sizeof rep->dir];
-    (void)snprintf(path, sizeof path, "%s", rep->dir);
-    for (char *c = path + 1;; c++) {
-        int end = *c == '\0';
-        if (*c != '/' && !end)
-            continue;
-        *c = '\0';
-        if (mkdir(path, 0777) == 0) {
-            if (!rep->created[0])
-                (void)snprintf(rep->created, sizeof rep->created, "%s", path);
-        } else if (errno != EEXIST) {
-            gnet_errorf("--out %s: cannot create the directory %s: %s", rep->dir, path, strerror(errno));
-            return -1;
-        }
-        if (end)
-            return 0;
-        *c = '/';
-    }
+    char why[768];
+    if (gnet_make_dirs(rep->dir, rep->created, sizeof rep->created, why, sizeof why) == 0)
+        return 0;
+    gnet_errorf("--out %s: %s", rep->dir, why);
+    return -1;
 }
 
-/* The directories make_dirs created (empty again once their files are gone), innermost
- * first; one that is not empty stays. */
-static void remove_created(const gnet_report *rep)
+/* gnet_write_atomic, its failure reported. */
+static int write_atomic(const char *path, void (*fill)(FILE *f, const void *ctx), const void *ctx)
 {
-    char dir[sizeof rep->dir];
-    (void)snprintf(dir, sizeof dir, "%s", rep->dir);
-    while (rep->created[0]) {
-        size_t len = strlen(dir);
-        while (len > 1 && dir[len - 1] == '/')
-            dir[--len] = '\0';
-        char *slash = strrchr(dir, '/');
-        if (rmdir(dir) != 0 || strcmp(dir, rep->created) == 0 || !slash)
-            return;
-        *slash = '\0';
-    }
+    char why[768];
+    if (gnet_write_atomic(path, fill, ctx, why, sizeof why) == 0)
+        return 0;
+    gnet_errorf("%s: %s", path, why);
+    return -1;
 }
 
-/* For appending (log.txt, metrics.jsonl): only a regular file or a new one (atomic_file.h). */
+/* For appending to log.txt: only a regular file or a new one (durable.h). */
 static FILE *open_append(const char *path)
 {
     char why[512];
@@ -188,7 +168,7 @@ static int keep_records(const gnet_report *rep, const gnet_report_resume *at)
     kept_lines k = {0};
     int rc = read_kept(path, at->completed, at->step, &k);
     if (rc == 0 && k.text)
-        rc = gnet_write_atomic(path, fill_kept, &k);
+        rc = write_atomic(path, fill_kept, &k);
     free(k.text);
     return rc;
 }
@@ -208,7 +188,7 @@ static int open_dir(gnet_report *rep, const gnet_report_resume *resume)
     gnet_log_set_sink(rep->log);
     if (resume && keep_records(rep, resume))
         return -1;
-    return gnet_write_atomic(config, fill_config, rep->o);
+    return write_atomic(config, fill_config, rep->o);
 }
 
 /* A start that failed after open_dir began: what this run created goes (a log.txt it
@@ -222,7 +202,7 @@ static void abandon(gnet_report *rep)
     rep->log = NULL;
     if (rep->made_log && out_path(rep, log, sizeof log, "log.txt") == 0)
         (void)remove(log);
-    remove_created(rep);
+    gnet_remove_created(rep->dir, rep->created);
 }
 
 gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const char *device,
@@ -242,6 +222,11 @@ gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const 
     rep->last_tenth = -1;
     (void)snprintf(rep->device, sizeof rep->device, "%s", device);
     (void)snprintf(rep->where, sizeof rep->where, "%s", where);
+    if (!rep->active && o->out_dir) {
+        char log[1024];
+        if (out_file(o->out_dir, log, sizeof log, "log.txt") == 0)
+            gnet_log_set_sink_path(log);
+    }
     if (rep->active && o->out_dir) {
         (void)snprintf(rep->dir, sizeof rep->dir, "%s", o->out_dir); /* fits: gnet_report_check */
         if (open_dir(rep, resume)) {
@@ -258,6 +243,7 @@ void gnet_report_close(gnet_report *rep)
     if (!rep)
         return;
     gnet_log_set_sink(NULL);
+    gnet_log_set_sink_path(NULL);
     if (rep->log && fclose(rep->log))
         gnet_errorf("--out %s: cannot write log.txt: %s", rep->dir, strerror(errno));
     free(rep);
@@ -355,15 +341,11 @@ static int append_metrics(gnet_report *rep, const char *record)
         return 0;
     if (out_path(rep, path, sizeof path, "metrics.jsonl"))
         return -1;
-    FILE *f = open_append(path);
-    if (!f)
-        return -1;
-    int bad = fputs(record, f) < 0;
-    if (fflush(f) || fsync(fileno(f)) || fclose(f))
-        bad = 1;
-    if (bad)
-        gnet_errorf("%s: cannot append: %s", path, strerror(errno));
-    return bad ? -1 : 0;
+    char why[768];
+    if (gnet_append_durable(path, record, why, sizeof why) == 0)
+        return 0;
+    gnet_errorf("%s: %s", path, why);
+    return -1;
 }
 
 /* The fields every record ends with: how the run was set up. */

@@ -54,7 +54,7 @@ typedef struct {
 
 /* Rank 0, before a run creates anything: --out DIR is a writable directory or can be
  * created (mkdir -p), each of its files (config.ini, log.txt, metrics.jsonl, and
- * checkpoint.h5 unless --save) is absent or a regular file (atomic_file.h), and unless
+ * checkpoint.h5 unless --save) is absent or a regular file (durable.h), and unless
  * resuming DIR holds no run yet (no metrics.jsonl). 0 (also without --out), or -1 after one
  * error line. Changes nothing. */
 int gnet_report_check(const gnet_options *o, int resuming);

@@ -66,6 +66,8 @@ static int open_loaders(gnet_run *r)
                               .rank = r->comm->rank, .world = r->comm->world, .seed = o->seed};
     r->train = gnet_loader_create(r->train_src, &tc, r->size, !o->no_prefetch, what);
     r->test = r->train ? gnet_loader_create(r->test_src, &ec, r->size, !o->no_prefetch, what) : NULL;
+    if (r->train)
+        gnet_loader_set_augment(r->train, gnet_options_augment(o), o->seed);
     return r->train && r->test ? 0 : -1;
 }
 
@@ -144,7 +146,6 @@ static int open_model(gnet_run *r)
         r->snap = r->be->alloc(r->be, n);
     r->red = gnet_reducer_create(r->comm, r->m->grads, r->m->params_spec, r->m->n_params,
                                  (size_t)(o->bucket_mb * 1e6), !o->no_overlap);
-    r->m->grads_ready_ctx = r->red;
     return 0;
 }
 

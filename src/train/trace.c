@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/atomic_file.h"
+#include "core/durable.h"
 #include "core/log.h"
 
 typedef struct {
@@ -24,7 +24,7 @@ struct gnet_trace {
 };
 
 /* This rank's file, checked now so that a path the end of the run could not write is
- * refused before training rather than after it (atomic_file.h). */
+ * refused before training rather than after it (durable.h). */
 static int trace_path(gnet_trace *t, const char *path, int rank, int world, const char *pending_dir)
 {
     char why[512];
@@ -108,7 +108,10 @@ int gnet_trace_close(gnet_trace *t, int write)
 {
     if (!t)
         return 0;
-    int rc = write ? gnet_write_atomic(t->path, write_events, t) : 0;
+    char why[768];
+    int rc = write ? gnet_write_atomic(t->path, write_events, t, why, sizeof why) : 0;
+    if (rc != 0)
+        gnet_errorf("--trace %s: %s", t->path, why);
     pthread_mutex_destroy(&t->lock);
     free(t->events);
     free(t);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/atomic_file.h"
+#include "core/durable.h"
 #include "core/log.h"
 #include "core/version.h"
 #include "train/report.h"
@@ -84,8 +84,8 @@ static gnet_step_norms train_step(gnet_run *r, const gnet_batch *b, float lr, gn
         int last = k == K - 1;
         if (last)
             gnet_reducer_begin(r->red, sn.measured ? r->be : NULL, sn.measured && k > 0 ? r->snap : NULL);
-        r->m->grads_ready = last ? grads_ready : NULL;
-        gnet_model_backward(r->m, k > 0);
+        gnet_grads_hook start_buckets = {grads_ready, r->red};
+        gnet_model_backward(r->m, k > 0, last ? &start_buckets : NULL);
         if (sn.measured && !last)
             sn.local += micro_norm(r, k);
         gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "forward", t0, t1);
@@ -438,7 +438,7 @@ static void describe(const gnet_run *r, char *buf, size_t n)
 
 /* Where the checkpoint goes (--save, else --out's checkpoint.h5) and that rank 0 may write it
  * and --out's files; each rank's --trace file. Runs before anything is created, and the
- * ranks agree on it, so that a refused output leaves nothing behind (atomic_file.h). */
+ * ranks agree on it, so that a refused output leaves nothing behind (durable.h). */
 static int check_outputs(gnet_run *r)
 {
     const gnet_options *o = r->o;
@@ -585,9 +585,10 @@ int gnet_print_shapes(const gnet_options *o, gnet_comm *comm)
 
 const char *gnet_dist_version(char *buf, size_t n)
 {
-    char core[256], mpi[128], device[320];
+    char core[256], dnnl[64], mpi[128], device[320];
     gnet_comm_mpi_version(mpi, sizeof mpi);
     gnet_device_versions(device, sizeof device);
-    (void)snprintf(buf, n, "gnet_dist %s, %s, %s", gnet_version(core, sizeof core), mpi, device);
+    (void)snprintf(buf, n, "gnet_dist %s, %s, %s, %s", gnet_version(core, sizeof core),
+                   gnet_backend_cpu_version(dnnl, sizeof dnnl), mpi, device);
     return buf;
 }

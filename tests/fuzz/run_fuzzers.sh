@@ -7,6 +7,8 @@
 # suppressed. FUZZ_FORK=1 keeps going after findings instead (libFuzzer's -fork=1 with
 # -ignore_crashes), for harnesses whose findings are libhdf5's own; triage every artifact after.
 # Logs: build-fuzz/findings/<harness>.log (the last lines have the executions, cov: and ft:).
+# FUZZ_NICE (default 15): the fuzzers' niceness; lower it to share the cores equally with a
+# training run that is itself niced.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-600}
@@ -33,7 +35,7 @@ for h in "${harnesses[@]}"; do
   echo "fuzz_$h: up to $secs s / $runs runs"
   start=$(date +%s)
   # -close_fd_mask=3: the parsers' error lines are the expected output, not news.
-  if ! nice -n 15 build-fuzz/tests/fuzz/fuzz_"$h" -max_total_time="$secs" -runs="$runs" \
+  if ! nice -n "${FUZZ_NICE:-15}" build-fuzz/tests/fuzz/fuzz_"$h" -max_total_time="$secs" -runs="$runs" \
        -rss_limit_mb=2048 -timeout=10 -close_fd_mask=3 -print_final_stats=1 \
        -artifact_prefix="$out/" "${fork[@]}" "$work" >"$out.log" 2>&1; then
     status=1
