@@ -7,9 +7,7 @@
 # usage: cli_test.sh GNET_DIST
 set -u
 bin=$1
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh"
 
 expect_error() { # CODE NEEDLE ARGS...
   local code=$1 needle=$2; shift 2

@@ -11,18 +11,14 @@
 set -u
 dist=$1 prepare=$2 compare=$3
 py=${GNET_PYTHON:-/usr/bin/python3}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh"
 mpi() { local np=$1; shift; timeout 120 mpirun -np "$np" "$@"; }
-check() { if [ "$1" -ne 0 ]; then echo "FAIL: $2"; fail=1; else echo "ok: $2"; fi; }
 
 # The first 1,282 training and 321 test images of the real Fashion-MNIST as IDX files -> 4
 # prepared shards. (Real images: on random noise an untrained net sits so close to ReLU
 # decision boundaries that float32 summation order alone moves the update by ~1e-4.)
-real=/usr/share/datasets/fashion-mnist
-[ -e "$real/train-images-idx3-ubyte.gz" ] || { echo "FAIL: $real not installed (dataset-fashion-mnist)"; exit 1; }
+need_idx
+real=$idx
 "$py" - "$real" "$tmp/idx" <<'PY'
 import gzip, os, struct, sys
 src, d = sys.argv[1], sys.argv[2]

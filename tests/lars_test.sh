@@ -14,6 +14,7 @@
 set -u
 bin=$1 py=$2 ref=$3
 source "$(dirname "$0")/lib.sh"
+need_idx
 
 common=(--idx "$idx" --train-limit 16 --test-limit 8 --batch-size 8 --threads 1 --no-shuffle
         --no-progress --epochs 1)

@@ -15,6 +15,7 @@
 set -u
 bin=$1 py=$2 ref=$3
 source "$(dirname "$0")/lib.sh"
+need_idx
 
 common=(--idx "$idx" --train-limit 4 --test-limit 8 --batch-size 4 --threads 1 --no-shuffle
         --no-progress --epochs 1 --lr 0.05)

@@ -12,11 +12,7 @@
 # usage: outputs_test.sh GNET_DIST PYTHON GNET_PREPARE
 set -u
 bin=$1 py=$2 prep=$3
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if [ "$1" -ne 0 ]; then echo "FAIL: $2"; fail=1; else echo "ok: $2"; fi; }
+source "$(dirname "$0")/lib.sh"
 common=(--synthetic 1280 --batch-size 32 --epochs 2 --threads 1 --test-limit 64)
 
 "$bin" "${common[@]}" --out "$tmp/run" >"$tmp/run.out" 2>&1

@@ -19,7 +19,7 @@
 set -u
 bin=$1 py=$2 same=$3
 source "$(dirname "$0")/lib.sh"
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+need_idx
 np2() { timeout 120 mpirun -np 2 "$bin" "$@"; }
 
 common=(--idx "$idx" --train-limit 96 --test-limit 64 --batch-size 16 --epochs 2 --threads 1

@@ -8,11 +8,9 @@
 # usage: test_prepare.sh GNET_PREPARE [PYTHON]
 set -u
 prep=$1 py=${2:-/usr/bin/python3}
-tmp=$(mktemp -d)
-trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
-fail=0
-pass() { echo "ok: $1"; }
-flunk() { echo "FAIL: $1"; fail=1; }
+source "$(dirname "$0")/lib.sh"
+pass() { check 0 "$1"; }
+flunk() { check 1 "$1"; }
 
 # IDX sets: good (gzip), plain, and one broken variant per directory.
 "$py" - "$tmp" <<'PY' || { echo "FAIL: generating IDX files"; exit 1; }

@@ -5,14 +5,9 @@
 # usage: train_test.sh GNET_DIST PYTHON SAME_WEIGHTS_PY
 set -u
 bin=$1 py=$2 same=$3
-data=/usr/share/datasets/fashion-mnist
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "FAIL: $data not installed (Debian package dataset-fashion-mnist; scripts/install_deps.sh)"
-  exit 1
-fi
+source "$(dirname "$0")/lib.sh"
+need_idx
+data=$idx
 
 # (1) + (3)
 # (GoogLeNet without batch norm sits near ln 10 = 2.303 for a few hundred steps before it

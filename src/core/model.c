@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "core/rng.h"
 
@@ -85,11 +86,9 @@ typedef struct {
 
 static void *xcalloc(size_t n, size_t size)
 {
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        gnet_errorf("out of host memory building the model");
+    void *p = gnet_calloc(n, size, "the model");
+    if (!p)
         gnet_fatal(1);
-    }
     return p;
 }
 
@@ -98,11 +97,10 @@ static size_t add_param(builder *bd, const char *prefix, const char *suffix, int
     gnet_model *m = bd->m;
     if (m->n_params == bd->cap) {
         bd->cap = bd->cap ? 2 * bd->cap : 64;
-        m->params_spec = realloc(m->params_spec, (size_t)bd->cap * sizeof *m->params_spec);
-        if (!m->params_spec) {
-            gnet_errorf("out of host memory building the parameter table");
+        m->params_spec = gnet_realloc(m->params_spec, (size_t)bd->cap * sizeof *m->params_spec,
+                                      "the parameter table");
+        if (!m->params_spec)
             gnet_fatal(1);
-        }
     }
     gnet_param_spec *s = &m->params_spec[m->n_params++];
     memset(s, 0, sizeof *s);

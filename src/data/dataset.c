@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "data/idx.h"
@@ -39,9 +40,9 @@ int gnet_dataset_synthetic(gnet_dataset *d, int32_t n, int size, uint64_t seed)
         return -1;
     }
     size_t bytes = (size_t)n * (size_t)size * (size_t)size;
-    uint8_t *img = malloc(bytes), *lab = malloc((size_t)n);
+    uint8_t *img = gnet_malloc(bytes, "synthetic images");
+    uint8_t *lab = gnet_malloc((size_t)n, "synthetic labels");
     if (!img || !lab) {
-        gnet_errorf("synthetic data: cannot allocate %zu bytes", bytes + (size_t)n);
         free(img);
         free(lab);
         return -1;
@@ -100,11 +101,9 @@ gnet_batcher *gnet_batcher_create(const gnet_dataset *d, int r)
         gnet_errorf("batcher: image side %d outside 1..%d", r, DATASET_MAX_SIDE);
         return NULL;
     }
-    gnet_batcher *bt = calloc(1, sizeof *bt);
-    if (!bt) {
-        gnet_errorf("batcher: out of memory");
+    gnet_batcher *bt = gnet_calloc(1, sizeof *bt, "the batcher");
+    if (!bt)
         return NULL;
-    }
     bt->d = d;
     bt->r = r;
     for (int i = 0; i < 256; i++)
@@ -113,12 +112,11 @@ gnet_batcher *gnet_batcher_create(const gnet_dataset *d, int r)
         return bt;
     bt->plan = gnet_resize_plan_create(d->h, d->w, r, r);
     if (bt->plan) {
-        bt->tmp = malloc(gnet_resize_plan_tmp_bytes(bt->plan) + 1);
-        bt->img = malloc((size_t)r * r);
+        bt->tmp = gnet_malloc(gnet_resize_plan_tmp_bytes(bt->plan) + 1,
+                              "the batcher's resize scratch");
+        bt->img = gnet_malloc((size_t)r * r, "the batcher's resized image");
     }
     if (!bt->plan || !bt->tmp || !bt->img) {
-        if (bt->plan)
-            gnet_errorf("batcher: out of memory");
         gnet_batcher_free(bt);
         return NULL;
     }

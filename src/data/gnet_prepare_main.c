@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "core/version.h"
 #include "data/prepare.h"
@@ -125,11 +126,10 @@ int main(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
-    gnet_manifest *m = malloc(sizeof *m); /* 32 KiB of shard sizes: not on the stack */
-    if (!m) {
-        gnet_errorf("out of memory");
+    /* 32 KiB of shard sizes: not on the stack */
+    gnet_manifest *m = gnet_malloc(sizeof *m, "the manifest");
+    if (!m)
         return 1;
-    }
     rc = gnet_prepare(&o, m) == 0 ? 0 : 1;
     if (rc == 0)
         report(o.out, m);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -181,39 +182,34 @@ static void *prefetch_main(void *arg)
 
 /* ---- Creation and destruction. ---- */
 
-static int alloc_scratch(gnet_loader *l)
+static int alloc_scratch(gnet_loader *l, const char *what)
 {
     loader_scratch *sc = &l->sc;
     size_t lb = (size_t)l->lb, px = (size_t)l->src->rows * l->src->cols;
-    sc->ref = malloc(sizeof *sc->ref * lb);
-    sc->order = malloc(sizeof *sc->order * lb);
-    sc->idx = malloc(sizeof *sc->idx * lb);
-    sc->images = malloc(px * lb);
-    sc->labels = malloc(lb);
-    sc->aug = malloc((size_t)l->size * l->size);
+    sc->ref = gnet_malloc(sizeof *sc->ref * lb, what);
+    sc->order = gnet_malloc(sizeof *sc->order * lb, what);
+    sc->idx = gnet_malloc(sizeof *sc->idx * lb, what);
+    sc->images = gnet_malloc(px * lb, what);
+    sc->labels = gnet_malloc(lb, what);
+    sc->aug = gnet_malloc((size_t)l->size * l->size, what);
     if (!sc->ref || !sc->order || !sc->idx || !sc->images || !sc->labels || !sc->aug)
         return -1;
     if (!l->plan)
         return 0;
-    sc->resized = malloc((size_t)l->size * l->size);
-    sc->tmp = malloc(gnet_resize_plan_tmp_bytes(l->plan) + 1);
+    sc->resized = gnet_malloc((size_t)l->size * l->size, what);
+    sc->tmp = gnet_malloc(gnet_resize_plan_tmp_bytes(l->plan) + 1, what);
     return sc->resized && sc->tmp ? 0 : -1;
 }
 
 /* Page-aligned, whole pages (cheap to copy from). The CUDA backend does not pin them: it
  * copies each batch into pinned staging of its own (backend_cuda.c), so the loader stays
  * free of CUDA and its buffers are reusable as soon as the upload returns. */
-static void *alloc_pages(size_t bytes)
-{
-    return aligned_alloc(LOADER_PAGE, (bytes + LOADER_PAGE - 1) / LOADER_PAGE * LOADER_PAGE);
-}
-
-static int alloc_slots(gnet_loader *l)
+static int alloc_slots(gnet_loader *l, const char *what)
 {
     size_t ss = (size_t)l->size * l->size;
     for (int i = 0; i < l->n_slots; i++) {
-        l->slot[i].x = alloc_pages(sizeof(float) * ss * (size_t)l->lb);
-        l->slot[i].y = alloc_pages(sizeof(int32_t) * (size_t)l->lb);
+        l->slot[i].x = gnet_aligned_alloc(LOADER_PAGE, sizeof(float) * ss * (size_t)l->lb, what);
+        l->slot[i].y = gnet_aligned_alloc(LOADER_PAGE, sizeof(int32_t) * (size_t)l->lb, what);
         if (!l->slot[i].x || !l->slot[i].y)
             return -1;
     }
@@ -255,10 +251,10 @@ static int setup(gnet_loader *l, const gnet_sampler_config *cfg)
         if (!l->plan)
             return -1;
     }
-    if (alloc_scratch(l) != 0 || alloc_slots(l) != 0) {
-        gnet_errorf("%s: loader: out of memory", l->what);
+    char what[300];
+    (void)snprintf(what, sizeof what, "the loader's buffers for %s", l->what);
+    if (alloc_scratch(l, what) != 0 || alloc_slots(l, what) != 0)
         return -1;
-    }
     if (start_thread(l) != 0) {
         gnet_errorf("%s: loader: cannot start the prefetch thread", l->what);
         return -1;
@@ -273,11 +269,11 @@ gnet_loader *gnet_loader_create(gnet_source *src, const gnet_sampler_config *cfg
         gnet_errorf("%s: image side %d outside 1..%d", what, size, LOADER_MAX_SIDE);
         return NULL;
     }
-    gnet_loader *l = calloc(1, sizeof *l);
-    if (!l) {
-        gnet_errorf("%s: loader: out of memory", what);
+    char name[300];
+    (void)snprintf(name, sizeof name, "the loader of %s", what);
+    gnet_loader *l = gnet_calloc(1, sizeof *l, name);
+    if (!l)
         return NULL;
-    }
     l->src = src;
     l->size = size;
     l->prefetch = prefetch != 0;

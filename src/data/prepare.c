@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/alloc.h"
 #include "core/check.h"
 #include "core/durable.h"
 #include "core/h5util.h"
@@ -102,10 +103,12 @@ static int load_sources(prep *p, const gnet_prepare_opts *o)
 static int plan(prep *p, const gnet_prepare_opts *o)
 {
     int32_t n = p->train.n, S = o->shards;
-    p->perm = malloc((size_t)n * sizeof *p->perm);
-    p->identity = malloc((size_t)p->test.n * sizeof *p->identity);
+    char what[4200];
+    (void)snprintf(what, sizeof what, "the shuffle of %s", o->out);
+    p->perm = gnet_malloc((size_t)n * sizeof *p->perm, what);
+    p->identity = gnet_malloc((size_t)p->test.n * sizeof *p->identity, what);
     if (!p->perm || !p->identity)
-        return fail(o->out, "out of memory");
+        return -1;
     for (int32_t i = 0; i < n; i++)
         p->perm[i] = i;
     for (int32_t i = 0; i < p->test.n; i++)
@@ -184,11 +187,13 @@ typedef struct {
 static int gather(const file_job *j, const char *path, file_data *b)
 {
     size_t sb = (size_t)j->set->rows * (size_t)j->set->cols, n = (size_t)j->n;
-    b->images = malloc(n * sb);
-    b->labels = malloc(n);
-    b->global = malloc(n * sizeof *b->global);
+    char what[4200];
+    (void)snprintf(what, sizeof what, "%zu samples of %s", n, path);
+    b->images = gnet_malloc(n * sb, what);
+    b->labels = gnet_malloc(n, what);
+    b->global = gnet_malloc(n * sizeof *b->global, what);
     if (!b->images || !b->labels || !b->global)
-        return fail(path, "out of memory for %zu samples", n);
+        return -1;
     for (size_t i = 0; i < n; i++) {
         size_t g = (size_t)j->order[i];
         memcpy(b->images + i * sb, j->set->images + g * sb, sb);
@@ -428,12 +433,12 @@ static int prepare(prep *p, const gnet_prepare_opts *o)
 int gnet_prepare(const gnet_prepare_opts *o, gnet_manifest *m)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    prep *p = calloc(1, sizeof *p);
-    gnet_manifest *pm = calloc(1, sizeof *pm);
+    char what[4200];
+    (void)snprintf(what, sizeof what, "the preparation of %s", o->out ? o->out : "(none)");
+    prep *p = gnet_calloc(1, sizeof *p, what);
+    gnet_manifest *pm = gnet_calloc(1, sizeof *pm, what);
     int rc = -1;
-    if (!p || !pm) {
-        gnet_errorf("%s: out of memory", o->out ? o->out : "(none)");
-    } else {
+    if (p && pm) {
         p->m = pm;
         rc = prepare(p, o);
     }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 
 /* Pillow's weights come from plain double arithmetic; a fused multiply-add would change
@@ -240,11 +241,11 @@ gnet_resize_plan *gnet_resize_plan_create(int sh, int sw, int dh, int dw)
                     GNET_RESIZE_MAX);
         return NULL;
     }
-    void *mem = malloc(plan_bytes(sh, sw, dh, dw));
-    if (!mem) {
-        gnet_errorf("resize: out of memory for a %dx%d -> %dx%d plan", sh, sw, dh, dw);
+    char what[80];
+    (void)snprintf(what, sizeof what, "a %dx%d -> %dx%d resize plan", sh, sw, dh, dw);
+    void *mem = gnet_malloc(plan_bytes(sh, sw, dh, dw), what);
+    if (!mem)
         return NULL;
-    }
     return plan_init(mem, sh, sw, dh, dw);
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "core/rng.h"
 
@@ -92,14 +93,14 @@ static int64_t count_steps(const gnet_sampler *s)
     return (s->n_total + c->global_batch - 1) / c->global_batch;
 }
 
-static int alloc_perms(gnet_sampler *s)
+static int alloc_perms(gnet_sampler *s, const char *name)
 {
     int S = s->c.n_shards;
     int64_t owned = 0;
     for (int sh = s->first; sh < S; sh += s->c.world)
         owned += s->size[sh];
-    s->perm = calloc((size_t)S, sizeof *s->perm);
-    s->perm_store = malloc(sizeof(int32_t) * (size_t)(owned ? owned : 1)); /* never malloc(0) */
+    s->perm = gnet_calloc((size_t)S, sizeof *s->perm, name);
+    s->perm_store = gnet_malloc(sizeof(int32_t) * (size_t)owned, name);
     if (!s->perm || !s->perm_store)
         return -1;
     int32_t *p = s->perm_store;
@@ -114,10 +115,11 @@ gnet_sampler *gnet_sampler_create(const gnet_sampler_config *c, const char *what
 {
     if (check_config(c, what) != 0)
         return NULL;
-    gnet_sampler *s = calloc(1, sizeof *s);
-    int64_t *size = malloc(sizeof(int64_t) * (size_t)c->n_shards);
+    char name[300];
+    (void)snprintf(name, sizeof name, "the sampler of %s", what);
+    gnet_sampler *s = gnet_calloc(1, sizeof *s, name);
+    int64_t *size = gnet_malloc(sizeof(int64_t) * (size_t)c->n_shards, name);
     if (!s || !size) {
-        gnet_errorf("%s: sampler: out of memory", what);
         free(s), free(size);
         return NULL;
     }
@@ -131,8 +133,7 @@ gnet_sampler *gnet_sampler_create(const gnet_sampler_config *c, const char *what
     s->share = c->world > c->n_shards ? c->world / c->n_shards : 1;
     s->part = c->rank / c->n_shards;
     s->steps = count_steps(s);
-    if (c->mode == GNET_SAMPLE_TRAIN && alloc_perms(s) != 0) {
-        gnet_errorf("%s: sampler: out of memory", what);
+    if (c->mode == GNET_SAMPLE_TRAIN && alloc_perms(s, name) != 0) {
         gnet_sampler_destroy(s);
         return NULL;
     }

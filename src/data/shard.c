@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/check.h"
 #include "core/h5util.h"
 #include "core/log.h"
@@ -236,12 +237,12 @@ int gnet_manifest_read(const char *dir, gnet_manifest *m)
                     strerror(errno), dir);
         return -1;
     }
-    mparse *p = calloc(1, sizeof *p);
-    gnet_manifest *tmp = calloc(1, sizeof *tmp);
+    char what[4200];
+    (void)snprintf(what, sizeof what, "the manifest %s", path);
+    mparse *p = gnet_calloc(1, sizeof *p, what);
+    gnet_manifest *tmp = gnet_calloc(1, sizeof *tmp, what);
     int rc = -1;
-    if (!p || !tmp) {
-        gnet_errorf("%s: out of memory", path);
-    } else {
+    if (p && tmp) {
         p->path = path;
         p->m = tmp;
         rc = parse_file(p, f);
@@ -398,11 +399,11 @@ static hid_t open_dataset(const gnet_shard *s, const char *name, int rank, const
 gnet_shard *gnet_shard_open(const char *dir, const gnet_manifest *m, int index)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    gnet_shard *s = calloc(1, sizeof *s);
-    if (!s) {
-        gnet_errorf("%s: out of memory opening shard %d", dir, index);
+    char what[4200];
+    (void)snprintf(what, sizeof what, "shard %d of %s", index, dir);
+    gnet_shard *s = gnet_calloc(1, sizeof *s, what);
+    if (!s)
         return NULL;
-    }
     s->file = s->images = s->labels = H5I_INVALID_HID;
     if (gnet_shard_path(s->path, sizeof s->path, dir, index, m->shards) < 0) {
         gnet_errorf("%s: path too long", dir);
@@ -530,13 +531,13 @@ int gnet_shard_read(gnet_shard *s, const int64_t *idx, int n, uint8_t *images, u
     if (n <= 0)
         return n == 0 ? 0 : sh_fail(s, "negative sample count %d", n);
     size_t sb = (size_t)s->rows * (size_t)s->cols;
-    request *r = malloc((size_t)n * sizeof *r);
-    int64_t *uniq = malloc((size_t)n * sizeof *uniq);
-    uint8_t *img_k = malloc((size_t)n * sb), *lab_k = malloc((size_t)n);
+    char what[4200];
+    (void)snprintf(what, sizeof what, "%d samples of %s", n, s->path);
+    request *r = gnet_malloc((size_t)n * sizeof *r, what);
+    int64_t *uniq = gnet_malloc((size_t)n * sizeof *uniq, what);
+    uint8_t *img_k = gnet_malloc((size_t)n * sb, what), *lab_k = gnet_malloc((size_t)n, what);
     int rc = -1;
-    if (!r || !uniq || !img_k || !lab_k)
-        sh_fail(s, "out of memory reading %d samples", n);
-    else if (check_requests(s, idx, n, r) == 0) {
+    if (r && uniq && img_k && lab_k && check_requests(s, idx, n, r) == 0) {
         int k = distinct(r, n, uniq);
         rc = read_runs(s, s->images, "images", 3, uniq, k, img_k);
         if (rc == 0)

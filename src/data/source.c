@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "data/sampler.h"
 #include "data/shard.h"
@@ -45,10 +46,9 @@ static void memory_destroy(gnet_source *src)
 
 gnet_source *gnet_source_from_dataset(const gnet_dataset *d)
 {
-    gnet_source *src = calloc(1, sizeof *src);
-    memory_source *m = calloc(1, sizeof *m);
+    gnet_source *src = gnet_calloc(1, sizeof *src, "the in-memory data source");
+    memory_source *m = gnet_calloc(1, sizeof *m, "the in-memory data source");
     if (!src || !m) {
-        gnet_errorf("in-memory data: out of memory");
         free(src), free(m);
         return NULL;
     }
@@ -106,10 +106,11 @@ static int open_shards(gnet_source *src, prepared_source *p, int train)
 
 static gnet_source *prepared_alloc(const char *dir, int rank, int world)
 {
-    gnet_source *src = calloc(1, sizeof *src);
-    prepared_source *p = calloc(1, sizeof *p);
+    char what[4200];
+    (void)snprintf(what, sizeof what, "the data source of %s", dir);
+    gnet_source *src = gnet_calloc(1, sizeof *src, what);
+    prepared_source *p = gnet_calloc(1, sizeof *p, what);
     if (!src || !p) {
-        gnet_errorf("%s: out of memory", dir);
         free(src), free(p);
         return NULL;
     }
@@ -149,9 +150,9 @@ gnet_source *gnet_source_open_prepared(const char *dir, const char *split, int r
     src->n_shards = train ? p->m.shards : 1;
     src->shard_size = train ? p->m.shard_size : &p->test_size;
     src->rows = p->m.rows, src->cols = p->m.cols;
-    p->shard = calloc((size_t)src->n_shards, sizeof(gnet_shard *));
-    if (!p->shard)
-        gnet_errorf("%s: out of memory", dir);
+    char what[4200];
+    (void)snprintf(what, sizeof what, "the shard table of %s", dir);
+    p->shard = gnet_calloc((size_t)src->n_shards, sizeof(gnet_shard *), what);
     if (!p->shard || open_shards(src, p, train) != 0) {
         prepared_destroy(src);
         return NULL;

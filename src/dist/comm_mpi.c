@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "dist/comm.h"
@@ -283,12 +284,10 @@ gnet_comm *gnet_comm_init_mpi(int *argc, char ***argv)
         gnet_errorf("MPI provides thread level %d, gnet needs MPI_THREAD_SERIALIZED", provided);
         gnet_fatal(1);
     }
-    gnet_comm *c = calloc(1, sizeof *c);
-    mpi_impl *m = calloc(1, sizeof *m);
-    if (!c || !m) {
-        gnet_errorf("out of host memory creating the communicator");
+    gnet_comm *c = gnet_calloc(1, sizeof *c, "the MPI communicator");
+    mpi_impl *m = gnet_calloc(1, sizeof *m, "the MPI communicator's state");
+    if (!c || !m)
         gnet_fatal(1);
-    }
     m->multiple = provided >= MPI_THREAD_MULTIPLE;
     /* Our own communicator returns errors to MPI_CHECK, which names the call and aborts. */
     MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &m->world));

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/check_cuda.h"
 #include "core/clock.h"
 #include "dist/comm.h"
@@ -174,12 +175,10 @@ static void warm_up(gnet_comm *c)
 
 gnet_comm *gnet_comm_nccl_create(gnet_comm *mpi, void *compute_stream, double timeout_s)
 {
-    gnet_comm *c = calloc(1, sizeof *c);
-    nccl_impl *n = calloc(1, sizeof *n);
-    if (!c || !n) {
-        gnet_errorf("out of host memory creating the NCCL communicator");
+    gnet_comm *c = gnet_calloc(1, sizeof *c, "the NCCL communicator");
+    nccl_impl *n = gnet_calloc(1, sizeof *n, "the NCCL communicator's state");
+    if (!c || !n)
         gnet_fatal(1);
-    }
     *c = *mpi;
     n->mpi = mpi;
     n->compute = (cudaStream_t)compute_stream;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "dist/comm.h"
 
@@ -30,11 +31,9 @@ static void serial_destroy(gnet_comm *c) { free(c); }
 
 gnet_comm *gnet_comm_serial_create(void)
 {
-    gnet_comm *c = calloc(1, sizeof *c);
-    if (!c) {
-        gnet_errorf("out of host memory creating the communicator");
+    gnet_comm *c = gnet_calloc(1, sizeof *c, "the serial communicator");
+    if (!c)
         gnet_fatal(1);
-    }
     c->name = "serial";
     c->rank = 0;
     c->world = 1;

@@ -2,17 +2,16 @@
 
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 
 gnet_reducer *gnet_reducer_create(gnet_comm *comm, float *grads, const gnet_param_spec *specs,
                                   int n_specs, size_t bucket_bytes, int overlap)
 {
-    gnet_reducer *r = calloc(1, sizeof *r);
-    gnet_bucket *b = calloc((size_t)n_specs, sizeof *b);
-    if (!r || !b) {
-        gnet_errorf("out of host memory planning gradient buckets");
+    gnet_reducer *r = gnet_calloc(1, sizeof *r, "the gradient reducer");
+    gnet_bucket *b = gnet_calloc((size_t)n_specs, sizeof *b, "the gradient buckets");
+    if (!r || !b)
         gnet_fatal(1);
-    }
     r->comm = comm;
     r->grads = grads;
     r->overlap = overlap;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 
 typedef enum { OPT_INT, OPT_I64, OPT_U64, OPT_REAL, OPT_STR, OPT_CHOICE, OPT_FLAG } opt_kind;
@@ -142,11 +143,9 @@ void gnet_options_free(gnet_options *o)
 static const char *keep(gnet_options *o, const char *s)
 {
     size_t n = strlen(s) + 1;
-    gnet_owned_str *k = malloc(sizeof *k + n);
-    if (!k) {
-        gnet_errorf("out of host memory reading the config file");
+    gnet_owned_str *k = gnet_malloc(sizeof *k + n, "a config file's value");
+    if (!k)
         gnet_fatal(1);
-    }
     memcpy(k->s, s, n);
     k->next = o->owned;
     o->owned = k;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "train/placement.h"
 #ifdef GNET_CUDA
@@ -66,11 +67,9 @@ static int pick_device(gnet_comm *boot, int devices)
 {
     char why[256];
     int dev = gnet_pick_gpu(boot->local_rank, boot->local_size, devices, why, sizeof why);
-    double *ids = calloc((size_t)boot->world, sizeof *ids);
-    if (!ids) {
-        gnet_errorf("out of host memory");
+    double *ids = gnet_calloc((size_t)boot->world, sizeof *ids, "the ranks' GPU identities");
+    if (!ids)
         return -1;
-    }
     if (dev < 0)
         gnet_errorf("local rank %d: %s", boot->local_rank, why);
     ids[boot->rank] = dev >= 0 ? gnet_cuda_device_id(dev) : -1.0; /* ids are >= 0 */

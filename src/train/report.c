@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/durable.h"
 #include "core/log.h"
 #include "train/run.h"
@@ -208,11 +209,9 @@ static void abandon(gnet_report *rep)
 gnet_report *gnet_report_open(const gnet_options *o, int rank, int world, const char *device,
                               const char *where, const gnet_report_resume *resume)
 {
-    gnet_report *rep = calloc(1, sizeof *rep);
-    if (!rep) {
-        gnet_errorf("out of host memory");
+    gnet_report *rep = gnet_calloc(1, sizeof *rep, "the run's report");
+    if (!rep)
         return NULL;
-    }
     rep->active = rank == 0;
     rep->o = o;
     rep->world = world;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 
 int gnet_run_agree(gnet_comm *comm, int ok)
@@ -128,11 +129,10 @@ static int open_model(gnet_run *r)
         return -1;
     size_t n = r->m->n_weights;
     /* Host staging for the parameters and, with momentum, its buffer (checkpoints). */
-    r->zeros = calloc((size_t)r->micro * GNET_CLASSES, sizeof(float));
-    if (!(r->host = malloc(2 * n * sizeof(float))) || !r->zeros) {
-        gnet_errorf("out of host memory staging %zu parameters", n);
+    r->zeros = gnet_calloc((size_t)r->micro * GNET_CLASSES, sizeof(float), "the zero gradient");
+    r->host = gnet_malloc(2 * n * sizeof(float), "the host copy of the parameters");
+    if (!r->zeros || !r->host)
         return -1;
-    }
     r->x = r->be->alloc(r->be, (size_t)r->micro * r->size * r->size);
     /* Every micro-batch uploads this much (and the smaller zero gradient of padding rows). */
     r->be->reserve_upload(r->be, (size_t)r->micro * r->size * r->size);

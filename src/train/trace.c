@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/durable.h"
 #include "core/log.h"
 
@@ -48,8 +49,9 @@ gnet_trace *gnet_trace_open(const char *path, int rank, int world, size_t max_ev
         free(t);
         return NULL;
     }
-    if (!(t->events = calloc(max_events, sizeof *t->events))) {
-        gnet_errorf("--trace %s: out of host memory for %zu events", path, max_events);
+    char what[1100];
+    (void)snprintf(what, sizeof what, "--trace %s (%zu events)", path, max_events);
+    if (!(t->events = gnet_calloc(max_events, sizeof *t->events, what))) {
         free(t);
         return NULL;
     }
