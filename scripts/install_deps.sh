@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(cmake make gcc pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libdnnl-dev
       zlib1g-dev libinih-dev dataset-fashion-mnist python3-torch python3-h5py python3-numpy
-      python3-pil python3-matplotlib slurm-wlm munge clang libclang-rt-14-dev cppcheck clang-tidy)
+      python3-pil python3-matplotlib slurm-wlm munge clang libclang-rt-14-dev cppcheck clang-tidy
+      clang-format)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,7 +5,9 @@
 # scripts/static_checks.known (findings in files whose owners fix them; each entry is
 # "FILE CHECK"), and on a listed entry that no longer occurs, so that the list only shrinks.
 # The CUDA sources (src/core/backend_cuda*, *.cu, src/dist/comm_nccl.c) are left to cppcheck:
-# clang-tidy needs their compile commands, which only a GNET_CUDA build has.
+# clang-tidy needs their compile commands, which only a GNET_CUDA build has. First, the layout:
+# every source and header of src/ as .clang-format writes it (100 columns; the option and
+# network tables are kept one entry per line between clang-format off/on).
 # usage: scripts/static_checks.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,12 @@ cmake -S . -B build-tidy -DGNET_CUDA=OFF -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/de
 cmake --build build-tidy --target gnet_git_version >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+mapfile -t layout < <(find src -name '*.[ch]' -o -name '*.cu' | sort)
+if ! clang-format --dry-run --Werror "${layout[@]}" 2>"$tmp/format"; then
+  echo "FAIL: not formatted as .clang-format says (run clang-format -i on these):"
+  grep -o '^src/[^:]*' "$tmp/format" | sort -u; exit 1
+fi
+echo "clang-format: ${#layout[@]} files formatted"
 mapfile -t all < <(find src -name '*.c' | sort)
 mapfile -t cpu < <(printf '%s\n' "${all[@]}" | grep -v -e '/backend_cuda' -e '/comm_nccl\.c$')
 

@@ -5,11 +5,9 @@
 # exit code 2), and every file in configs/ passing --dry-run.
 # usage: config_test.sh GNET_DIST CONFIGS_DIR
 set -u
-bin=$1
-configs=$2
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+bin=$(realpath "$1")
+configs=$(realpath "$2")
+source "$(dirname "$0")/lib.sh"
 
 # The resolved value of KEY in a --dry-run output FILE.
 value() { sed -n "s/^$1 = //p" "$2"; }

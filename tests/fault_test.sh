@@ -8,11 +8,7 @@
 set -u
 bin=$1 prep=$2 py=$3
 ref=$(cd "$(dirname "$0")" && pwd)/ref
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-tmp=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-fail=0
-check() { if [ "$1" -ne 0 ]; then echo "FAIL: $2"; fail=1; else echo "ok: $2"; fi; }
+source "$(dirname "$0")/lib.sh"
 small=(--synthetic 1024 --batch-size 32 --epochs 2 --threads 1 --test-limit 64 --no-progress --momentum 0.9)
 step_of() { "$py" -c 'import h5py,sys; print(int(h5py.File(sys.argv[1])["meta"].attrs["step"]))' "$1"; }
 

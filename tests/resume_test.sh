@@ -7,11 +7,7 @@
 # usage: resume_test.sh GNET_DIST PYTHON SAME_WEIGHTS_PY
 set -u
 bin=$1 py=$2 same=$3
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-tmp=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-fail=0
-check() { if [ "$1" -ne 0 ]; then echo "FAIL: $2"; fail=1; else echo "ok: $2"; fi; }
+source "$(dirname "$0")/lib.sh"
 
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   data=(--idx /usr/share/datasets/fashion-mnist --train-limit 2048 --test-limit 256)

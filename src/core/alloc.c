@@ -5,17 +5,15 @@
 
 #include "core/log.h"
 
-static void *fail(size_t n, const char *what)
+/* p, after the error line when it is NULL. */
+static void *checked(void *p, size_t n, const char *what)
 {
-    gnet_errorf("out of host memory: %zu bytes for %s", n, what);
-    return NULL;
+    if (!p)
+        gnet_errorf("out of host memory: %zu bytes for %s", n, what);
+    return p;
 }
 
-void *gnet_malloc(size_t n, const char *what)
-{
-    void *p = malloc(n ? n : 1);
-    return p ? p : fail(n, what);
-}
+void *gnet_malloc(size_t n, const char *what) { return checked(malloc(n ? n : 1), n, what); }
 
 void *gnet_calloc(size_t count, size_t size, const char *what)
 {
@@ -23,20 +21,17 @@ void *gnet_calloc(size_t count, size_t size, const char *what)
         gnet_errorf("out of host memory: %zu x %zu bytes for %s", count, size, what);
         return NULL;
     }
-    void *p = calloc(count ? count : 1, size ? size : 1);
-    return p ? p : fail(count * size, what);
+    return checked(calloc(count ? count : 1, size ? size : 1), count * size, what);
 }
 
 void *gnet_realloc(void *p, size_t n, const char *what)
 {
-    void *q = realloc(p, n ? n : 1);
-    return q ? q : fail(n, what);
+    return checked(realloc(p, n ? n : 1), n, what);
 }
 
 void *gnet_aligned_alloc(size_t align, size_t n, const char *what)
 {
     if (n > SIZE_MAX - align)
-        return fail(n, what);
-    void *p = aligned_alloc(align, n ? (n + align - 1) / align * align : align);
-    return p ? p : fail(n, what);
+        return checked(NULL, n, what);
+    return checked(aligned_alloc(align, n ? (n + align - 1) / align * align : align), n, what);
 }

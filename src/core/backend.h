@@ -94,8 +94,8 @@ struct gnet_backend {
     void (*from_nchw)(gnet_backend *be, gnet_shape s, const float *src_host, float *dst);
 
     /* y[n,out] = x[n,in] w[out,in]^T + b */
-    void (*linear_forward)(gnet_backend *be, int n, int in, int out, const float *x,
-                           const float *w, const float *b, float *y);
+    void (*linear_forward)(gnet_backend *be, int n, int in, int out, const float *x, const float *w,
+                           const float *b, float *y);
     /* dx (may be NULL), dw, db (accumulate: add instead of overwrite). */
     void (*linear_backward)(gnet_backend *be, int n, int in, int out, const float *x,
                             const float *w, const float *dy, float *dx, float *dw, float *db,

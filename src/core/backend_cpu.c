@@ -159,8 +159,8 @@ typedef struct {
     size_t dst_bytes;
 } reorder;
 
-static reorder reorder_make(cpu_ctx *c, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
-                            int accumulate)
+static reorder reorder_make(cpu_ctx *c, const dnnl_memory_desc_t *from,
+                            const dnnl_memory_desc_t *to, int accumulate)
 {
     reorder o;
     dnnl_post_ops_t ops = NULL;
@@ -249,8 +249,8 @@ static dnnl_primitive_desc_t conv_fwd_pd(cpu_ctx *c, const gnet_conv_desc *d)
     dnnl_memory_desc_t x = md_act(d->in), y = md_act(d->out), b = md_1d(d->out.c);
     dnnl_memory_desc_t w = md_weights(d->out.c, d->in.c, d->k, dnnl_format_tag_any);
     dnnl_convolution_desc_t cd;
-    DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
-                                                  &x, &w, &b, &y, st, pl, pr));
+    DNNL_CHECK(dnnl_convolution_forward_desc_init(
+        &cd, dnnl_forward_training, dnnl_convolution_direct, &x, &w, &b, &y, st, pl, pr));
     dnnl_post_ops_t ops = NULL;
     if (d->relu) {
         DNNL_CHECK(dnnl_post_ops_create(&ops));
@@ -308,8 +308,8 @@ static void conv_plan_backward(gnet_conv *cv, const_dnnl_primitive_desc_t fpd)
 
     /* The first layer's input gradient is never needed (its input is the image). */
     if (d->in.c > 1) {
-        DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &x, &w, &y,
-                                                            st, pl, pr));
+        DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &x, &w,
+                                                            &y, st, pl, pr));
         DNNL_CHECK(dnnl_primitive_desc_create(&pd, &cd, a, c->eng, fpd));
         const dnnl_memory_desc_t *wbmd = query(pd, dnnl_query_weights_md);
         cv->w_bwd = reorder_make(c, &plain, wbmd, 0);
@@ -343,7 +343,8 @@ static gnet_conv *cpu_conv_create(gnet_backend *be, const gnet_conv_desc *d)
     return cv;
 }
 
-static void cpu_conv_forward(gnet_conv *cv, const float *x, const float *w, const float *b, float *y)
+static void cpu_conv_forward(gnet_conv *cv, const float *x, const float *w, const float *b,
+                             float *y)
 {
     reorder_run(cv->c, &cv->w_fwd, w + cv->w_offset, cv->w_fwd_buf);
     bind bs[4] = {{DNNL_ARG_SRC, cv->x, x},
@@ -421,7 +422,8 @@ static gnet_pool *cpu_pool_create(gnet_backend *be, const gnet_pool_desc *d)
         gnet_fatal(1);
     }
     p->c = ctx_of(be);
-    dnnl_alg_kind_t alg = d->alg == GNET_POOL_MAX ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding;
+    dnnl_alg_kind_t alg =
+        d->alg == GNET_POOL_MAX ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding;
     dnnl_dims_t st = {d->stride, d->stride}, k = {d->k, d->k}, pl = {d->pad, d->pad};
     dnnl_dims_t pr = {(d->out.h - 1) * d->stride + d->k - d->in.h - d->pad,
                       (d->out.w - 1) * d->stride + d->k - d->in.w - d->pad};
@@ -429,7 +431,8 @@ static gnet_pool *cpu_pool_create(gnet_backend *be, const gnet_pool_desc *d)
     dnnl_primitive_attr_t a = attr_new(NULL);
     dnnl_pooling_desc_t pdsc;
     dnnl_primitive_desc_t fpd, bpd;
-    DNNL_CHECK(dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_training, alg, &x, &y, st, k, pl, pr));
+    DNNL_CHECK(
+        dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_training, alg, &x, &y, st, k, pl, pr));
     DNNL_CHECK(dnnl_primitive_desc_create(&fpd, &pdsc, a, p->c->eng, NULL));
     DNNL_CHECK(dnnl_pooling_backward_desc_init(&pdsc, alg, &x, &y, st, k, pl, pr));
     DNNL_CHECK(dnnl_primitive_desc_create(&bpd, &pdsc, a, p->c->eng, fpd));
@@ -451,13 +454,15 @@ static gnet_pool *cpu_pool_create(gnet_backend *be, const gnet_pool_desc *d)
 
 static void cpu_pool_forward(gnet_pool *p, const float *x, float *y)
 {
-    bind bs[3] = {{DNNL_ARG_SRC, p->x, x}, {DNNL_ARG_DST, p->y, y}, {DNNL_ARG_WORKSPACE, p->ws, p->ws_buf}};
+    bind bs[3] = {
+        {DNNL_ARG_SRC, p->x, x}, {DNNL_ARG_DST, p->y, y}, {DNNL_ARG_WORKSPACE, p->ws, p->ws_buf}};
     run(p->c, &p->fwd, bs, p->ws ? 3 : 2);
 }
 
 static void cpu_pool_backward(gnet_pool *p, const float *dy, float *dx)
 {
-    bind bs[3] = {{DNNL_ARG_DIFF_DST, p->dy, dy}, {DNNL_ARG_DIFF_SRC, p->dx, dx},
+    bind bs[3] = {{DNNL_ARG_DIFF_DST, p->dy, dy},
+                  {DNNL_ARG_DIFF_SRC, p->dx, dx},
                   {DNNL_ARG_WORKSPACE, p->ws, p->ws_buf}};
     run(p->c, &p->bwd, bs, p->ws ? 3 : 2);
 }
@@ -496,8 +501,8 @@ static void cpu_add(gnet_backend *be, float *dst, const float *src, size_t count
 
 /* In nChw16c a 16-aligned channel range of one image is one contiguous run, so the concat
  * is a memcpy per image. */
-static void cpu_copy_channels(gnet_backend *be, float *dst, int dst_c, int dst_off, const float *src,
-                              int src_c, int src_off, int c, int n, int hw)
+static void cpu_copy_channels(gnet_backend *be, float *dst, int dst_c, int dst_off,
+                              const float *src, int src_c, int src_off, int c, int n, int hw)
 {
     (void)be;
     if (dst_c % 16 || src_c % 16 || dst_off % 16 || src_off % 16 || c % 16) {

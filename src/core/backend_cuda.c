@@ -1,6 +1,6 @@
 /* CUDA backend: the context (device, stream, cuDNN and cuBLAS handles, the shared cuDNN
  * workspace), memory, the layout ops, the linear layer (cuBLAS), the loss and the optimizer.
- * Convolution and pooling are in backend_cuda_conv.c, the kernels in backend_cuda_kernels.cu.
+ * Convolution and pooling are in backend_cuda_cudnn.c, the kernels in backend_cuda_kernels.cu.
  * See backend_cuda.h for the contract. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,12 +44,12 @@ struct gnet_cuda_ctx {
     void *blas_workspace;          /* cuBLAS's, ours so that it never allocates during a step */
     void *stage[GNET_CUDA_STAGES]; /* bf16 operand copies (bf16 math only) */
     size_t stage_count[GNET_CUDA_STAGES];
-    int32_t *labels;                /* GNET_CUDA_LABEL_CHUNK staged labels */
-    staging inputs;                 /* upload's, sized by reserve_upload */
-    staging label_staging;          /* softmax_xent's host labels, a chunk per slot */
-    gnet_cuda_xent_sums *sums;      /* device: the running tally */
-    int sums_started;               /* it has a term (else tally_close zeroes it) */
-    gnet_cuda_xent_sums *closed;    /* pinned, GNET_TALLIES_PENDING closed tallies */
+    int32_t *labels;             /* GNET_CUDA_LABEL_CHUNK staged labels */
+    staging inputs;              /* upload's, sized by reserve_upload */
+    staging label_staging;       /* softmax_xent's host labels, a chunk per slot */
+    gnet_cuda_xent_sums *sums;   /* device: the running tally */
+    int sums_started;            /* it has a term (else tally_close zeroes it) */
+    gnet_cuda_xent_sums *closed; /* pinned, GNET_TALLIES_PENDING closed tallies */
     cudaEvent_t closed_ready[GNET_TALLIES_PENDING];
     gnet_fifo pending;              /* closed, not yet taken */
     cudaEvent_t fence;              /* sync: all the work queued so far */
@@ -348,7 +348,8 @@ static void cuda_softmax_xent(gnet_backend *be, int n, int classes, const float 
         int rows = n - lo < GNET_CUDA_LABEL_CHUNK ? n - lo : GNET_CUDA_LABEL_CHUNK;
         size_t bytes = (size_t)rows * sizeof(int32_t);
         if (device_labels)
-            CUDA_CHECK(cudaMemcpyAsync(c->labels, labels + lo, bytes, cudaMemcpyDefault, c->stream));
+            CUDA_CHECK(
+                cudaMemcpyAsync(c->labels, labels + lo, bytes, cudaMemcpyDefault, c->stream));
         else
             stage_copy(be, &c->label_staging, c->labels, labels + lo, bytes);
         CUDA_CHECK(gnet_cuda_softmax_xent(c->stream, rows, classes, logits + (size_t)lo * classes,
@@ -412,7 +413,8 @@ static double cuda_sumsq(gnet_backend *be, const float *a, const float *b, size_
 static void cuda_copy(gnet_backend *be, float *dst, const float *src, size_t count)
 {
     gnet_cuda_ctx *c = ctx_of(be);
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
+    CUDA_CHECK(
+        cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
 }
 
 /* ---------- device, context and table ---------- */
@@ -446,8 +448,9 @@ void gnet_cuda_versions(char *buf, size_t n)
     char driver[32] = "no driver";
     if (drv > 0)
         snprintf(driver, sizeof driver, "driver %d.%d", drv / 1000, drv % 1000 / 10);
-    snprintf(buf, n, "CUDA runtime %d.%d, %s, cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d", rt / 1000, rt % 1000 / 10,
-             driver, dnn / 10000, dnn / 100 % 100, dnn % 100, blas, blas_minor, blas_patch);
+    snprintf(buf, n, "CUDA runtime %d.%d, %s, cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d", rt / 1000,
+             rt % 1000 / 10, driver, dnn / 10000, dnn / 100 % 100, dnn % 100, blas, blas_minor,
+             blas_patch);
 }
 
 double gnet_cuda_device_id(int device)
@@ -553,7 +556,8 @@ static int deterministic_from_env(void)
     if (!v || !*v || strcmp(v, "1") == 0)
         return 1;
     if (strcmp(v, "0") == 0) {
-        gnet_infof("cuDNN: best-ranked algorithms, deterministic or not (GNET_CUDNN_DETERMINISTIC=0)");
+        gnet_infof(
+            "cuDNN: best-ranked algorithms, deterministic or not (GNET_CUDNN_DETERMINISTIC=0)");
         return 0;
     }
     gnet_errorf("GNET_CUDNN_DETERMINISTIC must be 0 or 1, not \"%s\"", v);

@@ -1,5 +1,5 @@
 /* Shared by the files of the CUDA backend (backend_cuda.c: table, memory, linear, loss,
- * optimizer; backend_cuda_conv.c: cuDNN convolution and pooling; backend_cuda_kernels.cu:
+ * optimizer; backend_cuda_cudnn.c: cuDNN convolution and pooling; backend_cuda_kernels.cu:
  * the element-wise kernels). Not for use outside src/core/backend_cuda*. */
 #ifndef GNET_BACKEND_CUDA_INTERNAL_H
 #define GNET_BACKEND_CUDA_INTERNAL_H
@@ -63,7 +63,7 @@ cudaError_t gnet_cuda_sgd(void *stream, float *p, const float *g, float *buf, si
 cudaError_t gnet_cuda_sumsq(void *stream, const float *a, const float *b, size_t count,
                             double *partial);
 
-/* backend_cuda_conv.c: the table's conv and pool entries. */
+/* backend_cuda_cudnn.c: the table's conv and pool entries. */
 void gnet_cuda_conv_install(gnet_backend *be);
 /* The one cuDNN workspace every convolution shares (ops run one at a time on the stream),
  * grown while planning; freed with the context. */

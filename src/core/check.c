@@ -23,8 +23,8 @@ const char *gnet_h5_open_strerror(char *buf, size_t n)
     struct h5_walk w = {.msg = "unknown HDF5 error"};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk_cb, &w);
     long long eof, base, stored;
-    if (sscanf(w.deepest, "truncated file: eof = %lld, sblock->base_addr = %lld, stored_eof = %lld", &eof, &base,
-               &stored) == 3)
+    if (sscanf(w.deepest, "truncated file: eof = %lld, sblock->base_addr = %lld, stored_eof = %lld",
+               &eof, &base, &stored) == 3)
         (void)snprintf(buf, n, "truncated: %lld of %lld bytes", eof, stored);
     else if (w.deepest[0] && strcmp(w.deepest, "unable to open file") != 0)
         (void)snprintf(buf, n, "%s: %s", w.msg, w.deepest);

@@ -17,12 +17,12 @@ const char *gnet_h5_strerror(void);
  * Written into buf[n]; returns buf. */
 const char *gnet_h5_open_strerror(char *buf, size_t n);
 
-#define H5_CHECK(call)                                                                     \
-    do {                                                                                   \
-        if ((long long)(call) < 0) {                                                       \
+#define H5_CHECK(call)                                                                         \
+    do {                                                                                       \
+        if ((long long)(call) < 0) {                                                           \
             gnet_errorf("%s:%d: HDF5: %s: %s", __FILE__, __LINE__, #call, gnet_h5_strerror()); \
-            gnet_fatal(1);                                                                 \
-        }                                                                                  \
+            gnet_fatal(1);                                                                     \
+        }                                                                                      \
     } while (0)
 
 #endif

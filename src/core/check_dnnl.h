@@ -8,14 +8,13 @@
 
 #include "core/log.h"
 
-#define DNNL_CHECK(call)                                                                   \
-    do {                                                                                   \
-        dnnl_status_t s_ = (call);                                                         \
-        if (s_ != dnnl_success) {                                                          \
-            gnet_errorf("%s:%d: oneDNN: %s: %s", __FILE__, __LINE__, #call,                \
-                        dnnl_status2str(s_));                                              \
-            gnet_fatal(1);                                                                 \
-        }                                                                                  \
+#define DNNL_CHECK(call)                                                                          \
+    do {                                                                                          \
+        dnnl_status_t s_ = (call);                                                                \
+        if (s_ != dnnl_success) {                                                                 \
+            gnet_errorf("%s:%d: oneDNN: %s: %s", __FILE__, __LINE__, #call, dnnl_status2str(s_)); \
+            gnet_fatal(1);                                                                        \
+        }                                                                                         \
     } while (0)
 
 #endif

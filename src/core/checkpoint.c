@@ -98,7 +98,8 @@ __attribute__((format(printf, 3, 4))) static int ckpt_fail(const char *op, const
                                                            const char *fmt, ...)
 {
     char what[1100];
-    (void)snprintf(what, sizeof what, "cannot %s checkpoint %s", op, path); /* cut short when long */
+    (void)snprintf(what, sizeof what, "cannot %s checkpoint %s", op,
+                   path); /* cut short when long */
     va_list ap;
     va_start(ap, fmt);
     int rc = gnet_file_verrorf(what, 0, fmt, ap);
@@ -144,7 +145,11 @@ static int non_finite(const float *data, size_t count, char *buf, size_t n)
 {
     for (size_t i = 0; i < count; i++)
         if (!isfinite(data[i])) {
-            (void)snprintf(buf, n, "%s at index %zu", isnan(data[i]) ? "NaN" : data[i] > 0 ? "+Inf" : "-Inf", i);
+            (void)snprintf(buf, n, "%s at index %zu",
+                           isnan(data[i]) ? "NaN"
+                           : data[i] > 0  ? "+Inf"
+                                          : "-Inf",
+                           i);
             return 1;
         }
     return 0;
@@ -154,8 +159,7 @@ static int non_finite(const float *data, size_t count, char *buf, size_t n)
 
 /* A fixed-length, null-padded string of exactly strnlen(s, cap) bytes (h5py reads it as
  * bytes). */
-static int write_str_attr(hid_t loc, const char *name, const char *s, size_t cap,
-                          gnet_h5_err *e)
+static int write_str_attr(hid_t loc, const char *name, const char *s, size_t cap, gnet_h5_err *e)
 {
     return gnet_h5_write_str_attr(loc, name, s, strnlen(s, cap), H5T_STR_NULLPAD, e);
 }
@@ -248,8 +252,10 @@ static int check_finite(const char *path, const char *prefix, const gnet_param_s
     char where[64];
     for (int i = 0; i < n; i++)
         if (non_finite(arena + specs[i].offset, specs[i].count, where, sizeof where))
-            return ckpt_fail("save", path, "tensor '%s%s' holds %s (a diverged or damaged state); "
-                             "not written, the previous file is kept", prefix, specs[i].name, where);
+            return ckpt_fail("save", path,
+                             "tensor '%s%s' holds %s (a diverged or damaged state); "
+                             "not written, the previous file is kept",
+                             prefix, specs[i].name, where);
     return 0;
 }
 
@@ -330,8 +336,10 @@ static int check_dataset(hid_t d, const char *path, const char *prefix, const gn
         return ckpt_fail("load", path, "dataset '%s%s': expected shape %s, found %s", prefix,
                          s->name, text.want, text.found);
     if (gnet_h5_check_layout(d, s->ndim, want, chunk) < 0)
-        return ckpt_fail("load", path, "dataset '%s%s' has a storage layout that cannot hold "
-                         "its shape (a damaged file?)", prefix, s->name);
+        return ckpt_fail("load", path,
+                         "dataset '%s%s' has a storage layout that cannot hold "
+                         "its shape (a damaged file?)",
+                         prefix, s->name);
     return 0;
 }
 
@@ -344,8 +352,7 @@ static int check_crc(const ckpt_in *in, hid_t d, const char *prefix, const gnet_
         return 0;
     uint32_t stored = 0;
     gnet_h5_err e = {.hint = " (a gnet checkpoint stores one per tensor)"};
-    if (has <= 0 || gnet_h5_read_attr(d, CRC_ATTR, H5T_INTEGER, H5T_NATIVE_UINT32, &stored,
-                                      &e) < 0)
+    if (has <= 0 || gnet_h5_read_attr(d, CRC_ATTR, H5T_INTEGER, H5T_NATIVE_UINT32, &stored, &e) < 0)
         return ckpt_fail("load", in->path, "dataset '%s%s': %s", prefix, s->name,
                          has <= 0 ? "no checksum attribute 'crc32'" : e.msg);
     uint32_t found = tensor_crc(data, s->count);
@@ -374,8 +381,10 @@ static int read_param(const ckpt_in *in, hid_t loc, const char *prefix, const gn
         rc = check_crc(in, d, prefix, s, out);
     char where[64];
     if (rc == 0 && non_finite(out, s->count, where, sizeof where))
-        rc = ckpt_fail("load", in->path, "dataset '%s%s' holds %s: not a usable state (saved from a "
-                       "diverged run, or edited?)", prefix, s->name, where);
+        rc = ckpt_fail("load", in->path,
+                       "dataset '%s%s' holds %s: not a usable state (saved from a "
+                       "diverged run, or edited?)",
+                       prefix, s->name, where);
     H5Dclose(d);
     return rc;
 }

@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 __attribute__((format(printf, 3, 4))) static int say(char *why, size_t n, const char *fmt, ...)
 {
     va_list ap;
@@ -20,8 +19,12 @@ __attribute__((format(printf, 3, 4))) static int say(char *why, size_t n, const 
 
 static const char *type_name(mode_t m)
 {
-    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
-         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "something other than a file";
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "something other than a file";
 }
 
 int gnet_parent_dir(const char *path, char *buf, size_t n)
@@ -53,7 +56,8 @@ static int writable_dir(const char *dir, char *why, size_t n)
 {
     struct stat st;
     if (stat(dir, &st) != 0)
-        return say(why, n, "directory %s %s", dir, errno == ENOENT ? "does not exist" : strerror(errno));
+        return say(why, n, "directory %s %s", dir,
+                   errno == ENOENT ? "does not exist" : strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return say(why, n, "%s is %s, not a directory", dir, type_name(st.st_mode));
     if (access(dir, W_OK | X_OK) != 0)
@@ -178,10 +182,7 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 /* Some filesystems cannot fsync (EINVAL): there is nothing better to do there. */
-static int sync_fd(int fd)
-{
-    return fsync(fd) != 0 && errno != EINVAL ? -1 : 0;
-}
+static int sync_fd(int fd) { return fsync(fd) != 0 && errno != EINVAL ? -1 : 0; }
 
 static int write_fd(const char *path, int flags, const void *buf, size_t n, char *why, size_t wn)
 {

@@ -111,8 +111,7 @@ static hid_t open_scalar(hid_t loc, const char *name, gnet_h5_err *e)
 
 /* open_scalar, then checks the stored class (H5T_NO_CLASS: any); *type is the stored type,
  * for the caller to close with the attribute. */
-static hid_t open_typed(hid_t loc, const char *name, H5T_class_t cls, hid_t *type,
-                        gnet_h5_err *e)
+static hid_t open_typed(hid_t loc, const char *name, H5T_class_t cls, hid_t *type, gnet_h5_err *e)
 {
     hid_t a = open_scalar(loc, name, e);
     if (a < 0)

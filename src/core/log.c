@@ -17,7 +17,11 @@ static FILE *g_sink = NULL;
 static char g_sink_path[4096]; /* "" when none */
 static pthread_mutex_t g_sink_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void gnet_log_set_rank(int rank, int world) { g_rank = rank; g_world = world; }
+void gnet_log_set_rank(int rank, int world)
+{
+    g_rank = rank;
+    g_world = world;
+}
 int gnet_log_rank(void) { return g_rank; }
 int gnet_log_world(void) { return g_world; }
 void gnet_log_set_abort(void (*abort_fn)(int code)) { g_abort = abort_fn; }

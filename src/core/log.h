@@ -35,7 +35,8 @@ void gnet_infof(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The one form of an error about a file: "FILE: message", or "FILE:LINE: message" for
  * line > 0 (a config or manifest line). file may name the operation too ("cannot load
  * checkpoint X"). Printed as gnet_errorf prints; returns -1. */
-int gnet_file_errorf(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int gnet_file_errorf(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 int gnet_file_verrorf(const char *file, int line, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 

@@ -20,6 +20,8 @@ typedef struct {
     int block;             /* >= 0: this layer ends block b1..b5 / the head */
 } layer_def;
 
+/* The network table stays one block per line, as d2l's nn.Sequential reads. */
+// clang-format off
 #define CONV(key_, c_, k_, s_, p_) {.kind = LK_CONV, .key = (key_), .c = (c_), .k = (k_), .stride = (s_), .pad = (p_), .block = -1}
 #define POOL(b_) {.kind = LK_POOL, .k = 3, .stride = 2, .pad = 1, .block = (b_)}
 #define INCEPTION(key_, ...) {.kind = LK_INCEPTION, .key = (key_), .inc = {__VA_ARGS__}, .block = -1}
@@ -39,6 +41,7 @@ static const layer_def GOOGLENET[] = {
     {.kind = LK_GAP, .block = 4},
     {.kind = LK_LINEAR, .key = "5", .c = GNET_CLASSES, .block = 5},
 };
+// clang-format on
 #define N_LAYERS ((int)(sizeof GOOGLENET / sizeof GOOGLENET[0]))
 
 typedef struct {
@@ -63,7 +66,7 @@ struct gnet_layer {
     gnet_shape in, out;
     int has_params;
     size_t param_lo; /* first arena offset of this layer's parameters */
-    const float *x; /* the previous layer's output (or the model input) */
+    const float *x;  /* the previous layer's output (or the model input) */
     float *y;
     union {
         conv_unit conv;
@@ -92,7 +95,8 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
-static size_t add_param(builder *bd, const char *prefix, const char *suffix, int ndim, const int *shape)
+static size_t add_param(builder *bd, const char *prefix, const char *suffix, int ndim,
+                        const int *shape)
 {
     gnet_model *m = bd->m;
     if (m->n_params == bd->cap) {
@@ -190,7 +194,8 @@ static gnet_shape plan_layer(builder *bd, gnet_layer *L, const layer_def *def, g
     L->in = in;
     switch (def->kind) {
     case LK_CONV:
-        L->out = plan_conv(bd, &L->u.conv, def->key, NULL, in, def->c, def->k, def->stride, def->pad, 1);
+        L->out =
+            plan_conv(bd, &L->u.conv, def->key, NULL, in, def->c, def->k, def->stride, def->pad, 1);
         L->y = L->u.conv.y;
         break;
     case LK_POOL:
@@ -244,7 +249,8 @@ gnet_model *gnet_model_create(gnet_backend *be, int batch, int size)
             m->block_out[GOOGLENET[i].block] = cur;
     }
     if (!bd.ok) {
-        gnet_errorf("image size %d is too small for GoogLeNet (a layer's output would be empty)", size);
+        gnet_errorf("image size %d is too small for GoogLeNet (a layer's output would be empty)",
+                    size);
         gnet_model_destroy(m);
         return NULL;
     }
@@ -255,7 +261,8 @@ gnet_model *gnet_model_create(gnet_backend *be, int batch, int size)
     m->scratch_dy = be->alloc(be, bd.dy_max);
     m->scratch_da = be->alloc(be, bd.da_max);
     m->scratch_dx = be->alloc(be, bd.dx_max);
-    m->activation_bytes = bd.act_bytes + sizeof(float) * (2 * bd.diff_max + bd.dy_max + bd.da_max + bd.dx_max);
+    m->activation_bytes =
+        bd.act_bytes + sizeof(float) * (2 * bd.diff_max + bd.dy_max + bd.da_max + bd.dx_max);
     return m;
 }
 
@@ -274,13 +281,9 @@ static void destroy_pool(gnet_backend *be, pool_unit *pu)
 static void destroy_layer(gnet_backend *be, gnet_layer *L)
 {
     switch (L->kind) {
-    case LK_CONV:
-        destroy_conv(be, &L->u.conv);
-        break;
+    case LK_CONV: destroy_conv(be, &L->u.conv); break;
     case LK_POOL:
-    case LK_GAP:
-        destroy_pool(be, &L->u.pool);
-        break;
+    case LK_GAP: destroy_pool(be, &L->u.pool); break;
     case LK_INCEPTION: {
         inception_unit *u = &L->u.inc;
         conv_unit *convs[] = {&u->p1, &u->p2a, &u->p2b, &u->p3a, &u->p3b, &u->p4b};
@@ -290,8 +293,7 @@ static void destroy_layer(gnet_backend *be, gnet_layer *L)
         be->free(be, L->y);
         break;
     }
-    case LK_LINEAR:
-        break;
+    case LK_LINEAR: break;
     }
 }
 
@@ -302,8 +304,8 @@ void gnet_model_destroy(gnet_model *m)
     gnet_backend *be = m->be;
     for (int i = 0; i < m->n_layers; i++)
         destroy_layer(be, &m->layers[i]);
-    float *bufs[] = {m->params, m->grads, m->logits, m->dlogits, m->diff[0], m->diff[1],
-                     m->scratch_dy, m->scratch_da, m->scratch_dx};
+    float *bufs[] = {m->params,  m->grads,      m->logits,     m->dlogits,   m->diff[0],
+                     m->diff[1], m->scratch_dy, m->scratch_da, m->scratch_dx};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         be->free(be, bufs[i]);
     free(m->layers);
@@ -322,7 +324,7 @@ void gnet_model_init(gnet_model *m, uint64_t seed, gnet_init_scheme scheme)
         const gnet_param_spec *w = s->ndim == 1 ? s - 1 : s;
         double receptive = w->ndim == 4 ? (double)w->shape[2] * w->shape[3] : 1.0;
         double fan_in = w->shape[1] * receptive, fan_out = w->shape[0] * receptive;
-        double bound = s->ndim == 1                 ? 1.0 / sqrt(fan_in)
+        double bound = s->ndim == 1             ? 1.0 / sqrt(fan_in)
                        : scheme == GNET_INIT_HE ? sqrt(6.0 / fan_in)
                                                 : sqrt(6.0 / (fan_in + fan_out));
         gnet_rng r;
@@ -365,16 +367,10 @@ static void layer_forward(gnet_model *m, gnet_layer *L)
 {
     gnet_backend *be = m->be;
     switch (L->kind) {
-    case LK_CONV:
-        conv_fwd(m, &L->u.conv, L->x, L->y);
-        break;
+    case LK_CONV: conv_fwd(m, &L->u.conv, L->x, L->y); break;
     case LK_POOL:
-    case LK_GAP:
-        be->pool_forward(L->u.pool.plan, L->x, L->y);
-        break;
-    case LK_INCEPTION:
-        inception_forward(m, L);
-        break;
+    case LK_GAP: be->pool_forward(L->u.pool.plan, L->x, L->y); break;
+    case LK_INCEPTION: inception_forward(m, L); break;
     case LK_LINEAR:
         be->linear_forward(be, L->in.n, L->in.c * L->in.h * L->in.w, L->out.c, L->x,
                            m->params + L->u.lin.w, m->params + L->u.lin.b, L->y);
@@ -392,7 +388,8 @@ void gnet_model_forward(gnet_model *m, const float *x)
 /* ---------- backward ---------- */
 
 /* dy: gradient at the conv's output *after* ReLU masking. dx may be NULL. */
-static void conv_bwd(gnet_model *m, conv_unit *cu, const float *x, const float *dy, float *dx, int acc)
+static void conv_bwd(gnet_model *m, conv_unit *cu, const float *x, const float *dy, float *dx,
+                     int acc)
 {
     gnet_backend *be = m->be;
     be->conv_backward_filter(cu->plan, x, dy, m->grads + cu->w, m->grads + cu->b, acc);
@@ -401,7 +398,8 @@ static void conv_bwd(gnet_model *m, conv_unit *cu, const float *x, const float *
 }
 
 /* A two-conv branch: gradient at the branch output slice (in scratch_dy) back to its input. */
-static void branch_bwd(gnet_model *m, conv_unit *a, conv_unit *b, const float *x, float *dx, int acc)
+static void branch_bwd(gnet_model *m, conv_unit *a, conv_unit *b, const float *x, float *dx,
+                       int acc)
 {
     gnet_backend *be = m->be;
     conv_bwd(m, b, a->y, m->scratch_dy, m->scratch_da, acc);
@@ -444,12 +442,8 @@ static void layer_backward(gnet_model *m, gnet_layer *L, float *dy, float *dx, i
         conv_bwd(m, &L->u.conv, L->x, dy, dx, acc);
         break;
     case LK_POOL:
-    case LK_GAP:
-        be->pool_backward(L->u.pool.plan, dy, dx);
-        break;
-    case LK_INCEPTION:
-        inception_backward(m, L, dy, dx, acc);
-        break;
+    case LK_GAP: be->pool_backward(L->u.pool.plan, dy, dx); break;
+    case LK_INCEPTION: inception_backward(m, L, dy, dx, acc); break;
     case LK_LINEAR:
         be->linear_backward(be, L->in.n, L->in.c * L->in.h * L->in.w, L->out.c, L->x,
                             m->params + L->u.lin.w, dy, dx, m->grads + L->u.lin.w,

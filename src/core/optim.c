@@ -81,8 +81,7 @@ static double decayed(const gnet_lr_schedule *s, int64_t step, int64_t steps_per
         t = fmin(fmax(t, 0.0), 1.0);
         return s->min_lr + (s->base_lr - s->min_lr) * 0.5 * (1.0 + cos(pi * t));
     }
-    case GNET_LR_CONSTANT:
-        break;
+    case GNET_LR_CONSTANT: break;
     }
     return s->base_lr;
 }
@@ -102,12 +101,9 @@ double gnet_lr_scaled(double lr, gnet_lr_scale rule, int batch, int base_batch)
 {
     double k = (double)batch / base_batch;
     switch (rule) {
-    case GNET_LR_SCALE_LINEAR:
-        return lr * k;
-    case GNET_LR_SCALE_SQRT:
-        return lr * sqrt(k);
-    case GNET_LR_SCALE_NONE:
-        break;
+    case GNET_LR_SCALE_LINEAR: return lr * k;
+    case GNET_LR_SCALE_SQRT: return lr * sqrt(k);
+    case GNET_LR_SCALE_NONE: break;
     }
     return lr;
 }

@@ -10,7 +10,7 @@
 
 typedef struct {
     char name[GNET_PARAM_NAME_MAX]; /* state_dict key, e.g. "2.0.p1_1.weight" */
-    int ndim;                       /* 4 for conv weights (OIHW), 2 for linear (out,in), 1 for biases */
+    int ndim; /* 4 for conv weights (OIHW), 2 for linear (out,in), 1 for biases */
     int shape[4];
     size_t offset; /* in floats, into the arena */
     size_t count;  /* product of shape */

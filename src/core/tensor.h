@@ -1,9 +1,9 @@
 /* A logical NCHW shape. Activation buffers are plain float arrays (backend->act_count() elements);
- * their physical layout is the backend's choice (the CPU backend keeps oneDNN's nChw16c for
- * every activation but the single-channel input; a 1x1-spatial tensor with a multiple of 16
- * channels, like the pooled features, is then the same as plain row-major). Only the backend interprets the layout; code
- * outside it moves activations through backend ops, and the edges (input images, logits,
- * parameters) are always plain row-major. */
+ * their physical layout is the backend's choice (the CPU backend keeps oneDNN's nChw16c for every
+ * activation but the single-channel input; a 1x1-spatial tensor with a multiple of 16 channels,
+ * like the pooled features, is then the same as plain row-major). Only the backend interprets the
+ * layout; code outside it moves activations through backend ops, and the edges (input images,
+ * logits, parameters) are always plain row-major. */
 #ifndef GNET_TENSOR_H
 #define GNET_TENSOR_H
 

@@ -74,8 +74,7 @@ void gnet_dataset_free(gnet_dataset *d)
     memset(d, 0, sizeof *d);
 }
 
-void gnet_dataset_order(int32_t *perm, int32_t n, int shuffle, uint64_t seed,
-                        uint64_t epoch)
+void gnet_dataset_order(int32_t *perm, int32_t n, int shuffle, uint64_t seed, uint64_t epoch)
 {
     for (int32_t i = 0; i < n; i++)
         perm[i] = i;
@@ -91,8 +90,8 @@ struct gnet_batcher {
     int r;
     gnet_resize_plan *plan; /* NULL when the images are already r x r */
     void *tmp;
-    uint8_t *img;    /* one resized image */
-    float lut[256];  /* byte / 255.0f, as ToTensor divides */
+    uint8_t *img;   /* one resized image */
+    float lut[256]; /* byte / 255.0f, as ToTensor divides */
 };
 
 gnet_batcher *gnet_batcher_create(const gnet_dataset *d, int r)
@@ -112,8 +111,8 @@ gnet_batcher *gnet_batcher_create(const gnet_dataset *d, int r)
         return bt;
     bt->plan = gnet_resize_plan_create(d->h, d->w, r, r);
     if (bt->plan) {
-        bt->tmp = gnet_malloc(gnet_resize_plan_tmp_bytes(bt->plan) + 1,
-                              "the batcher's resize scratch");
+        bt->tmp =
+            gnet_malloc(gnet_resize_plan_tmp_bytes(bt->plan) + 1, "the batcher's resize scratch");
         bt->img = gnet_malloc((size_t)r * r, "the batcher's resized image");
     }
     if (!bt->plan || !bt->tmp || !bt->img) {

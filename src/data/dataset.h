@@ -26,8 +26,7 @@ void gnet_dataset_free(gnet_dataset *d);
 
 /* The epoch's sample order in perm[0..n): identity if shuffle == 0, otherwise a
  * Fisher-Yates permutation from gnet_rng keyed gnet_rng_key(seed, epoch, 0, 0). */
-void gnet_dataset_order(int32_t *perm, int32_t n, int shuffle, uint64_t seed,
-                        uint64_t epoch);
+void gnet_dataset_order(int32_t *perm, int32_t n, int shuffle, uint64_t seed, uint64_t epoch);
 
 /* Owns the resize plan and buffers so that filling a batch allocates nothing. It keeps a
  * pointer to the dataset, which must outlive it. One batcher is for one thread. */

@@ -37,8 +37,8 @@ static int parse_u64(const char *opt, const char *v, uint64_t min, uint64_t max,
     }
     if (!ok || x < min || x > max) {
         char s[160];
-        gnet_errorf("%s: '%s' is not an integer %llu..%llu", opt, gnet_escape(v, s, sizeof s), (unsigned long long)min,
-                    (unsigned long long)max);
+        gnet_errorf("%s: '%s' is not an integer %llu..%llu", opt, gnet_escape(v, s, sizeof s),
+                    (unsigned long long)min, (unsigned long long)max);
         return -1;
     }
     *out = x;
@@ -116,8 +116,8 @@ static void report(const char *out_arg, const gnet_manifest *m)
     }
     gnet_shard_path(path, sizeof path, out, -1, 1);
     printf("%s: %lld samples\n", path, (long long)m->test_count);
-    printf("%s/manifest.txt: id %s, %d shard%s of %dx%d images, seed %llu\n", out, m->id,
-           m->shards, m->shards == 1 ? "" : "s", m->rows, m->cols, (unsigned long long)m->seed);
+    printf("%s/manifest.txt: id %s, %d shard%s of %dx%d images, seed %llu\n", out, m->id, m->shards,
+           m->shards == 1 ? "" : "s", m->rows, m->cols, (unsigned long long)m->seed);
 }
 
 int main(int argc, char **argv)

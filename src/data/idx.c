@@ -39,9 +39,8 @@ static int rd_open(reader *r, const char *dir, const char *prefix, const char *k
     errno = 0;
     r->f = gzopen(r->path, "rb");
     if (!r->f) {
-        gnet_file_errorf(r->path, 0, "cannot open: %s%s",
-                    errno ? strerror(errno) : "out of memory",
-                    gz ? "" : " (and there is no .gz of it)");
+        gnet_file_errorf(r->path, 0, "cannot open: %s%s", errno ? strerror(errno) : "out of memory",
+                         gz ? "" : " (and there is no .gz of it)");
         return -1;
     }
     if (gzbuffer(r->f, 1 << 18) != 0) {
@@ -74,8 +73,10 @@ static void rd_failed(const reader *r, size_t offset, const char *zmsg)
     (void)gzerror(r->f, &err);
     struct stat st;
     if (err == Z_BUF_ERROR && stat(r->path, &st) == 0)
-        gnet_file_errorf(r->path, 0, "truncated: the compressed data ends early (the file has %lld bytes; zlib: %s)",
-                    (long long)st.st_size, zmsg);
+        gnet_file_errorf(
+            r->path, 0,
+            "truncated: the compressed data ends early (the file has %lld bytes; zlib: %s)",
+            (long long)st.st_size, zmsg);
     else
         gnet_file_errorf(r->path, 0, "read failed at byte %zu of the data: %s", offset, zmsg);
 }
@@ -95,7 +96,7 @@ static int rd_exact(reader *r, void *buf, size_t n, size_t offset, size_t end)
         }
         if (got <= 0) {
             gnet_file_errorf(r->path, 0, "truncated: data ends at byte %zu, expected %zu",
-                        offset + done, end);
+                             offset + done, end);
             return -1;
         }
         done += (size_t)got;
@@ -127,8 +128,8 @@ static int rd_close(reader *r, int quiet)
     int rc = gzclose(r->f);
     r->f = NULL;
     if (rc != Z_OK && !quiet) {
-        gnet_file_errorf(r->path, 0, "close failed: %s", rc == Z_ERRNO ? strerror(errno)
-                                                                   : zError(rc));
+        gnet_file_errorf(r->path, 0, "close failed: %s",
+                         rc == Z_ERRNO ? strerror(errno) : zError(rc));
         return -1;
     }
     return 0;
@@ -197,7 +198,7 @@ static int read_images_body(reader *r, gnet_idx_set *s)
     uint64_t bytes = (uint64_t)be32(h + 4) * rows * cols;
     if (bytes > SIZE_MAX) {
         gnet_file_errorf(r->path, 0, "%llu bytes of images do not fit in memory",
-                    (unsigned long long)bytes);
+                         (unsigned long long)bytes);
         return -1;
     }
     s->n = (int32_t)be32(h + 4), s->rows = (int32_t)rows, s->cols = (int32_t)cols;
@@ -212,7 +213,7 @@ static int check_labels(const reader *r, const gnet_idx_set *s)
     for (int32_t i = 0; i < s->n; i++) {
         if (s->labels[i] >= IDX_CLASSES) {
             gnet_file_errorf(r->path, 0, "label %u at index %d is >= %d", s->labels[i], i,
-                        IDX_CLASSES);
+                             IDX_CLASSES);
             return -1;
         }
     }
@@ -226,8 +227,8 @@ static int read_labels_body(reader *r, gnet_idx_set *s, const char *images_path)
         check_count(r, be32(h + 4)))
         return -1;
     if (be32(h + 4) != (uint32_t)s->n) {
-        gnet_file_errorf(r->path, 0, "%u labels but %s has %d images", be32(h + 4),
-                    images_path, s->n);
+        gnet_file_errorf(r->path, 0, "%u labels but %s has %d images", be32(h + 4), images_path,
+                         s->n);
         return -1;
     }
     s->labels = rd_body(r, (size_t)s->n, sizeof h);

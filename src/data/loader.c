@@ -28,9 +28,9 @@ typedef struct {
  * caller when prefetch = 0). */
 typedef struct {
     gnet_sample_ref *ref;
-    int *order;       /* the real rows' numbers, grouped by shard */
-    int64_t *idx;     /* one shard's sample indices, for one read */
-    uint8_t *images;  /* the source images, in `order` */
+    int *order;      /* the real rows' numbers, grouped by shard */
+    int64_t *idx;    /* one shard's sample indices, for one read */
+    uint8_t *images; /* the source images, in `order` */
     uint8_t *labels;
     uint8_t *resized; /* one resized image */
     uint8_t *aug;     /* one augmented image */
@@ -42,10 +42,10 @@ struct gnet_loader {
     gnet_sampler *smp;
     gnet_resize_plan *plan; /* NULL when size == rows == cols */
     int size, lb, prefetch, n_slots;
-    int64_t steps, epoch;   /* epoch: set by start_epoch while the thread is not filling */
-    unsigned augment;       /* GNET_AUGMENT_* flags */
+    int64_t steps, epoch; /* epoch: set by start_epoch while the thread is not filling */
+    unsigned augment;     /* GNET_AUGMENT_* flags */
     uint64_t aug_seed;
-    float lut[256];         /* byte / 255.0f, as ToTensor divides */
+    float lut[256]; /* byte / 255.0f, as ToTensor divides */
     char what[256];
     loader_scratch sc;
     loader_slot slot[LOADER_SLOTS];
@@ -360,8 +360,8 @@ static int batch_left(const gnet_loader *l)
         return 0;
     }
     if (l->next_take >= l->steps) {
-        gnet_errorf("%s: no batch %lld in an epoch of %lld (or it ended on an error)",
-                    l->what, (long long)l->next_take, (long long)l->steps);
+        gnet_errorf("%s: no batch %lld in an epoch of %lld (or it ended on an error)", l->what,
+                    (long long)l->next_take, (long long)l->steps);
         return 0;
     }
     return 1;

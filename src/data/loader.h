@@ -13,10 +13,10 @@
 #include "data/source.h"
 
 typedef struct {
-    const float *x;        /* local_batch x 1 x size x size; rows >= valid are padding */
-    const int32_t *y;      /* local_batch labels (padding rows: 0) */
-    int valid;             /* real samples among this rank's rows */
-    int64_t global_valid;  /* real samples in the whole global batch (all ranks) */
+    const float *x;       /* local_batch x 1 x size x size; rows >= valid are padding */
+    const int32_t *y;     /* local_batch labels (padding rows: 0) */
+    int valid;            /* real samples among this rank's rows */
+    int64_t global_valid; /* real samples in the whole global batch (all ranks) */
 } gnet_batch;
 
 typedef struct gnet_loader gnet_loader;

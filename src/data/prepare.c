@@ -35,7 +35,10 @@
 
 enum { CRC_TRAIN_IMAGES, CRC_TRAIN_LABELS, CRC_TEST_IMAGES, CRC_TEST_LABELS, N_CRC };
 static const char *const CRC_NAMES[N_CRC] = {
-    "crc32_train_images", "crc32_train_labels", "crc32_test_images", "crc32_test_labels",
+    "crc32_train_images",
+    "crc32_train_labels",
+    "crc32_test_images",
+    "crc32_test_labels",
 };
 
 typedef struct {
@@ -117,8 +120,12 @@ static int plan(prep *p, const gnet_prepare_opts *o)
     gnet_rng_init(&r, gnet_rng_key(o->seed, SHUFFLE_PURPOSE, 0, 0));
     gnet_rng_shuffle(&r, p->perm, n);
     gnet_manifest *m = p->m;
-    *m = (gnet_manifest){.shards = S, .rows = p->train.rows, .cols = p->train.cols,
-                         .train_count = n, .test_count = p->test.n, .seed = o->seed};
+    *m = (gnet_manifest){.shards = S,
+                         .rows = p->train.rows,
+                         .cols = p->train.cols,
+                         .train_count = n,
+                         .test_count = p->test.n,
+                         .seed = o->seed};
     for (int s = 0; s < S; s++)
         m->shard_size[s] = n / S + (s < n % S);
     uint64_t id = gnet_rng_key(o->seed, (uint64_t)p->crc[0] << 32 | p->crc[1],
@@ -134,18 +141,18 @@ static int write_attrs(hid_t file, const char *path, const prep *p, const file_j
 {
     const int32_t version = GNET_PREPARED_VERSION;
     gnet_h5_err e = {.prefix = ""};
-    int rc = gnet_h5_write_attr(file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32,
-                                &version, &e);
+    int rc =
+        gnet_h5_write_attr(file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version, &e);
     /* A fixed-length, null-terminated string: h5dump and h5py show it plainly. */
     if (rc == 0)
-        rc = gnet_h5_write_str_attr(file, "id", p->m->id, strlen(p->m->id) + 1,
-                                    H5T_STR_NULLTERM, &e);
+        rc = gnet_h5_write_str_attr(file, "id", p->m->id, strlen(p->m->id) + 1, H5T_STR_NULLTERM,
+                                    &e);
     if (rc == 0)
-        rc = gnet_h5_write_attr(file, "shard_index", H5T_STD_I32LE, H5T_NATIVE_INT32, &j->index,
-                                &e);
+        rc =
+            gnet_h5_write_attr(file, "shard_index", H5T_STD_I32LE, H5T_NATIVE_INT32, &j->index, &e);
     if (rc == 0)
-        rc = gnet_h5_write_attr(file, "shard_count", H5T_STD_I32LE, H5T_NATIVE_INT32, &j->count,
-                                &e);
+        rc =
+            gnet_h5_write_attr(file, "shard_count", H5T_STD_I32LE, H5T_NATIVE_INT32, &j->count, &e);
     if (rc == 0)
         rc = gnet_h5_write_attr(file, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &p->m->seed, &e);
     for (int c = 0; c < N_CRC && rc == 0; c++)
@@ -155,8 +162,8 @@ static int write_attrs(hid_t file, const char *path, const prep *p, const file_j
 }
 
 /* gnet_h5_write_dataset, its failure reported naming the file. */
-static int write_dataset(hid_t file, const char *path, const char *name, hid_t ftype,
-                         hid_t mtype, int rank, const hsize_t *dims, hid_t dcpl, const void *buf)
+static int write_dataset(hid_t file, const char *path, const char *name, hid_t ftype, hid_t mtype,
+                         int rank, const hsize_t *dims, hid_t dcpl, const void *buf)
 {
     gnet_h5_err e = {.prefix = ""};
     if (gnet_h5_write_dataset(file, name, ftype, mtype, rank, dims, dcpl, buf, &e) < 0)
@@ -173,8 +180,8 @@ static int write_images(hid_t file, const char *path, const hsize_t *dims, const
     H5_CHECK(dcpl);
     H5_CHECK(H5Pset_chunk(dcpl, 3, chunk));
     H5_CHECK(H5Pset_deflate(dcpl, DEFLATE_LEVEL));
-    int rc = write_dataset(file, path, "images", H5T_STD_U8LE, H5T_NATIVE_UINT8, 3, dims, dcpl,
-                           img);
+    int rc =
+        write_dataset(file, path, "images", H5T_STD_U8LE, H5T_NATIVE_UINT8, 3, dims, dcpl, img);
     H5Pclose(dcpl);
     return rc;
 }
@@ -217,8 +224,8 @@ static int write_contents(hid_t file, void *ctx)
     const char *path = h->path;
     hsize_t dims[3] = {(hsize_t)h->j->n, (hsize_t)h->j->set->rows, (hsize_t)h->j->set->cols};
     if (write_images(file, path, dims, h->b.images) < 0 ||
-        write_dataset(file, path, "labels", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, dims,
-                      H5P_DEFAULT, h->b.labels) < 0 ||
+        write_dataset(file, path, "labels", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, dims, H5P_DEFAULT,
+                      h->b.labels) < 0 ||
         write_dataset(file, path, "global_indices", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims,
                       H5P_DEFAULT, h->b.global) < 0)
         return -1;
@@ -250,11 +257,12 @@ static void fill_manifest(FILE *f, const void *ctx)
     const prep *p = ctx;
     const gnet_manifest *m = p->m;
     /* A failed write shows in ferror(f), checked by gnet_write_stream. */
-    (void)fprintf(f, "# A data set prepared by gnet_prepare (layout: docs/data.md).\n"
-               "format_version = %d\nid = %s\nshards = %d\nrows = %d\ncols = %d\n"
-               "train_count = %lld\ntest_count = %lld\nseed = %llu\n",
-            GNET_PREPARED_VERSION, m->id, m->shards, m->rows, m->cols,
-            (long long)m->train_count, (long long)m->test_count, (unsigned long long)m->seed);
+    (void)fprintf(f,
+                  "# A data set prepared by gnet_prepare (layout: docs/data.md).\n"
+                  "format_version = %d\nid = %s\nshards = %d\nrows = %d\ncols = %d\n"
+                  "train_count = %lld\ntest_count = %lld\nseed = %llu\n",
+                  GNET_PREPARED_VERSION, m->id, m->shards, m->rows, m->cols,
+                  (long long)m->train_count, (long long)m->test_count, (unsigned long long)m->seed);
     for (int s = 0; s < m->shards; s++)
         (void)fprintf(f, "shard_size.%d = %lld\n", s, (long long)m->shard_size[s]);
     for (int c = 0; c < N_CRC; c++)
@@ -293,9 +301,9 @@ static int is_prepared_name(const char *name)
     if (strcmp(name, "manifest.txt") == 0 || strcmp(name, "test.h5") == 0)
         return 1;
     const char *digits = "0123456789";
-    return strlen(name) == 23 && strncmp(name, "train-", 6) == 0 &&
-           strspn(name + 6, digits) == 5 && strncmp(name + 11, "-of-", 4) == 0 &&
-           strspn(name + 15, digits) == 5 && strcmp(name + 20, ".h5") == 0;
+    return strlen(name) == 23 && strncmp(name, "train-", 6) == 0 && strspn(name + 6, digits) == 5 &&
+           strncmp(name + 11, "-of-", 4) == 0 && strspn(name + 15, digits) == 5 &&
+           strcmp(name + 20, ".h5") == 0;
 }
 
 /* Removes gnet_prepare's files from dir, then dir itself (which fails, errno ENOTEMPTY, if
@@ -340,7 +348,7 @@ static int check_out(const char *out, int force)
         return fail(out, "already exists (use --force to replace it)");
     if (!S_ISDIR(st.st_mode))
         return fail(out, "exists and is not a directory; not replacing it");
-    char manifest[sizeof ((prep *)0)->out + 16];
+    char manifest[sizeof((prep *)0)->out + 16];
     (void)snprintf(manifest, sizeof manifest, "%s/manifest.txt", out); /* sized for it */
     if (access(manifest, F_OK) != 0 && !dir_is_empty(out))
         return fail(out, "has no manifest.txt and is not empty: not a directory gnet_prepare "
@@ -363,14 +371,16 @@ static int install(const prep *p, int replace)
     if (rename(p->tmp, p->out) != 0) {
         int e = errno;
         if (rename(old, p->out) != 0)
-            return fail(p->out, "cannot rename %s to it: %s; its previous contents are left "
-                                "in %s", p->tmp, strerror(e), old);
+            return fail(p->out,
+                        "cannot rename %s to it: %s; its previous contents are left "
+                        "in %s",
+                        p->tmp, strerror(e), old);
         return fail(p->out, "cannot rename %s to it: %s", p->tmp, strerror(e));
     }
     gnet_fsync_parent(p->out);
     if (remove_prepared(old) != 0)
-        (void)fprintf(stderr, "gnet: warning: %s: the previous contents are left in %s: %s\n", p->out,
-                old, strerror(errno));
+        (void)fprintf(stderr, "gnet: warning: %s: the previous contents are left in %s: %s\n",
+                      p->out, old, strerror(errno));
     return 0;
 }
 

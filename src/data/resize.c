@@ -119,8 +119,8 @@ static gnet_resize_plan *plan_init(void *mem, int sh, int sw, int dh, int dw)
 {
     gnet_resize_plan *p = mem;
     char *m = (char *)mem + align8(sizeof *p);
-    *p = (gnet_resize_plan){.sh = sh, .sw = sw, .dh = dh, .dw = dw,
-                            .need_h = sw != dw, .need_v = sh != dh};
+    *p = (gnet_resize_plan){
+        .sh = sh, .sw = sw, .dh = dh, .dw = dw, .need_h = sw != dw, .need_v = sh != dh};
     axis_init(&p->h, sw, dw, m);
     axis_init(&p->v, sh, dh, m + axis_bytes(sw, dw));
     p->row0 = p->v.lo[0];
@@ -141,8 +141,7 @@ static uint8_t clip8(int32_t ss)
 
 /* Horizontal taps are padded to a fixed count (see axis_pad), so that the common
  * upscaling case (3 taps) compiles to straight-line code. */
-static void pass_h(const axis *a, const uint8_t *src, int sw, int rows, uint8_t *dst,
-                   int dw)
+static void pass_h(const axis *a, const uint8_t *src, int sw, int rows, uint8_t *dst, int dw)
 {
     for (int y = 0; y < rows; y++) {
         const uint8_t *in = src + (size_t)y * sw;
@@ -176,8 +175,8 @@ static void row_2taps(const uint8_t *restrict r0, const uint8_t *restrict r1, in
         out[x] = clip8(HALF + r0[x] * k0 + r1[x] * k1);
 }
 
-static void row_ntaps(const uint8_t *src, int w, const int32_t *k, int n,
-                      int32_t *restrict acc, uint8_t *restrict out)
+static void row_ntaps(const uint8_t *src, int w, const int32_t *k, int n, int32_t *restrict acc,
+                      uint8_t *restrict out)
 {
     for (int x = 0; x < w; x++)
         acc[x] = HALF;
@@ -191,8 +190,7 @@ static void row_ntaps(const uint8_t *src, int w, const int32_t *k, int n,
         out[x] = clip8(acc[x]);
 }
 
-static void pass_v(const axis *a, const uint8_t *src, int w, uint8_t *dst, int dh,
-                   int32_t *acc)
+static void pass_v(const axis *a, const uint8_t *src, int w, uint8_t *dst, int dh, int32_t *acc)
 {
     for (int i = 0; i < dh; i++) {
         const int32_t *k = a->w + (size_t)i * a->ksize;
@@ -212,8 +210,7 @@ size_t gnet_resize_plan_tmp_bytes(const gnet_resize_plan *p)
     return acc + mid;
 }
 
-void gnet_resize_plan_apply(const gnet_resize_plan *p, const uint8_t *src, uint8_t *dst,
-                            void *tmp)
+void gnet_resize_plan_apply(const gnet_resize_plan *p, const uint8_t *src, uint8_t *dst, void *tmp)
 {
     if (!p->need_h && !p->need_v) {
         memcpy(dst, src, (size_t)p->sh * p->sw);
@@ -237,8 +234,7 @@ static int sizes_ok(int sh, int sw, int dh, int dw)
 gnet_resize_plan *gnet_resize_plan_create(int sh, int sw, int dh, int dw)
 {
     if (!sizes_ok(sh, sw, dh, dw)) {
-        gnet_errorf("resize: sizes %dx%d -> %dx%d outside 1..%d", sh, sw, dh, dw,
-                    GNET_RESIZE_MAX);
+        gnet_errorf("resize: sizes %dx%d -> %dx%d outside 1..%d", sh, sw, dh, dw, GNET_RESIZE_MAX);
         return NULL;
     }
     char what[80];
@@ -258,8 +254,7 @@ size_t gnet_resize_scratch_bytes(int sh, int sw, int dh, int dw)
     return plan_bytes(sh, sw, dh, dw) + acc + (size_t)sh * dw;
 }
 
-void gnet_resize_u8(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int dw,
-                    void *scratch)
+void gnet_resize_u8(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int dw, void *scratch)
 {
     gnet_resize_plan *p = plan_init(scratch, sh, sw, dh, dw);
     gnet_resize_plan_apply(p, src, dst, (char *)scratch + plan_bytes(sh, sw, dh, dw));

@@ -27,8 +27,7 @@ typedef struct gnet_resize_plan gnet_resize_plan;
 gnet_resize_plan *gnet_resize_plan_create(int sh, int sw, int dh, int dw);
 /* Size of the tmp buffer that each gnet_resize_plan_apply call needs (may be 0). */
 size_t gnet_resize_plan_tmp_bytes(const gnet_resize_plan *p);
-void gnet_resize_plan_apply(const gnet_resize_plan *p, const uint8_t *src, uint8_t *dst,
-                            void *tmp);
+void gnet_resize_plan_apply(const gnet_resize_plan *p, const uint8_t *src, uint8_t *dst, void *tmp);
 void gnet_resize_plan_free(gnet_resize_plan *p);
 
 #endif

@@ -55,8 +55,8 @@ static int check_config(const gnet_sampler_config *c, const char *what)
         return -1;
     }
     if (S < 1 || !c->shard_size || P < 1 || c->rank < 0 || c->rank >= P || B < 1) {
-        gnet_errorf("%s: bad sampler setup (%d shards, rank %d of %d, global batch %d)", what,
-                    S, c->rank, P, B);
+        gnet_errorf("%s: bad sampler setup (%d shards, rank %d of %d, global batch %d)", what, S,
+                    c->rank, P, B);
         return -1;
     }
     if (B % P != 0) {
@@ -73,7 +73,8 @@ static int check_config(const gnet_sampler_config *c, const char *what)
     }
     if (S % P != 0 && P % S != 0) {
         gnet_errorf("%s: %d shards cannot be split evenly over %d ranks (one count must "
-                    "divide the other)", what, S, P);
+                    "divide the other)",
+                    what, S, P);
         return -1;
     }
     return check_sizes(c, what);
@@ -166,8 +167,8 @@ void gnet_sampler_set_epoch(gnet_sampler *s, int64_t epoch)
             p[i] = i; // NOLINT(clang-analyzer-core.NullDereference)
         if (s->c.shuffle) {
             gnet_rng r;
-            gnet_rng_init(&r, gnet_rng_key(s->c.seed, (uint64_t)epoch, (uint64_t)sh,
-                                           GNET_SAMPLER_PURPOSE));
+            gnet_rng_init(
+                &r, gnet_rng_key(s->c.seed, (uint64_t)epoch, (uint64_t)sh, GNET_SAMPLER_PURPOSE));
             gnet_rng_shuffle(&r, p, n);
         }
     }
@@ -226,8 +227,7 @@ void gnet_sampler_batch(const gnet_sampler *s, int64_t b, gnet_sample_ref *out, 
                         int64_t *global_valid)
 {
     if (b < 0 || b >= s->steps) {
-        gnet_errorf("sampler: batch %lld outside 0..%lld", (long long)b,
-                    (long long)s->steps - 1);
+        gnet_errorf("sampler: batch %lld outside 0..%lld", (long long)b, (long long)s->steps - 1);
         gnet_fatal(1);
     }
     if (s->c.mode == GNET_SAMPLE_EVAL)

@@ -54,7 +54,7 @@ gnet_sampler *gnet_sampler_create(const gnet_sampler_config *c, const char *what
 void gnet_sampler_destroy(gnet_sampler *s);
 /* Does `rank` of `world` read shard `shard` of `n_shards` (TRAIN ownership rule)? */
 int gnet_sampler_owns(int shard, int n_shards, int rank, int world);
-int64_t gnet_sampler_steps(const gnet_sampler *s); /* this rank's batches per epoch */
+int64_t gnet_sampler_steps(const gnet_sampler *s);   /* this rank's batches per epoch */
 int gnet_sampler_local_batch(const gnet_sampler *s); /* B / P */
 /* Computes the epoch's permutations of the shards this rank owns (allocation-free after
  * create; nothing to do in EVAL mode). Epoch 0 is set by create. */

@@ -14,7 +14,7 @@
 #include "core/h5util.h"
 #include "core/log.h"
 
-#define MAX_SIDE 4096 /* rows, cols: the IDX reader's limit */
+#define MAX_SIDE 4096          /* rows, cols: the IDX reader's limit */
 #define MAX_COUNT 2147483647LL /* sample counts: the IDX count is an int32 */
 /* Chunk cache per open shard: the whole decompressed `images` up to this size, so random
  * reads decompress each chunk once, not once per batch (a 15000-image 28x28 shard takes
@@ -32,12 +32,33 @@ int gnet_shard_path(char *buf, size_t cap, const char *dir, int index, int shard
 /* ---- manifest ---------------------------------------------------------------------------- */
 
 enum mkey {
-    K_VERSION, K_ID, K_SHARDS, K_ROWS, K_COLS, K_TRAIN, K_TEST, K_SEED,
-    K_CRC_TRAIN_IMAGES, K_CRC_TRAIN_LABELS, K_CRC_TEST_IMAGES, K_CRC_TEST_LABELS, N_MKEYS
+    K_VERSION,
+    K_ID,
+    K_SHARDS,
+    K_ROWS,
+    K_COLS,
+    K_TRAIN,
+    K_TEST,
+    K_SEED,
+    K_CRC_TRAIN_IMAGES,
+    K_CRC_TRAIN_LABELS,
+    K_CRC_TEST_IMAGES,
+    K_CRC_TEST_LABELS,
+    N_MKEYS
 };
 static const char *const MKEY_NAMES[N_MKEYS] = {
-    "format_version", "id", "shards", "rows", "cols", "train_count", "test_count", "seed",
-    "crc32_train_images", "crc32_train_labels", "crc32_test_images", "crc32_test_labels",
+    "format_version",
+    "id",
+    "shards",
+    "rows",
+    "cols",
+    "train_count",
+    "test_count",
+    "seed",
+    "crc32_train_images",
+    "crc32_train_labels",
+    "crc32_test_images",
+    "crc32_test_labels",
 };
 #define SHARD_SIZE_KEY "shard_size."
 
@@ -85,13 +106,14 @@ static int set_number(mparse *p, enum mkey k, const char *v)
 {
     static const uint64_t max[N_MKEYS] = {
         [K_VERSION] = 1000000, [K_SHARDS] = GNET_MAX_SHARDS, [K_ROWS] = MAX_SIDE,
-        [K_COLS] = MAX_SIDE, [K_TRAIN] = MAX_COUNT, [K_TEST] = MAX_COUNT, [K_SEED] = UINT64_MAX,
+        [K_COLS] = MAX_SIDE,   [K_TRAIN] = MAX_COUNT,        [K_TEST] = MAX_COUNT,
+        [K_SEED] = UINT64_MAX,
     };
     uint64_t x;
     char s[160];
     if (parse_uint(v, max[k], &x) != 0 || (x == 0 && k != K_SEED))
-        return mp_fail(p, "%s = '%s': expected an integer %d..%llu", MKEY_NAMES[k], gnet_escape(v, s, sizeof s),
-                       k != K_SEED, (unsigned long long)max[k]);
+        return mp_fail(p, "%s = '%s': expected an integer %d..%llu", MKEY_NAMES[k],
+                       gnet_escape(v, s, sizeof s), k != K_SEED, (unsigned long long)max[k]);
     gnet_manifest *m = p->m;
     switch (k) {
     case K_VERSION:
@@ -116,13 +138,15 @@ static int set_key(mparse *p, enum mkey k, const char *v)
         return mp_fail(p, "'%s' given twice", MKEY_NAMES[k]);
     if (k == K_ID) {
         if (!is_id(v))
-            return mp_fail(p, "id = '%s': expected 1..63 letters, digits, '_' or '-'", gnet_escape(v, s, sizeof s));
+            return mp_fail(p, "id = '%s': expected 1..63 letters, digits, '_' or '-'",
+                           gnet_escape(v, s, sizeof s));
         memcpy(p->m->id, v, strlen(v) + 1); /* is_id: shorter than the field */
         return 0;
     }
     if (k >= K_CRC_TRAIN_IMAGES) {
         if (!is_crc32(v))
-            return mp_fail(p, "%s = '%s': expected 8 lowercase hex digits", MKEY_NAMES[k], gnet_escape(v, s, sizeof s));
+            return mp_fail(p, "%s = '%s': expected 8 lowercase hex digits", MKEY_NAMES[k],
+                           gnet_escape(v, s, sizeof s));
         return 0;
     }
     return set_number(p, k, v);
@@ -134,12 +158,13 @@ static int set_shard_size(mparse *p, const char *key, const char *v)
     uint64_t k, n;
     char s[160];
     if (parse_uint(key + strlen(SHARD_SIZE_KEY), GNET_MAX_SHARDS - 1, &k) != 0)
-        return mp_fail(p, "unknown key '%s' (shard_size.K needs K in 0..%d)", gnet_escape(key, s, sizeof s),
-                       GNET_MAX_SHARDS - 1);
+        return mp_fail(p, "unknown key '%s' (shard_size.K needs K in 0..%d)",
+                       gnet_escape(key, s, sizeof s), GNET_MAX_SHARDS - 1);
     if (p->seen_size[k]++)
         return mp_fail(p, "'%s' given twice", gnet_escape(key, s, sizeof s));
     if (parse_uint(v, MAX_COUNT, &n) != 0 || n == 0)
-        return mp_fail(p, "%s = '%s': expected an integer 1..%lld", key, gnet_escape(v, s, sizeof s), MAX_COUNT);
+        return mp_fail(p, "%s = '%s': expected an integer 1..%lld", key,
+                       gnet_escape(v, s, sizeof s), MAX_COUNT);
     p->m->shard_size[k] = (int64_t)n;
     return 0;
 }
@@ -162,7 +187,8 @@ static int parse_line(mparse *p, char *line)
         return 0;
     char *eq = strchr(s, '=');
     if (!eq)
-        return mp_fail(p, "expected 'key = value', found '%s'", gnet_escape(s, shown, sizeof shown));
+        return mp_fail(p, "expected 'key = value', found '%s'",
+                       gnet_escape(s, shown, sizeof shown));
     *eq = '\0';
     char *key = trim(s), *value = trim(eq + 1);
     if (strncmp(key, SHARD_SIZE_KEY, strlen(SHARD_SIZE_KEY)) == 0)
@@ -187,8 +213,9 @@ static int check_shard_sizes(const mparse *p)
         sum += m->shard_size[k];
         if (m->shard_size[k] > m->shard_size[k ? k - 1 : 0] ||
             m->shard_size[0] - m->shard_size[k] > 1)
-            return mp_fail(p, "shard sizes must descend and differ by at most one "
-                              "(shard_size.0 = %lld, shard_size.%d = %lld)",
+            return mp_fail(p,
+                           "shard sizes must descend and differ by at most one "
+                           "(shard_size.0 = %lld, shard_size.%d = %lld)",
                            (long long)m->shard_size[0], k, (long long)m->shard_size[k]);
     }
     if (sum != m->train_count)
@@ -291,12 +318,12 @@ static int check_attrs(const gnet_shard *s, const gnet_manifest *m, int index)
     if (gnet_h5_read_str_attr(s->file, "id", id, sizeof id, &e) < 0)
         return sh_fail(s, "%s", e.msg);
     if (strcmp(id, m->id) != 0)
-        return sh_fail(s, "a shard from another preparation (id '%s', the manifest's is '%s')",
-                       id, m->id);
-    if (gnet_h5_read_attr(s->file, "shard_index", H5T_INTEGER, H5T_NATIVE_INT64, &got_index,
-                          &e) < 0 ||
-        gnet_h5_read_attr(s->file, "shard_count", H5T_INTEGER, H5T_NATIVE_INT64, &got_count,
-                          &e) < 0)
+        return sh_fail(s, "a shard from another preparation (id '%s', the manifest's is '%s')", id,
+                       m->id);
+    if (gnet_h5_read_attr(s->file, "shard_index", H5T_INTEGER, H5T_NATIVE_INT64, &got_index, &e) <
+            0 ||
+        gnet_h5_read_attr(s->file, "shard_count", H5T_INTEGER, H5T_NATIVE_INT64, &got_count, &e) <
+            0)
         return sh_fail(s, "%s", e.msg);
     if (got_index != (index < 0 ? -1 : index) || got_count != want_count)
         return sh_fail(s, "holds shard_index %lld of shard_count %lld, expected %d of %lld",
@@ -337,8 +364,10 @@ static int check_layout(const gnet_shard *s, hid_t d, const char *name, int rank
 {
     int chunked = gnet_h5_check_layout(d, rank, dims, chunk);
     if (chunked < 0)
-        return sh_fail(s, "dataset '%s' has a storage layout that cannot hold its shape (not "
-                          "as gnet_prepare writes it: a damaged file?)", name);
+        return sh_fail(s,
+                       "dataset '%s' has a storage layout that cannot hold its shape (not "
+                       "as gnet_prepare writes it: a damaged file?)",
+                       name);
     return chunked;
 }
 
@@ -470,8 +499,8 @@ static int distinct(const request *r, int n, int64_t *uniq)
  * the union of the runs: HDF5 1.10 maps a selection made of several hyperslabs to chunks
  * element by element, while a single hyperslab takes its fast path (256 random samples of a
  * cached 15000-image shard: 7.8 ms as one union read, 1.2 ms like this). */
-static int read_runs(const gnet_shard *s, hid_t d, const char *name, int rank,
-                     const int64_t *uniq, int k, uint8_t *buf)
+static int read_runs(const gnet_shard *s, hid_t d, const char *name, int rank, const int64_t *uniq,
+                     int k, uint8_t *buf)
 {
     /* A rank-1 space uses only the first entry of each array. */
     hsize_t fstart[3] = {0, 0, 0}, mstart[3] = {0, 0, 0};
@@ -499,8 +528,8 @@ static int check_requests(const gnet_shard *s, const int64_t *idx, int n, reques
 {
     for (int i = 0; i < n; i++) {
         if (idx[i] < 0 || idx[i] >= s->count) {
-            sh_fail(s, "sample index %lld out of range (the shard has %lld)",
-                    (long long)idx[i], (long long)s->count);
+            sh_fail(s, "sample index %lld out of range (the shard has %lld)", (long long)idx[i],
+                    (long long)s->count);
             return -1; /* said here: the analyzer cannot see into variadic sh_fail */
         }
         r[i] = (request){idx[i], i};
@@ -517,8 +546,8 @@ static int scatter(const gnet_shard *s, const request *r, int n, const uint8_t *
     for (int i = 0, u = -1; i < n; i++) {
         u += i == 0 || r[i].index != r[i - 1].index;
         if (lab_k[u] >= 10)
-            return sh_fail(s, "sample %lld has label %d (labels are 0..9)",
-                           (long long)r[i].index, lab_k[u]);
+            return sh_fail(s, "sample %lld has label %d (labels are 0..9)", (long long)r[i].index,
+                           lab_k[u]);
         memcpy(images + (size_t)r[i].pos * sb, img_k + (size_t)u * sb, sb);
         labels[r[i].pos] = lab_k[u];
     }

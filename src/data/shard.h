@@ -26,7 +26,7 @@
 #define GNET_PREPARED_VERSION 1
 
 typedef struct {
-    char id[64];                 /* names the preparation (a hash of the source checksums, seed
+    char id[64]; /* names the preparation (a hash of the source checksums, seed
                                     and shard count): shards from another one are refused */
     int32_t shards, rows, cols;
     int64_t train_count, test_count;

@@ -17,8 +17,8 @@ typedef struct {
     int64_t size;
 } memory_source;
 
-static int memory_read(gnet_source *src, int shard, const int64_t *idx, int n,
-                       uint8_t *images, uint8_t *labels)
+static int memory_read(gnet_source *src, int shard, const int64_t *idx, int n, uint8_t *images,
+                       uint8_t *labels)
 {
     const memory_source *m = src->impl;
     size_t px = (size_t)m->d->h * m->d->w;
@@ -61,20 +61,19 @@ gnet_source *gnet_source_from_dataset(const gnet_dataset *d)
 /* ---- Prepared directory: the shards this rank owns, or test.h5. ---- */
 
 typedef struct {
-    gnet_manifest m;         /* large (GNET_MAX_SHARDS sizes): kept off the stack */
+    gnet_manifest m; /* large (GNET_MAX_SHARDS sizes): kept off the stack */
     int64_t test_size;
-    gnet_shard **shard;      /* [n_shards]; NULL for shards another rank reads */
+    gnet_shard **shard; /* [n_shards]; NULL for shards another rank reads */
     char dir[4096];
     int rank, world;
 } prepared_source;
 
-static int prepared_read(gnet_source *src, int shard, const int64_t *idx, int n,
-                         uint8_t *images, uint8_t *labels)
+static int prepared_read(gnet_source *src, int shard, const int64_t *idx, int n, uint8_t *images,
+                         uint8_t *labels)
 {
     prepared_source *p = src->impl;
     if (shard < 0 || shard >= src->n_shards || !p->shard[shard]) {
-        gnet_errorf("%s: shard %d is not open on rank %d of %d", p->dir, shard, p->rank,
-                    p->world);
+        gnet_errorf("%s: shard %d is not open on rank %d of %d", p->dir, shard, p->rank, p->world);
         return -1;
     }
     return gnet_shard_read(p->shard[shard], idx, n, images, labels);
@@ -135,7 +134,8 @@ gnet_source *gnet_source_open_prepared(const char *dir, const char *split, int r
     hbool_t threadsafe = 0;
     if (H5is_library_threadsafe(&threadsafe) < 0 || !threadsafe) {
         gnet_errorf("%s: this HDF5 library is not thread-safe (the loader reads shards on "
-                    "its own thread)", dir);
+                    "its own thread)",
+                    dir);
         return NULL;
     }
     gnet_source *src = prepared_alloc(dir, rank, world);

@@ -22,6 +22,8 @@ struct gnet_comm {
     int rank, world, local_rank, local_size;
     void *impl;
     void (*broadcast)(gnet_comm *c, float *buf, size_t count, int root);
+    /* Blocking broadcast of n bytes of host memory, exactly (ids, hashes). */
+    void (*broadcast_bytes)(gnet_comm *c, void *buf, size_t n, int root);
     /* Sum buf[0..count) over all ranks, in place, in the background. */
     void (*allreduce_start)(gnet_comm *c, float *buf, size_t count);
     /* Later work sees every started all-reduce complete. MPI: blocks until they are. NCCL:
@@ -60,10 +62,10 @@ struct gnet_comm {
  * all-reduce is stuck), learns rank/world/local rank, installs the abort hook so that
  * gnet_fatal on any rank ends the job, and returns the MPI communicator. */
 gnet_comm *gnet_comm_init_mpi(int *argc, char ***argv);
-/* CUDA builds: the NCCL communicator for device buffers, on top of the MPI (or serial) one
- * (which it uses for the unique id, metric sums and barriers, and which must outlive it). The caller
- * has bound the GPU of this rank's local_rank; compute_stream is the backend's cudaStream_t.
- * A collective that does not finish within timeout_s aborts the job. */
+/* CUDA builds: the NCCL communicator for device buffers, on top of the MPI (or serial) one (which
+ * it uses for the unique id, metric sums and barriers, and which must outlive it). The caller has
+ * bound the GPU of this rank's local_rank; compute_stream is the backend's cudaStream_t. A
+ * collective that does not finish within timeout_s aborts the job. */
 gnet_comm *gnet_comm_nccl_create(gnet_comm *mpi, void *compute_stream, double timeout_s);
 /* The world-of-one communicator ("serial"): every collective is the identity; no MPI call. */
 gnet_comm *gnet_comm_serial_create(void);

@@ -19,16 +19,16 @@
 #include "core/log.h"
 #include "dist/comm.h"
 
-#define MPI_CHECK(call)                                                                    \
-    do {                                                                                   \
-        int e_ = (call);                                                                   \
-        if (e_ != MPI_SUCCESS) {                                                           \
-            char m_[MPI_MAX_ERROR_STRING];                                                 \
-            int l_ = 0;                                                                    \
-            MPI_Error_string(e_, m_, &l_);                                                 \
-            gnet_errorf("%s:%d: MPI: %s: %s", __FILE__, __LINE__, #call, m_);              \
-            gnet_fatal(1);                                                                 \
-        }                                                                                  \
+#define MPI_CHECK(call)                                                       \
+    do {                                                                      \
+        int e_ = (call);                                                      \
+        if (e_ != MPI_SUCCESS) {                                              \
+            char m_[MPI_MAX_ERROR_STRING];                                    \
+            int l_ = 0;                                                       \
+            MPI_Error_string(e_, m_, &l_);                                    \
+            gnet_errorf("%s:%d: MPI: %s: %s", __FILE__, __LINE__, #call, m_); \
+            gnet_fatal(1);                                                    \
+        }                                                                     \
     } while (0)
 
 #define QUEUE_MAX 256 /* all-reduces in flight: more than the buckets of one step */
@@ -62,7 +62,8 @@ static void silent_ranks(mpi_impl *m, double grace, char *buf, size_t n)
     MPI_CHECK(MPI_Comm_size(m->watch, &world));
     char *heard = calloc((size_t)world, 1);
     /* MPI_Request is an opaque handle (a pointer in Open MPI), not a pointer to a buffer. */
-    MPI_Request *sent = calloc((size_t)world, sizeof(MPI_Request)); // NOLINT(bugprone-sizeof-expression)
+    MPI_Request *sent =
+        calloc((size_t)world, sizeof(MPI_Request)); // NOLINT(bugprone-sizeof-expression)
     if (!heard || !sent) {
         (void)snprintf(buf, n, "(unknown: out of host memory)");
         free(heard);
@@ -78,7 +79,8 @@ static void silent_ranks(mpi_impl *m, double grace, char *buf, size_t n)
         MPI_Status st;
         MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, TAG_WAITING, m->watch, &flag, &st));
         if (flag) {
-            MPI_CHECK(MPI_Recv(&from, 1, MPI_INT, st.MPI_SOURCE, TAG_WAITING, m->watch, MPI_STATUS_IGNORE));
+            MPI_CHECK(MPI_Recv(&from, 1, MPI_INT, st.MPI_SOURCE, TAG_WAITING, m->watch,
+                               MPI_STATUS_IGNORE));
             heard[st.MPI_SOURCE] = 1;
         } else {
             nanosleep(&(struct timespec){0, 1000000}, NULL);
@@ -99,11 +101,15 @@ static void silent_ranks(mpi_impl *m, double grace, char *buf, size_t n)
  * ranks it never heard from. */
 static _Noreturn void timed_out(mpi_impl *m, const char *what, double waited)
 {
-    double grace = m->owner->timeout_s / 10 < 2 ? 2 : m->owner->timeout_s / 10 > 10 ? 10 : m->owner->timeout_s / 10;
+    double grace = m->owner->timeout_s / 10 < 2    ? 2
+                   : m->owner->timeout_s / 10 > 10 ? 10
+                                                   : m->owner->timeout_s / 10;
     char silent[256];
     silent_ranks(m, grace, silent, sizeof silent);
-    gnet_errorf("%s did not complete within %.0f s: rank(s) %s never reached it (stopped, hung or dead); aborting the job (--comm-timeout)",
-                what, waited, silent[0] ? silent : "(none: all ranks are waiting; a network problem?)");
+    gnet_errorf("%s did not complete within %.0f s: rank(s) %s never reached it (stopped, hung or "
+                "dead); aborting the job (--comm-timeout)",
+                what, waited,
+                silent[0] ? silent : "(none: all ranks are waiting; a network problem?)");
     gnet_fatal(1);
 }
 
@@ -178,8 +184,10 @@ static _Noreturn void allreduce_timed_out(mpi_impl *m, double waited)
 {
     if (m->multiple)
         timed_out(m, "a gradient all-reduce", waited);
-    gnet_errorf("a gradient all-reduce did not complete within %.0f s: a rank is stopped, hung or dead (without "
-                "MPI_THREAD_MULTIPLE gnet cannot tell which); aborting the job (--comm-timeout)", waited);
+    gnet_errorf("a gradient all-reduce did not complete within %.0f s: a rank is stopped, hung or "
+                "dead (without "
+                "MPI_THREAD_MULTIPLE gnet cannot tell which); aborting the job (--comm-timeout)",
+                waited);
     gnet_fatal(1);
 }
 
@@ -205,7 +213,9 @@ static void mpi_allreduce_wait(gnet_comm *c)
 /* allreduce_wait blocks with its own timeout: nothing to watch in between. */
 static void mpi_watch(gnet_comm *c) { (void)c; }
 
-static void mpi_broadcast(gnet_comm *c, float *buf, size_t count, int root)
+/* count elements of size bytes and MPI type, in chunks whose counts fit an int. */
+static void broadcast_chunks(gnet_comm *c, void *buf, size_t count, size_t size, MPI_Datatype type,
+                             int root)
 {
     mpi_impl *m = impl_of(c);
     mpi_allreduce_wait(c);
@@ -213,9 +223,19 @@ static void mpi_broadcast(gnet_comm *c, float *buf, size_t count, int root)
     for (size_t off = 0; off < count; off += chunk) {
         int n = (int)(count - off < chunk ? count - off : chunk);
         MPI_Request req;
-        MPI_CHECK(MPI_Ibcast(buf + off, n, MPI_FLOAT, root, m->world, &req));
+        MPI_CHECK(MPI_Ibcast((char *)buf + off * size, n, type, root, m->world, &req));
         wait_for(m, &req, "a broadcast");
     }
+}
+
+static void mpi_broadcast(gnet_comm *c, float *buf, size_t count, int root)
+{
+    broadcast_chunks(c, buf, count, sizeof *buf, MPI_FLOAT, root);
+}
+
+static void mpi_broadcast_bytes(gnet_comm *c, void *buf, size_t n, int root)
+{
+    broadcast_chunks(c, buf, n, 1, MPI_BYTE, root);
 }
 
 static void mpi_reduce_sum(gnet_comm *c, double *v, int n)
@@ -306,6 +326,7 @@ gnet_comm *gnet_comm_init_mpi(int *argc, char ***argv)
     c->name = "mpi";
     c->impl = m;
     c->broadcast = mpi_broadcast;
+    c->broadcast_bytes = mpi_broadcast_bytes;
     c->allreduce_start = mpi_allreduce_start;
     c->allreduce_wait = mpi_allreduce_wait;
     c->watch = mpi_watch;

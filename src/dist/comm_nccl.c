@@ -70,8 +70,9 @@ static int finished(nccl_impl *n)
     NCCL_CHECK(ncclCommGetAsyncError(n->nccl, &async));
     double waited = gnet_now() - n->since;
     if (async != ncclSuccess || (n->timeout_s > 0 && waited > n->timeout_s)) {
-        gnet_errorf("NCCL collective %s, %.0f s after it was queued; aborting the job (--comm-timeout)",
-                    async != ncclSuccess ? ncclGetErrorString(async) : "unfinished", waited);
+        gnet_errorf(
+            "NCCL collective %s, %.0f s after it was queued; aborting the job (--comm-timeout)",
+            async != ncclSuccess ? ncclGetErrorString(async) : "unfinished", waited);
         ncclCommAbort(n->nccl);
         gnet_fatal(1);
     }
@@ -109,6 +110,13 @@ static int on_host(const void *buf)
     struct cudaPointerAttributes a;
     CUDA_CHECK(cudaPointerGetAttributes(&a, buf));
     return a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged;
+}
+
+/* Host bytes (ids, hashes) go over MPI, after every queued collective. */
+static void nccl_broadcast_bytes(gnet_comm *c, void *buf, size_t bytes, int root)
+{
+    host_wait(c);
+    impl_of(c)->mpi->broadcast_bytes(impl_of(c)->mpi, buf, bytes, root);
 }
 
 static void nccl_broadcast(gnet_comm *c, float *buf, size_t count, int root)
@@ -164,10 +172,11 @@ static void warm_up(gnet_comm *c)
         size_t free_b = 0, total_b = 0;
         (void)cudaGetLastError();
         (void)cudaMemGetInfo(&free_b, &total_b);
-        gnet_errorf("NCCL could not set up its all-reduce on this GPU (%s) with %.1f MiB free of %.1f MiB; "
-                    "free the GPU or check NCCL_DEBUG=WARN's reason",
-                    r != ncclSuccess ? ncclGetErrorString(r) : cudaGetErrorString(e),
-                    (double)free_b / 1048576.0, (double)total_b / 1048576.0);
+        gnet_errorf(
+            "NCCL could not set up its all-reduce on this GPU (%s) with %.1f MiB free of %.1f MiB; "
+            "free the GPU or check NCCL_DEBUG=WARN's reason",
+            r != ncclSuccess ? ncclGetErrorString(r) : cudaGetErrorString(e),
+            (double)free_b / 1048576.0, (double)total_b / 1048576.0);
         gnet_fatal(1);
     }
     CUDA_CHECK(cudaFree(one));
@@ -186,14 +195,7 @@ gnet_comm *gnet_comm_nccl_create(gnet_comm *mpi, void *compute_stream, double ti
     ncclUniqueId id;
     if (mpi->rank == 0)
         NCCL_CHECK(ncclGetUniqueId(&id));
-    /* The id is opaque bytes; a float broadcast would not carry them exactly, so go through
-     * a byte-exact path: 16-bit pieces, each exact in a float. */
-    float pieces[NCCL_UNIQUE_ID_BYTES];
-    for (int i = 0; i < NCCL_UNIQUE_ID_BYTES; i++)
-        pieces[i] = mpi->rank == 0 ? (float)(unsigned char)id.internal[i] : 0.0f;
-    mpi->broadcast(mpi, pieces, NCCL_UNIQUE_ID_BYTES, 0);
-    for (int i = 0; i < NCCL_UNIQUE_ID_BYTES; i++)
-        id.internal[i] = (char)(unsigned char)pieces[i];
+    mpi->broadcast_bytes(mpi, &id, sizeof id, 0); /* the id is opaque bytes */
     CUDA_CHECK(cudaStreamCreateWithFlags(&n->stream, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreateWithFlags(&n->ready, cudaEventDisableTiming));
     CUDA_CHECK(cudaEventCreateWithFlags(&n->done, cudaEventDisableTiming));
@@ -201,6 +203,7 @@ gnet_comm *gnet_comm_nccl_create(gnet_comm *mpi, void *compute_stream, double ti
     c->name = "nccl";
     c->impl = n;
     c->broadcast = nccl_broadcast;
+    c->broadcast_bytes = nccl_broadcast_bytes;
     c->allreduce_start = nccl_allreduce_start;
     c->allreduce_wait = nccl_allreduce_wait;
     c->watch = nccl_watch;

@@ -14,6 +14,11 @@ static void serial_broadcast(gnet_comm *c, float *buf, size_t count, int root)
     (void)c, (void)buf, (void)count, (void)root;
 }
 
+static void serial_broadcast_bytes(gnet_comm *c, void *buf, size_t n, int root)
+{
+    (void)c, (void)buf, (void)n, (void)root;
+}
+
 static void serial_allreduce_start(gnet_comm *c, float *buf, size_t count)
 {
     (void)c, (void)buf, (void)count;
@@ -40,6 +45,7 @@ gnet_comm *gnet_comm_serial_create(void)
     c->local_rank = 0;
     c->local_size = 1;
     c->broadcast = serial_broadcast;
+    c->broadcast_bytes = serial_broadcast_bytes;
     c->allreduce_start = serial_allreduce_start;
     c->allreduce_wait = serial_allreduce_wait;
     c->watch = serial_watch;

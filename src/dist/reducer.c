@@ -48,8 +48,8 @@ static void start_next(gnet_reducer *r)
 {
     gnet_bucket *b = &r->buckets[r->next++];
     if (r->norm_be)
-        r->sqnorm += r->norm_be->sumsq(r->norm_be, r->grads + b->lo, r->norm_base ? r->norm_base + b->lo : NULL,
-                                       b->hi - b->lo);
+        r->sqnorm += r->norm_be->sumsq(r->norm_be, r->grads + b->lo,
+                                       r->norm_base ? r->norm_base + b->lo : NULL, b->hi - b->lo);
     r->comm->allreduce_start(r->comm, r->grads + b->lo, b->hi - b->lo);
 }
 

@@ -34,13 +34,18 @@ static const char *const PRECISIONS[] = {"fp32", "tf32", "bf16", NULL};
 static const char *const OPTIMIZERS[] = {"sgd", "lars", NULL};
 /* Indexed by the GNET_AUGMENT_* flags they set. */
 static const char *const AUGMENTS[] = {"none", "flip", "crop", "flip-crop", NULL};
-static const char *const WEIGHT_INITS[] = {[GNET_INIT_XAVIER] = "xavier", [GNET_INIT_HE] = "he", NULL};
+static const char *const WEIGHT_INITS[] = {
+    [GNET_INIT_XAVIER] = "xavier", [GNET_INIT_HE] = "he", NULL};
 /* Indexed by the enums, so that a value's position is its kind. */
 static const char *const LR_SCHEDULES[] = {
     [GNET_LR_CONSTANT] = "constant", [GNET_LR_STEP] = "step", [GNET_LR_COSINE] = "cosine", NULL};
-static const char *const LR_SCALES[] = {
-    [GNET_LR_SCALE_NONE] = "none", [GNET_LR_SCALE_LINEAR] = "linear", [GNET_LR_SCALE_SQRT] = "sqrt", NULL};
+static const char *const LR_SCALES[] = {[GNET_LR_SCALE_NONE] = "none",
+                                        [GNET_LR_SCALE_LINEAR] = "linear",
+                                        [GNET_LR_SCALE_SQRT] = "sqrt",
+                                        NULL};
 
+/* One option per line, as --help prints them. */
+// clang-format off
 static const opt_def OPTIONS[] = {
     {"--batch-size", "B", "global batch size (default 64)", OPT_INT, OFF(batch_size), 1, 65536},
     {"--lr", "LR", "learning rate (default 0.05)", OPT_REAL, OFF(lr), 0, 1e6},
@@ -96,6 +101,7 @@ static const opt_def OPTIONS[] = {
     {"--version", NULL, "print the source's version and the libraries', then exit", OPT_FLAG, OFF(version), 0, 0, NULL, 1},
     {"--dry-run", NULL, "check the options and the batch split, print the resolved config, then exit", OPT_FLAG, OFF(dry_run), 0, 0, NULL, 1},
 };
+// clang-format on
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 
 /* The longest reason a value is refused, which callers prefix with where it came from. */
@@ -161,7 +167,7 @@ static void usage(void)
     for (size_t i = 0; i < N_OPTIONS; i++) {
         char left[40];
         (void)snprintf(left, sizeof left, "%s%s%s", OPTIONS[i].name, OPTIONS[i].arg ? " " : "",
-                 OPTIONS[i].arg ? OPTIONS[i].arg : "");
+                       OPTIONS[i].arg ? OPTIONS[i].arg : "");
         printf("  %-24s %s\n", left, OPTIONS[i].help);
     }
     printf("  %-24s %s\n", "--help", "this text");
@@ -189,7 +195,8 @@ static int set_flag(int *field, const char *v, char *why)
         }
     }
     char s[SHOWN_MAX];
-    return refuse(why, "'%s' is not one of true, false, yes, no, 1, 0", gnet_escape(v, s, sizeof s));
+    return refuse(why, "'%s' is not one of true, false, yes, no, 1, 0",
+                  gnet_escape(v, s, sizeof s));
 }
 
 /* Stores the table's own string, which outlives v. */
@@ -215,22 +222,16 @@ static int set_number(const opt_def *d, void *field, const char *v, char *why)
     char s[SHOWN_MAX];
     double x = d->kind == OPT_REAL ? strtod(v, &end) : (double)strtoll(v, &end, 10);
     if (end == v || *end || errno == ERANGE || !isfinite(x))
-        return refuse(why, "'%s' %s", gnet_escape(v, s, sizeof s), d->kind == OPT_REAL ? "is not a number" : "is not an integer");
+        return refuse(why, "'%s' %s", gnet_escape(v, s, sizeof s),
+                      d->kind == OPT_REAL ? "is not a number" : "is not an integer");
     if (x < d->min || x > d->max)
-        return refuse(why, "'%s' is out of range (%g to %g)", gnet_escape(v, s, sizeof s), d->min, d->max);
+        return refuse(why, "'%s' is out of range (%g to %g)", gnet_escape(v, s, sizeof s), d->min,
+                      d->max);
     switch (d->kind) {
-    case OPT_INT:
-        *(int *)field = (int)x;
-        break;
-    case OPT_I64:
-        *(int64_t *)field = strtoll(v, NULL, 10);
-        break;
-    case OPT_U64:
-        *(uint64_t *)field = strtoull(v, NULL, 10);
-        break;
-    default:
-        *(double *)field = x;
-        break;
+    case OPT_INT: *(int *)field = (int)x; break;
+    case OPT_I64: *(int64_t *)field = strtoll(v, NULL, 10); break;
+    case OPT_U64: *(uint64_t *)field = strtoull(v, NULL, 10); break;
+    default: *(double *)field = x; break;
     }
     return 0;
 }
@@ -241,17 +242,14 @@ static int set_value(const opt_def *d, const char *v, gnet_options *o, char *why
 {
     void *field = (char *)o + d->offset;
     switch (d->kind) {
-    case OPT_FLAG:
-        return set_flag(field, v, why);
-    case OPT_CHOICE:
-        return set_choice(d->choices, field, v, why);
+    case OPT_FLAG: return set_flag(field, v, why);
+    case OPT_CHOICE: return set_choice(d->choices, field, v, why);
     case OPT_STR:
         if (!*v)
             return refuse(why, "'' is empty");
         *(const char **)field = v;
         return 0;
-    default:
-        return set_number(d, field, v, why);
+    default: return set_number(d, field, v, why);
     }
 }
 
@@ -273,7 +271,8 @@ static int check_schedule(const gnet_options *o)
         return 2;
     }
     if (s.warmup_epochs >= s.epochs) {
-        gnet_errorf_once("--warmup-epochs %d: must be less than --epochs %d", s.warmup_epochs, s.epochs);
+        gnet_errorf_once("--warmup-epochs %d: must be less than --epochs %d", s.warmup_epochs,
+                         s.epochs);
         return 2;
     }
     if (s.kind == GNET_LR_COSINE && s.min_lr > s.base_lr) {
@@ -285,7 +284,8 @@ static int check_schedule(const gnet_options *o)
 
 /* What chooses the starting state or writes something: a training run's options, which a
  * mode that only looks (--eval, --print-shapes) would silently ignore. */
-#define TRAINING_OUTPUTS "--init", "--resume", "--out", "--save", "--checkpoint-every", "--checkpoint-epochs", "--trace"
+#define TRAINING_OUTPUTS \
+    "--init", "--resume", "--out", "--save", "--checkpoint-every", "--checkpoint-epochs", "--trace"
 
 /* Options that contradict each other: `opt` with any of `with`, where the run used to ignore
  * one of them. Both given in one place (the command line, or the config file) are refused,
@@ -298,10 +298,19 @@ static const struct {
     const char *const with[10]; /* unused entries are NULL */
     const char *why;
 } CONFLICTS[] = {
-    {"--init", {"--resume"}, "--resume restores the parameters (and the rest of the state) from its own checkpoint; give one of them"},
-    {"--eval", {TRAINING_OUTPUTS}, "--eval only evaluates its checkpoint: it starts from no other state and writes nothing"},
-    {"--print-shapes", {"--eval", TRAINING_OUTPUTS}, "--print-shapes only prints the model's shapes and exits"},
-    {"--data", {"--train-limit", "--test-limit"}, "the limits apply to --idx and --synthetic only (prepare a smaller set instead)"},
+    {"--init",
+     {"--resume"},
+     "--resume restores the parameters (and the rest of the state) from its own checkpoint; give "
+     "one of them"},
+    {"--eval",
+     {TRAINING_OUTPUTS},
+     "--eval only evaluates its checkpoint: it starts from no other state and writes nothing"},
+    {"--print-shapes",
+     {"--eval", TRAINING_OUTPUTS},
+     "--print-shapes only prints the model's shapes and exits"},
+    {"--data",
+     {"--train-limit", "--test-limit"},
+     "the limits apply to --idx and --synthetic only (prepare a smaller set instead)"},
 };
 #define N_CONFLICTS (sizeof CONFLICTS / sizeof CONFLICTS[0])
 
@@ -312,16 +321,11 @@ static int is_set(const gnet_options *o, const char *name)
     const void *field = (const char *)o + d->offset;
     switch (d->kind) {
     case OPT_STR:
-    case OPT_CHOICE:
-        return *(const char *const *)field != NULL;
-    case OPT_I64:
-        return *(const int64_t *)field != 0;
-    case OPT_U64:
-        return *(const uint64_t *)field != 0;
-    case OPT_REAL:
-        return *(const double *)field != 0.0;
-    default:
-        return *(const int *)field != 0;
+    case OPT_CHOICE: return *(const char *const *)field != NULL;
+    case OPT_I64: return *(const int64_t *)field != 0;
+    case OPT_U64: return *(const uint64_t *)field != 0;
+    case OPT_REAL: return *(const double *)field != 0.0;
+    default: return *(const int *)field != 0;
     }
 }
 
@@ -331,8 +335,9 @@ static void unset(gnet_options *o, const char *name)
     const opt_def *d = find(name, 2);
     void *field = (char *)o + d->offset;
     size_t size = d->kind == OPT_STR || d->kind == OPT_CHOICE ? sizeof(const char *)
-                  : d->kind == OPT_I64 || d->kind == OPT_U64 ? sizeof(int64_t)
-                  : d->kind == OPT_REAL ? sizeof(double) : sizeof(int);
+                  : d->kind == OPT_I64 || d->kind == OPT_U64  ? sizeof(int64_t)
+                  : d->kind == OPT_REAL                       ? sizeof(double)
+                                                              : sizeof(int);
     memset(field, 0, size);
 }
 
@@ -369,7 +374,8 @@ static int check_combination(gnet_options *o, const gnet_options *given)
         return 2;
     }
     if (!o->print_shapes && !o->idx_dir && !o->synthetic && !o->data_dir) {
-        gnet_errorf_once("no data: give --data DIR (from gnet_prepare), --idx DIR (e.g. /usr/share/datasets/fashion-mnist) or --synthetic N");
+        gnet_errorf_once("no data: give --data DIR (from gnet_prepare), --idx DIR (e.g. "
+                         "/usr/share/datasets/fashion-mnist) or --synthetic N");
         return 2;
     }
     return check_schedule(o);
@@ -420,7 +426,8 @@ static int file_error(config_file *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    (void)vsnprintf(c->error, sizeof c->error, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized): as in refuse
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): as in refuse
+    (void)vsnprintf(c->error, sizeof c->error, fmt, ap);
     va_end(ap);
     c->error_line = c->line;
     return 0; /* inih: the handler failed */
@@ -443,7 +450,8 @@ static char *read_line(char *buf, int size, void *user)
     while (!c->error_line && n < size - 1 && (ch = getc(c->f)) != EOF) {
         c->line += n == 0;
         if (control_byte(ch))
-            file_error(c, "control character 0x%02x in column %d: a config file is text", ch, n + 1);
+            file_error(c, "control character 0x%02x in column %d: a config file is text", ch,
+                       n + 1);
         buf[n++] = (char)ch;
         if (ch == '\n')
             break;
@@ -465,10 +473,13 @@ static int on_key(void *user, const char *section, const char *key, const char *
     config_file *c = user;
     char why[WHY_MAX];
     if (*section && strcmp(section, "train") != 0)
-        return file_error(c, "%s: in section [%s]; keys go before any section or under [train]", key, section);
+        return file_error(c, "%s: in section [%s]; keys go before any section or under [train]",
+                          key, section);
     const opt_def *d = find(key, 0);
     if (!d || d->cli_only)
-        return file_error(c, "%s: %s", key, d ? "only allowed on the command line" : "unknown key (see gnet_dist --help)");
+        return file_error(c, "%s: %s", key,
+                          d ? "only allowed on the command line"
+                            : "unknown key (see gnet_dist --help)");
     int *first = &c->key_line[d - OPTIONS];
     if (*first)
         return file_error(c, "%s: duplicate key (first on line %d)", key, *first);
@@ -549,11 +560,9 @@ static const char *format_value(const opt_def *d, const gnet_options *o, char *b
     const void *field = (const char *)o + d->offset;
     double x = 0;
     switch (d->kind) {
-    case OPT_FLAG:
-        return *(const int *)field ? "true" : "false";
+    case OPT_FLAG: return *(const int *)field ? "true" : "false";
     case OPT_STR:
-    case OPT_CHOICE:
-        return *(const char *const *)field;
+    case OPT_CHOICE: return *(const char *const *)field;
     case OPT_INT:
         x = *(const int *)field;
         (void)snprintf(buf, n, "%d", *(const int *)field);
@@ -577,7 +586,7 @@ static const char *format_value(const opt_def *d, const gnet_options *o, char *b
 void gnet_options_write(const gnet_options *o, FILE *f)
 {
     (void)fprintf(f, "; gnet_dist's resolved options (defaults < %s < command line)\n[train]\n",
-            o->config_path ? o->config_path : "no config file");
+                  o->config_path ? o->config_path : "no config file");
     for (size_t i = 0; i < N_OPTIONS; i++) {
         char number[32];
         const char *value = format_value(&OPTIONS[i], o, number, sizeof number);
@@ -618,7 +627,10 @@ gnet_init_scheme gnet_options_init_scheme(const gnet_options *o)
     return (gnet_init_scheme)choice_index(WEIGHT_INITS, o->weight_init);
 }
 
-unsigned gnet_options_augment(const gnet_options *o) { return (unsigned)choice_index(AUGMENTS, o->augment); }
+unsigned gnet_options_augment(const gnet_options *o)
+{
+    return (unsigned)choice_index(AUGMENTS, o->augment);
+}
 
 int gnet_options_lars(const gnet_options *o) { return strcmp(o->optimizer, "lars") == 0; }
 

@@ -31,7 +31,8 @@ typedef struct {
     int noise_scale, version;
     uint64_t seed;
     const char *device, *comm, *idx_dir, *data_dir, *save_path, *init_path, *eval_path;
-    const char *config_path, *lr_schedule, *lr_scale, *precision, *optimizer, *weight_init, *augment;
+    const char *config_path, *lr_schedule, *lr_scale, *precision, *optimizer, *weight_init,
+        *augment;
     const char *out_dir, *resume_path, *trace_path;
     gnet_owned_str *owned; /* the config file's strings, freed by gnet_options_free */
 } gnet_options;

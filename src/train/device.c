@@ -36,8 +36,9 @@ static int open_cpu(gnet_device *d, const gnet_options *o, gnet_comm *boot,
     }
     d->be = gnet_backend_cpu_create(cpu_threads(o, boot));
     d->comm = boot;
-    (void)snprintf(d->summary, sizeof d->summary, "cpu (%d threads), %s communicator%s%s", d->be->threads,
-             boot->name, why_not_cuda ? "; no CUDA: " : "", why_not_cuda ? why_not_cuda : "");
+    (void)snprintf(d->summary, sizeof d->summary, "cpu (%d threads), %s communicator%s%s",
+                   d->be->threads, boot->name, why_not_cuda ? "; no CUDA: " : "",
+                   why_not_cuda ? why_not_cuda : "");
     return 0;
 }
 
@@ -55,7 +56,8 @@ static int open_cuda_comm(gnet_device *d, const gnet_options *o, gnet_comm *boot
     if (strcmp(gnet_cuda_comm_choice(o->comm, boot->world), "serial") == 0) {
         d->owned_comm = gnet_comm_serial_create();
     } else {
-        d->owned_comm = gnet_comm_nccl_create(boot, gnet_backend_cuda_stream(d->be), o->comm_timeout);
+        d->owned_comm =
+            gnet_comm_nccl_create(boot, gnet_backend_cuda_stream(d->be), o->comm_timeout);
     }
     d->comm = d->owned_comm;
     return 0;
@@ -80,7 +82,8 @@ static int pick_device(gnet_comm *boot, int devices)
         failed |= ids[r] < 0;
     if (other >= 0)
         gnet_errorf("rank %d and rank %d are bound to the same GPU; give each rank its own "
-                    "(srun --gpus-per-task=1, or CUDA_VISIBLE_DEVICES per rank)", boot->rank, other);
+                    "(srun --gpus-per-task=1, or CUDA_VISIBLE_DEVICES per rank)",
+                    boot->rank, other);
     free(ids);
     return failed || other >= 0 ? -1 : dev;
 }

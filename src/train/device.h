@@ -19,12 +19,12 @@ typedef struct {
     char summary[256];
 } gnet_device;
 
-/* Opens the backend and communicator the options ask for, on top of `boot` (the MPI or
- * serial communicator that started the process). --device auto: CUDA when a device is
- * present, the CPU otherwise; cuda without a device is an error. With CUDA each rank uses
- * GPU local_rank and --comm defaults to NCCL; --precision fp32|tf32|bf16 picks the math
- * (backend_cuda.h). d->summary says what was chosen (the trainer prints it as "device: ..."
- * once the run has started, so that a run refused before then prints nothing to stdout). 0, or -1 after printing why. */
+/* Opens the backend and communicator the options ask for, on top of `boot` (the MPI or serial
+ * communicator that started the process). --device auto: CUDA when a device is present, the CPU
+ * otherwise; cuda without a device is an error. With CUDA each rank uses GPU local_rank and --comm
+ * defaults to NCCL; --precision fp32|tf32|bf16 picks the math (backend_cuda.h). d->summary says
+ * what was chosen (the trainer prints it as "device: ..." once the run has started, so that a run
+ * refused before then prints nothing to stdout). 0, or -1 after printing why. */
 int gnet_device_open(gnet_device *d, const gnet_options *o, gnet_comm *boot);
 void gnet_device_close(gnet_device *d);
 

@@ -25,7 +25,8 @@ static int run(const gnet_options *o, int argc, char **argv, gnet_comm *comm)
     char command_line[1024] = "";
     for (int i = 0; i < argc; i++) {
         size_t used = strlen(command_line);
-        (void)snprintf(command_line + used, sizeof command_line - used, "%s%s", i ? " " : "", argv[i]);
+        (void)snprintf(command_line + used, sizeof command_line - used, "%s%s", i ? " " : "",
+                       argv[i]);
     }
     return gnet_train(o, comm, command_line);
 }

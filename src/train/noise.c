@@ -37,6 +37,7 @@ void gnet_noise_fields(const gnet_noise *n, char *buf, size_t len)
     char bs[32] = "null"; /* |G|^2 averaging to exactly 0: no ratio (JSON has no inf) */
     if (isfinite(b_simple))
         (void)snprintf(bs, sizeof bs, "%.9g", b_simple);
-    (void)snprintf(buf, len, ", \"gns_g2\": %.9g, \"gns_trace\": %.9g, \"b_simple\": %s, \"gns_steps\": %lld", g2,
-                   trace, bs, (long long)n->steps);
+    (void)snprintf(buf, len,
+                   ", \"gns_g2\": %.9g, \"gns_trace\": %.9g, \"b_simple\": %s, \"gns_steps\": %lld",
+                   g2, trace, bs, (long long)n->steps);
 }

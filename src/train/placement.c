@@ -9,10 +9,11 @@ int gnet_pick_gpu(int local_rank, int local_size, int visible, char *why, size_t
         return 0;
     if (visible >= local_size)
         return local_rank;
-    (void)snprintf(why, why_len,
-                   "%d ranks on this node see %d CUDA devices: start at most %d ranks per node, or bind "
-                   "one GPU per rank (srun --gpus-per-task=1, or CUDA_VISIBLE_DEVICES per rank)",
-                   local_size, visible, visible);
+    (void)snprintf(
+        why, why_len,
+        "%d ranks on this node see %d CUDA devices: start at most %d ranks per node, or bind "
+        "one GPU per rank (srun --gpus-per-task=1, or CUDA_VISIBLE_DEVICES per rank)",
+        local_size, visible, visible);
     return -1;
 }
 

@@ -22,8 +22,8 @@ struct gnet_report {
     char device[16], where[64];
     char dir[900]; /* --out, or "" */
     FILE *log;
-    char created[900]; /* the outermost directory of --out that this run created, or "" */
-    int made_log;      /* log.txt did not exist before this run */
+    char created[900];  /* the outermost directory of --out that this run created, or "" */
+    int made_log;       /* log.txt did not exist before this run */
     double last_draw;   /* when the terminal bar was last drawn */
     int64_t last_tenth; /* plain progress: the last tenth of the epoch reported */
 };
@@ -58,7 +58,7 @@ int gnet_report_check(const gnet_options *o, int resuming)
     char why[512], path[1024];
     if (!o->out_dir)
         return 0;
-    if (strlen(o->out_dir) >= sizeof ((gnet_report *)0)->dir) {
+    if (strlen(o->out_dir) >= sizeof((gnet_report *)0)->dir) {
         gnet_errorf("--out %s: path too long", o->out_dir);
         return -1;
     }
@@ -75,7 +75,8 @@ int gnet_report_check(const gnet_options *o, int resuming)
         }
     }
     if (!resuming && (out_file(o->out_dir, path, sizeof path, "metrics.jsonl") || exists(path))) {
-        gnet_errorf("--out %s: already holds a run (metrics.jsonl); continue it with --resume %s, or choose another --out",
+        gnet_errorf("--out %s: already holds a run (metrics.jsonl); continue it with --resume %s, "
+                    "or choose another --out",
                     o->out_dir, o->out_dir);
         return -1;
     }
@@ -143,7 +144,8 @@ static int read_kept(const char *path, int64_t completed, int64_t step, kept_lin
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return errno == ENOENT ? 0 : (gnet_errorf("%s: cannot open: %s", path, strerror(errno)), -1);
+        return errno == ENOENT ? 0
+                               : (gnet_errorf("%s: cannot open: %s", path, strerror(errno)), -1);
     FILE *mem = open_memstream(&k->text, &k->len);
     char *line = NULL;
     size_t cap = 0;
@@ -180,8 +182,8 @@ static int keep_records(const gnet_report *rep, const gnet_report_resume *at)
 static int open_dir(gnet_report *rep, const gnet_report_resume *resume)
 {
     char config[1024], log[1024];
-    if (out_path(rep, config, sizeof config, "config.ini") || out_path(rep, log, sizeof log, "log.txt") ||
-        make_dirs(rep))
+    if (out_path(rep, config, sizeof config, "config.ini") ||
+        out_path(rep, log, sizeof log, "log.txt") || make_dirs(rep))
         return -1;
     rep->made_log = !exists(log);
     if (!(rep->log = open_append(log)))
@@ -322,10 +324,11 @@ void gnet_report_progress(gnet_report *rep, int64_t epoch, int64_t first, int64_
         for (int i = 0; i < 20; i++)
             bar[i] = (char)(i < filled ? '=' : i == filled ? '>' : ' ');
         bar[20] = '\0';
-        printf("\r  epoch %" PRId64 "/%d [%s] %" PRId64 "/%" PRId64 " steps, %.1f img/s, ETA %s ", epoch + 1,
-               rep->o->epochs, bar, done, steps, images / seconds, eta);
+        printf("\r  epoch %" PRId64 "/%d [%s] %" PRId64 "/%" PRId64 " steps, %.1f img/s, ETA %s ",
+               epoch + 1, rep->o->epochs, bar, done, steps, images / seconds, eta);
     } else {
-        printf("  epoch %" PRId64 "/%d: %3" PRId64 "%% (%" PRId64 "/%" PRId64 " steps), %.1f img/s, ETA %s\n",
+        printf("  epoch %" PRId64 "/%d: %3" PRId64 "%% (%" PRId64 "/%" PRId64
+               " steps), %.1f img/s, ETA %s\n",
                epoch + 1, rep->o->epochs, tenth * 10, done, steps, images / seconds, eta);
     }
     (void)fflush(stdout);
@@ -351,25 +354,30 @@ static int append_metrics(gnet_report *rep, const char *record)
 static void run_fields(const gnet_report *rep, char *buf, size_t n)
 {
     const gnet_options *o = rep->o;
-    (void)snprintf(buf, n, "\"ranks\": %d, \"global_batch\": %d, \"resize\": %d, \"device\": \"%s\"",
-             rep->world, o->batch_size, o->resize ? o->resize : 28, rep->device);
+    (void)snprintf(buf, n,
+                   "\"ranks\": %d, \"global_batch\": %d, \"resize\": %d, \"device\": \"%s\"",
+                   rep->world, o->batch_size, o->resize ? o->resize : 28, rep->device);
 }
 
 int gnet_report_epoch(gnet_report *rep, const gnet_epoch_record *e)
 {
     if (!rep->active)
         return 0;
-    gnet_report_line(rep, "epoch %" PRId64 "/%d loss %.3f, train acc %.3f, test acc %.3f, %.1f examples/sec on %s",
-                     e->epoch, rep->o->epochs, e->loss, e->train_acc, e->test_acc, e->img_per_s, rep->where);
+    gnet_report_line(
+        rep,
+        "epoch %" PRId64 "/%d loss %.3f, train acc %.3f, test acc %.3f, %.1f examples/sec on %s",
+        e->epoch, rep->o->epochs, e->loss, e->train_acc, e->test_acc, e->img_per_s, rep->where);
     rep->last_tenth = -1;
     char record[1024], fields[256];
     run_fields(rep, fields, sizeof fields);
     (void)snprintf(record, sizeof record,
-             "{\"epoch\": %" PRId64 ", \"epochs\": %d, \"step\": %" PRId64 ", \"loss\": %.6f, \"train_acc\": %.6f, "
-             "\"test_loss\": %.6f, \"test_acc\": %.6f, \"img_per_s\": %.2f, \"epoch_s\": %.3f, \"wall_s\": %.3f, "
-             "\"lr\": %.7g%s, %s}\n",
-             e->epoch, rep->o->epochs, e->step, e->loss, e->train_acc, e->test_loss, e->test_acc, e->img_per_s,
-             e->epoch_s, e->wall_s, e->lr, e->noise, fields);
+                   "{\"epoch\": %" PRId64 ", \"epochs\": %d, \"step\": %" PRId64
+                   ", \"loss\": %.6f, \"train_acc\": %.6f, "
+                   "\"test_loss\": %.6f, \"test_acc\": %.6f, \"img_per_s\": %.2f, \"epoch_s\": "
+                   "%.3f, \"wall_s\": %.3f, "
+                   "\"lr\": %.7g%s, %s}\n",
+                   e->epoch, rep->o->epochs, e->step, e->loss, e->train_acc, e->test_loss,
+                   e->test_acc, e->img_per_s, e->epoch_s, e->wall_s, e->lr, e->noise, fields);
     return append_metrics(rep, record);
 }
 
@@ -382,11 +390,13 @@ int gnet_report_eval(gnet_report *rep, const gnet_eval_record *e)
         (void)snprintf(train_loss, sizeof train_loss, "%.6f", e->train_loss);
     run_fields(rep, fields, sizeof fields);
     (void)snprintf(record, sizeof record,
-             "{\"eval\": true, \"step\": %" PRId64 ", \"images\": %.0f, \"epoch\": %.6f, \"lr\": %.7g, "
-             "\"train_loss\": %s, \"test_loss\": %.6f, \"test_acc\": %.6f, \"train_s\": %.3f, \"wall_s\": %.3f, "
-             "\"eval_s\": %.3f%s, %s}\n",
-             e->step, e->images, e->epoch, e->lr, train_loss, e->test_loss, e->test_acc, e->train_s, e->wall_s,
-             e->eval_s, e->noise, fields);
+                   "{\"eval\": true, \"step\": %" PRId64
+                   ", \"images\": %.0f, \"epoch\": %.6f, \"lr\": %.7g, "
+                   "\"train_loss\": %s, \"test_loss\": %.6f, \"test_acc\": %.6f, \"train_s\": "
+                   "%.3f, \"wall_s\": %.3f, "
+                   "\"eval_s\": %.3f%s, %s}\n",
+                   e->step, e->images, e->epoch, e->lr, train_loss, e->test_loss, e->test_acc,
+                   e->train_s, e->wall_s, e->eval_s, e->noise, fields);
     return append_metrics(rep, record);
 }
 
@@ -398,11 +408,12 @@ static void target_fields(const gnet_target *t, char *buf, size_t n)
     else if (t->step == 0)
         (void)snprintf(buf, n, ", \"target_acc\": %g, \"target_reached\": false", t->acc);
     else
-        (void)snprintf(buf, n,
-                       ", \"target_acc\": %g, \"target_reached\": true, \"target_step\": %" PRId64
-                       ", \"target_images\": %.0f, \"target_epoch\": %.6f, \"target_train_s\": %.3f, "
-                       "\"target_wall_s\": %.3f, \"target_test_acc\": %.6f",
-                       t->acc, t->step, t->images, t->epoch, t->train_s, t->wall_s, t->test_acc);
+        (void)snprintf(
+            buf, n,
+            ", \"target_acc\": %g, \"target_reached\": true, \"target_step\": %" PRId64
+            ", \"target_images\": %.0f, \"target_epoch\": %.6f, \"target_train_s\": %.3f, "
+            "\"target_wall_s\": %.3f, \"target_test_acc\": %.6f",
+            t->acc, t->step, t->images, t->epoch, t->train_s, t->wall_s, t->test_acc);
 }
 
 int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t steps,
@@ -410,15 +421,18 @@ int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t s
 {
     if (!rep->active)
         return 0;
-    char record[1024], fields[256], target_text[256], metrics[160] = "\"loss\": null, \"train_acc\": null, \"test_acc\": null, \"lr\": null";
+    char record[1024], fields[256], target_text[256],
+        metrics[160] = "\"loss\": null, \"train_acc\": null, \"test_acc\": null, \"lr\": null";
     target_fields(target, target_text, sizeof target_text);
     run_fields(rep, fields, sizeof fields);
     if (last)
-        (void)snprintf(metrics, sizeof metrics, "\"loss\": %.6f, \"train_acc\": %.6f, \"test_acc\": %.6f, \"lr\": %.7g",
-                 last->loss, last->train_acc, last->test_acc, last->lr);
+        (void)snprintf(metrics, sizeof metrics,
+                       "\"loss\": %.6f, \"train_acc\": %.6f, \"test_acc\": %.6f, \"lr\": %.7g",
+                       last->loss, last->train_acc, last->test_acc, last->lr);
     (void)snprintf(record, sizeof record,
-             "{\"final\": true, \"epochs\": %" PRId64 ", \"steps\": %" PRId64 ", %s, \"img_per_s\": %.2f, "
-             "\"wall_s\": %.3f%s, %s}\n",
-             last ? last->epoch : 0, steps, metrics, img_per_s, wall_s, target_text, fields);
+                   "{\"final\": true, \"epochs\": %" PRId64 ", \"steps\": %" PRId64
+                   ", %s, \"img_per_s\": %.2f, "
+                   "\"wall_s\": %.3f%s, %s}\n",
+                   last ? last->epoch : 0, steps, metrics, img_per_s, wall_s, target_text, fields);
     return append_metrics(rep, record);
 }

@@ -52,7 +52,9 @@ static int open_sources(gnet_run *r)
     if (!o->data_dir) /* --train-limit/--test-limit with --data: refused by cli.c */
         return open_memory_sources(r);
     r->train_src = gnet_source_open_prepared(o->data_dir, "train", r->comm->rank, r->comm->world);
-    r->test_src = r->train_src ? gnet_source_open_prepared(o->data_dir, "test", r->comm->rank, r->comm->world) : NULL;
+    r->test_src =
+        r->train_src ? gnet_source_open_prepared(o->data_dir, "test", r->comm->rank, r->comm->world)
+                     : NULL;
     return r->train_src && r->test_src ? 0 : -1;
 }
 
@@ -60,13 +62,21 @@ static int open_loaders(gnet_run *r)
 {
     const gnet_options *o = r->o;
     const char *what = o->data_dir ? o->data_dir : o->idx_dir ? o->idx_dir : "synthetic data";
-    gnet_sampler_config tc = {.mode = GNET_SAMPLE_TRAIN, .global_batch = o->batch_size,
-                              .rank = r->comm->rank, .world = r->comm->world,
-                              .shuffle = !o->no_shuffle, .drop_last = o->drop_last, .seed = o->seed};
-    gnet_sampler_config ec = {.mode = GNET_SAMPLE_EVAL, .global_batch = r->micro * r->comm->world,
-                              .rank = r->comm->rank, .world = r->comm->world, .seed = o->seed};
+    gnet_sampler_config tc = {.mode = GNET_SAMPLE_TRAIN,
+                              .global_batch = o->batch_size,
+                              .rank = r->comm->rank,
+                              .world = r->comm->world,
+                              .shuffle = !o->no_shuffle,
+                              .drop_last = o->drop_last,
+                              .seed = o->seed};
+    gnet_sampler_config ec = {.mode = GNET_SAMPLE_EVAL,
+                              .global_batch = r->micro * r->comm->world,
+                              .rank = r->comm->rank,
+                              .world = r->comm->world,
+                              .seed = o->seed};
     r->train = gnet_loader_create(r->train_src, &tc, r->size, !o->no_prefetch, what);
-    r->test = r->train ? gnet_loader_create(r->test_src, &ec, r->size, !o->no_prefetch, what) : NULL;
+    r->test =
+        r->train ? gnet_loader_create(r->test_src, &ec, r->size, !o->no_prefetch, what) : NULL;
     if (r->train)
         gnet_loader_set_augment(r->train, gnet_options_augment(o), o->seed);
     return r->train && r->test ? 0 : -1;
@@ -96,16 +106,20 @@ static int check_host_memory(gnet_run *r)
     gnet_model *one = gnet_model_create(r->be, 1, r->size);
     if (!one)
         return -1;
-    double per_image = (double)one->activation_bytes, weights = 5.0 * sizeof(float) * (double)one->n_weights;
+    double per_image = (double)one->activation_bytes,
+           weights = 5.0 * sizeof(float) * (double)one->n_weights;
     gnet_model_destroy(one);
-    double need = per_image * r->micro + weights, have = host_memory_available() / r->comm->local_size;
+    double need = per_image * r->micro + weights,
+           have = host_memory_available() / r->comm->local_size;
     if (need <= have)
         return 0;
-    gnet_errorf("--batch-size %d: out of memory: each rank needs about %.1f GB (%d images of %dx%d at %.1f MB of "
-                "activations each, plus %.0f MB of weights), but %.1f GB is free for each of %d rank(s) on this "
+    gnet_errorf("--batch-size %d: out of memory: each rank needs about %.1f GB (%d images of %dx%d "
+                "at %.1f MB of "
+                "activations each, plus %.0f MB of weights), but %.1f GB is free for each of %d "
+                "rank(s) on this "
                 "node; lower --batch-size or raise --accum-steps",
-                r->o->batch_size, need / 1e9, r->micro, r->size, r->size, per_image / 1e6, weights / 1e6, have / 1e9,
-                r->comm->local_size);
+                r->o->batch_size, need / 1e9, r->micro, r->size, r->size, per_image / 1e6,
+                weights / 1e6, have / 1e9, r->comm->local_size);
     return -1;
 }
 
@@ -138,8 +152,8 @@ static int open_model(gnet_run *r)
     r->be->reserve_upload(r->be, (size_t)r->micro * r->size * r->size);
     r->be->on_wait = watch_comm;
     r->be->on_wait_ctx = r->comm;
-    gnet_sgd_config sc = {(float)o->lr, (float)o->momentum, (float)o->weight_decay, o->nesterov,
-                          gnet_options_lars(o), (float)o->lars_eta};
+    gnet_sgd_config sc = {(float)o->lr, (float)o->momentum,   (float)o->weight_decay,
+                          o->nesterov,  gnet_options_lars(o), (float)o->lars_eta};
     r->opt = gnet_sgd_create(r->be, r->m->params_spec, r->m->n_params, n, sc);
     /* Under accumulation, the noise scale needs the gradient sum before each micro-batch. */
     if (o->noise_scale && o->accum_steps > 1)

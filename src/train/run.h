@@ -32,16 +32,17 @@ typedef struct {
 
 /* Where training stands: what a checkpoint records so that a resumed run continues exactly. */
 typedef struct {
-    int64_t epoch;      /* the epoch in progress, 0-based (== epochs when training is done) */
-    int64_t epoch_step; /* optimizer steps taken in it */
-    int64_t step;       /* optimizer steps taken in all */
-    gnet_tally t;       /* the epoch's metrics so far: this rank's, plus (rank 0, after a
+    int64_t epoch;        /* the epoch in progress, 0-based (== epochs when training is done) */
+    int64_t epoch_step;   /* optimizer steps taken in it */
+    int64_t step;         /* optimizer steps taken in all */
+    gnet_tally t;         /* the epoch's metrics so far: this rank's, plus (rank 0, after a
                            resume) the sum of all ranks' before the checkpoint */
-    double epoch_seconds;                    /* training time in this epoch so far */
-    double run_seconds_before;               /* wall time of earlier sessions of the run */
-    double train_seconds, train_images;      /* the run's totals (all sessions), global */
-    double since_loss, since_seen; /* training loss sum and rows since the last eval record, global */
-    gnet_noise noise;              /* the gradient noise scale's averages (--noise-scale) */
+    double epoch_seconds; /* training time in this epoch so far */
+    double run_seconds_before;          /* wall time of earlier sessions of the run */
+    double train_seconds, train_images; /* the run's totals (all sessions), global */
+    double since_loss,
+        since_seen;   /* training loss sum and rows since the last eval record, global */
+    gnet_noise noise; /* the gradient noise scale's averages (--noise-scale) */
     /* --target-acc: where the first evaluation reaching it was (step 0: not reached). */
     int64_t target_step;
     double target_images, target_train_s, target_epoch, target_wall_s, target_test_acc;
@@ -78,16 +79,16 @@ typedef struct {
     gnet_loader *train, *test;
     float *x;        /* one micro-batch of input, backend memory */
     float *snap;     /* --noise-scale under accumulation: the gradient sum before a micro-batch */
-    int noise_on;    /* --noise-scale with a second batch size to compare (ranks x micro-batches > 1) */
+    int noise_on;    /* --noise-scale with a second batch size (ranks x micro-batches > 1) */
     float *host;     /* n_weights floats of host staging (checkpoints, replica checks) */
     float *zeros;    /* micro x GNET_CLASSES host zeros: the padding rows' loss gradient */
     int size, micro; /* image side; rows per micro-batch */
-    const char *save_path; /* --save, or DIR/checkpoint.h5 with --out; NULL: none */
+    const char *save_path;     /* --save, or DIR/checkpoint.h5 with --out; NULL: none */
     char out_checkpoint[1024]; /* storage for the latter */
-    const char *command_line; /* recorded in checkpoints */
+    const char *command_line;  /* recorded in checkpoints */
     gnet_report *report;
     gnet_trace *trace;
-    double t_start; /* when this session began (monotonic seconds) */
+    double t_start;   /* when this session began (monotonic seconds) */
     double last_loss; /* the mean loss of the last step with a finite one, and that step */
     int64_t last_loss_step;
     gnet_pending_step pending[GNET_PENDING_STEPS]; /* in the order of pending_fifo */

@@ -38,14 +38,13 @@ int gnet_state_check_replicas(gnet_run *r, const char *when)
     size_t n = r->m->n_weights;
     r->be->download(r->be, r->host, r->m->params, n);
     uint64_t h = hash_bytes(r->host, n * sizeof(float));
-    float mine[4], ref[4]; /* 16-bit pieces: exact in a float, so a float broadcast carries them */
-    for (int i = 0; i < 4; i++)
-        mine[i] = ref[i] = (float)((h >> (16 * i)) & 0xffff);
-    r->comm->broadcast(r->comm, ref, 4, 0);
-    double differ = mine[0] != ref[0] || mine[1] != ref[1] || mine[2] != ref[2] || mine[3] != ref[3];
+    uint64_t ref = h;
+    r->comm->broadcast_bytes(r->comm, &ref, sizeof ref, 0);
+    double differ = ref != h;
     r->comm->reduce_sum(r->comm, &differ, 1);
     if (differ > 0) {
-        gnet_errorf_once("parameters differ across ranks %s: %.0f rank(s) disagree with rank 0", when, differ);
+        gnet_errorf_once("parameters differ across ranks %s: %.0f rank(s) disagree with rank 0",
+                         when, differ);
         return -1;
     }
     return 0;
@@ -83,22 +82,28 @@ static int check_compatible(const gnet_run *r, const char *file, const gnet_ckpt
     const gnet_options *o = r->o;
     const char *why = "the data order and the step count depend on it";
     if (m->batch_size != o->batch_size)
-        gnet_errorf("--resume %s: the checkpoint was trained with --batch-size %d, this run asks for %d (%s)",
+        gnet_errorf("--resume %s: the checkpoint was trained with --batch-size %d, this run asks "
+                    "for %d (%s)",
                     file, m->batch_size, o->batch_size, why);
     else if (m->resize != o->resize)
-        gnet_errorf("--resume %s: the checkpoint was trained with --resize %d, this run asks for %d",
-                    file, m->resize ? m->resize : 28, o->resize ? o->resize : 28);
+        gnet_errorf(
+            "--resume %s: the checkpoint was trained with --resize %d, this run asks for %d", file,
+            m->resize ? m->resize : 28, o->resize ? o->resize : 28);
     else if (m->seed != o->seed)
-        gnet_errorf("--resume %s: the checkpoint was trained with --seed %llu, this run asks for %llu (%s)",
-                    file, (unsigned long long)m->seed, (unsigned long long)o->seed, why);
+        gnet_errorf(
+            "--resume %s: the checkpoint was trained with --seed %llu, this run asks for %llu (%s)",
+            file, (unsigned long long)m->seed, (unsigned long long)o->seed, why);
     else if (m->momentum != o->momentum)
-        gnet_errorf("--resume %s: the checkpoint was trained with --momentum %g, this run asks for %g (its momentum buffer belongs to that value)",
+        gnet_errorf("--resume %s: the checkpoint was trained with --momentum %g, this run asks for "
+                    "%g (its momentum buffer belongs to that value)",
                     file, m->momentum, o->momentum);
     else if (m->target_acc != o->target_acc)
-        gnet_errorf("--resume %s: the checkpoint was trained with --target-acc %g, this run asks for %g (where the run ends, and whether it already did, belong to that value)",
+        gnet_errorf("--resume %s: the checkpoint was trained with --target-acc %g, this run asks "
+                    "for %g (where the run ends, and whether it already did, belong to that value)",
                     file, m->target_acc, o->target_acc);
     else if (m->optimizer != gnet_options_lars(o))
-        gnet_errorf("--resume %s: the checkpoint was trained with --optimizer %s, this run asks for %s (its momentum buffer belongs to that one)",
+        gnet_errorf("--resume %s: the checkpoint was trained with --optimizer %s, this run asks "
+                    "for %s (its momentum buffer belongs to that one)",
                     file, m->optimizer ? "lars" : "sgd", o->optimizer);
     else
         return 0;
@@ -110,13 +115,15 @@ static int load_rank0(gnet_run *r, const char *file, gnet_ckpt_meta *m)
 {
     size_t n = r->m->n_weights;
     float *mom = r->opt->momentum ? r->host + n : NULL;
-    if (gnet_ckpt_load(file, r->m->params_spec, r->m->n_params, r->host, mom, m) || check_compatible(r, file, m))
+    if (gnet_ckpt_load(file, r->m->params_spec, r->m->n_params, r->host, mom, m) ||
+        check_compatible(r, file, m))
         return -1;
     r->be->upload(r->be, r->m->params, r->host, n);
     if (mom)
         r->be->upload(r->be, r->opt->momentum, mom, n);
     if (m->ranks != r->comm->world)
-        gnet_infof("resuming on %d rank(s) a run checkpointed on %d: the batches are the same, float sums may differ in the last bits\n",
+        gnet_infof("resuming on %d rank(s) a run checkpointed on %d: the batches are the same, "
+                   "float sums may differ in the last bits\n",
                    r->comm->world, m->ranks);
     return 0;
 }
@@ -132,19 +139,31 @@ static int resume(gnet_run *r, gnet_progress *p)
         return -1;
     /* Rank 0's position goes to every rank as a sum over ranks that only rank 0 adds to
      * (steps below 2^53 are exact in a double). */
-    double v[] = {(double)m.epoch, (double)m.epoch_step, (double)m.step, m.epoch_seconds,
-                  m.run_seconds, m.train_seconds, m.train_images, m.since_loss, m.since_seen,
-                  m.gns_g2_ema, m.gns_tr_ema, m.gns_weight, (double)m.gns_steps,
-                  (double)m.target_step, m.target_images, m.target_train_s, m.target_epoch,
-                  m.target_wall_s, m.target_test_acc};
+    double v[] = {(double)m.epoch,     (double)m.epoch_step,  (double)m.step,   m.epoch_seconds,
+                  m.run_seconds,       m.train_seconds,       m.train_images,   m.since_loss,
+                  m.since_seen,        m.gns_g2_ema,          m.gns_tr_ema,     m.gns_weight,
+                  (double)m.gns_steps, (double)m.target_step, m.target_images,  m.target_train_s,
+                  m.target_epoch,      m.target_wall_s,       m.target_test_acc};
     r->comm->reduce_sum(r->comm, v, sizeof v / sizeof v[0]);
-    *p = (gnet_progress){.epoch = (int64_t)v[0], .epoch_step = (int64_t)v[1], .step = (int64_t)v[2],
-                         .epoch_seconds = v[3], .run_seconds_before = v[4], .train_seconds = v[5],
-                         .train_images = v[6], .since_loss = v[7], .since_seen = v[8],
-                         .noise = {.beta = r->o->noise_ema, .g2_ema = v[9], .tr_ema = v[10],
-                                   .weight = v[11], .steps = (int64_t)v[12]},
-                         .target_step = (int64_t)v[13], .target_images = v[14],
-                         .target_train_s = v[15], .target_epoch = v[16], .target_wall_s = v[17],
+    *p = (gnet_progress){.epoch = (int64_t)v[0],
+                         .epoch_step = (int64_t)v[1],
+                         .step = (int64_t)v[2],
+                         .epoch_seconds = v[3],
+                         .run_seconds_before = v[4],
+                         .train_seconds = v[5],
+                         .train_images = v[6],
+                         .since_loss = v[7],
+                         .since_seen = v[8],
+                         .noise = {.beta = r->o->noise_ema,
+                                   .g2_ema = v[9],
+                                   .tr_ema = v[10],
+                                   .weight = v[11],
+                                   .steps = (int64_t)v[12]},
+                         .target_step = (int64_t)v[13],
+                         .target_images = v[14],
+                         .target_train_s = v[15],
+                         .target_epoch = v[16],
+                         .target_wall_s = v[17],
                          .target_test_acc = v[18]};
     /* The epoch's metrics so far are all ranks' sums: rank 0 carries them, the rest add theirs. */
     if (r->comm->rank == 0)
@@ -163,21 +182,37 @@ int gnet_state_init(gnet_run *r, const char *path, gnet_progress *p)
 static gnet_ckpt_meta meta_of(const gnet_run *r, const gnet_progress *p, const double tally[3])
 {
     const gnet_options *o = r->o;
-    gnet_ckpt_meta m = {.epoch = p->epoch, .step = p->step, .epoch_step = p->epoch_step,
-                        .epoch_loss_sum = tally[0], .epoch_correct = tally[1], .epoch_seen = tally[2],
+    gnet_ckpt_meta m = {.epoch = p->epoch,
+                        .step = p->step,
+                        .epoch_step = p->epoch_step,
+                        .epoch_loss_sum = tally[0],
+                        .epoch_correct = tally[1],
+                        .epoch_seen = tally[2],
                         .epoch_seconds = p->epoch_seconds,
                         .run_seconds = p->run_seconds_before + gnet_now() - r->t_start,
-                        .train_seconds = p->train_seconds, .train_images = p->train_images,
-                        .ranks = r->comm->world, .seed = o->seed, .batch_size = o->batch_size,
-                        .resize = o->resize, .lr = o->lr, .momentum = o->momentum,
-                        .weight_decay = o->weight_decay, .optimizer = gnet_options_lars(o),
-                        .lars_eta = o->lars_eta, .since_loss = p->since_loss,
-                        .since_seen = p->since_seen, .gns_g2_ema = p->noise.g2_ema,
-                        .gns_tr_ema = p->noise.tr_ema, .gns_weight = p->noise.weight,
-                        .gns_steps = p->noise.steps, .target_acc = o->target_acc,
+                        .train_seconds = p->train_seconds,
+                        .train_images = p->train_images,
+                        .ranks = r->comm->world,
+                        .seed = o->seed,
+                        .batch_size = o->batch_size,
+                        .resize = o->resize,
+                        .lr = o->lr,
+                        .momentum = o->momentum,
+                        .weight_decay = o->weight_decay,
+                        .optimizer = gnet_options_lars(o),
+                        .lars_eta = o->lars_eta,
+                        .since_loss = p->since_loss,
+                        .since_seen = p->since_seen,
+                        .gns_g2_ema = p->noise.g2_ema,
+                        .gns_tr_ema = p->noise.tr_ema,
+                        .gns_weight = p->noise.weight,
+                        .gns_steps = p->noise.steps,
+                        .target_acc = o->target_acc,
                         .target_step = p->target_step,
-                        .target_images = p->target_images, .target_train_s = p->target_train_s,
-                        .target_epoch = p->target_epoch, .target_wall_s = p->target_wall_s,
+                        .target_images = p->target_images,
+                        .target_train_s = p->target_train_s,
+                        .target_epoch = p->target_epoch,
+                        .target_wall_s = p->target_wall_s,
                         .target_test_acc = p->target_test_acc};
     (void)snprintf(m.config, sizeof m.config, "%s", r->command_line);
     return m;
@@ -195,7 +230,8 @@ static void remove_stale_temps(const char *path)
     for (size_t i = 0; i < g.gl_pathc; i++) {
         char *end;
         long pid = strtol(strrchr(g.gl_pathv[i], '.') + 1, &end, 10);
-        if (*end == '\0' && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH && unlink(g.gl_pathv[i]) == 0)
+        if (*end == '\0' && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH &&
+            unlink(g.gl_pathv[i]) == 0)
             gnet_infof("removed %s, left by a process that died writing it\n", g.gl_pathv[i]);
     }
     globfree(&g);

@@ -1,7 +1,7 @@
-/* Why a run stops before its end. On request: SIGTERM or SIGUSR1 (what Slurm sends before a time limit or a
- * preemption, and what mpirun forwards) ask the run to finish the step it is in, save its
- * state and exit with GNET_EXIT_STOPPED. A second signal of the same kind ends the process
- * at once (the default action), so a stuck run can still be killed. */
+/* Why a run stops before its end. On request: SIGTERM or SIGUSR1 (what Slurm sends before a time
+ * limit or a preemption, and what mpirun forwards) ask the run to finish the step it is in, save
+ * its state and exit with GNET_EXIT_STOPPED. A second signal of the same kind ends the process at
+ * once (the default action), so a stuck run can still be killed. */
 #ifndef GNET_STOP_H
 #define GNET_STOP_H
 

@@ -42,7 +42,8 @@ static int trace_path(gnet_trace *t, const char *path, int rank, int world, cons
     return 0;
 }
 
-gnet_trace *gnet_trace_open(const char *path, int rank, int world, size_t max_events, const char *pending_dir)
+gnet_trace *gnet_trace_open(const char *path, int rank, int world, size_t max_events,
+                            const char *pending_dir)
 {
     gnet_trace *t = calloc(1, sizeof *t);
     if (!t || trace_path(t, path, rank, world, pending_dir)) {
@@ -90,17 +91,28 @@ static void write_events(FILE *f, const void *trace)
     double origin = t->n ? t->events[0].t0 : 0.0;
     for (size_t i = 1; i < t->n; i++)
         origin = t->events[i].t0 < origin ? t->events[i].t0 : origin;
-    (void)fprintf(f, "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"dropped_events\": %zu},\n\"traceEvents\": [\n", t->dropped);
-    (void)fprintf(f, "{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": %d, \"args\": {\"name\": \"rank %d\"}}", t->rank, t->rank);
+    (void)fprintf(f,
+                  "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"dropped_events\": "
+                  "%zu},\n\"traceEvents\": [\n",
+                  t->dropped);
+    (void)fprintf(f,
+                  "{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": %d, \"args\": {\"name\": "
+                  "\"rank %d\"}}",
+                  t->rank, t->rank);
     for (int k = 0; k < 2; k++)
-        (void)fprintf(f, ",\n{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": %d, \"tid\": %d, \"args\": {\"name\": \"%s\"}}",
-                t->rank, k, tracks[k]);
+        (void)fprintf(f,
+                      ",\n{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": %d, \"tid\": %d, "
+                      "\"args\": {\"name\": \"%s\"}}",
+                      t->rank, k, tracks[k]);
     for (size_t i = 0; i < t->n; i++) {
         const event *e = &t->events[i];
-        (void)fprintf(f, ",\n{\"ph\": \"X\", \"name\": \"%s\", \"pid\": %d, \"tid\": %d, \"ts\": %.3f, \"dur\": %.3f",
-                e->name, t->rank, e->track, 1e6 * (e->t0 - origin), 1e6 * (e->t1 - e->t0));
+        (void)fprintf(f,
+                      ",\n{\"ph\": \"X\", \"name\": \"%s\", \"pid\": %d, \"tid\": %d, \"ts\": "
+                      "%.3f, \"dur\": %.3f",
+                      e->name, t->rank, e->track, 1e6 * (e->t0 - origin), 1e6 * (e->t1 - e->t0));
         if (e->count)
-            (void)fprintf(f, ", \"args\": {\"floats\": %zu, \"MB\": %.2f}", e->count, 4e-6 * (double)e->count);
+            (void)fprintf(f, ", \"args\": {\"floats\": %zu, \"MB\": %.2f}", e->count,
+                          4e-6 * (double)e->count);
         (void)fputc('}', f);
     }
     (void)fputs("\n]}\n", f);

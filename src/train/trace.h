@@ -23,7 +23,8 @@ enum { GNET_TRACK_TRAIN = 0, GNET_TRACK_ALLREDUCE = 1 };
  * writable when the run ends, i.e. absent or a regular file in an existing, writable
  * directory, or in pending_dir (--out, which the run creates; or NULL): gnet_output_check.
  * NULL after one error line naming it. Check path first: NULL is no tracing. */
-gnet_trace *gnet_trace_open(const char *path, int rank, int world, size_t max_events, const char *pending_dir);
+gnet_trace *gnet_trace_open(const char *path, int rank, int world, size_t max_events,
+                            const char *pending_dir);
 /* A span [t0, t1] (gnet_now() seconds) named by a string literal. Thread-safe. */
 void gnet_trace_span(gnet_trace *t, int track, const char *name, double t0, double t1);
 /* The communicator's hook: an all-reduce of count floats ran from t0 to t1. */

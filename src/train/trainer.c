@@ -23,7 +23,8 @@
  * zero loss gradient, so the update is that of the valid rows alone. The loss and correct
  * count go to the backend's running tally (take_tally reads them later); the rows count at
  * once. */
-static void forward_rows(gnet_run *r, const float *x, const int32_t *y, int valid, float grad_scale, gnet_tally *t)
+static void forward_rows(gnet_run *r, const float *x, const int32_t *y, int valid, float grad_scale,
+                         gnet_tally *t)
 {
     gnet_backend *be = r->be;
     gnet_model *m = r->m;
@@ -83,7 +84,8 @@ static gnet_step_norms train_step(gnet_run *r, const gnet_batch *b, float lr, gn
         double t1 = gnet_now();
         int last = k == K - 1;
         if (last)
-            gnet_reducer_begin(r->red, sn.measured ? r->be : NULL, sn.measured && k > 0 ? r->snap : NULL);
+            gnet_reducer_begin(r->red, sn.measured ? r->be : NULL,
+                               sn.measured && k > 0 ? r->snap : NULL);
         gnet_grads_hook start_buckets = {grads_ready, r->red};
         gnet_model_backward(r->m, k > 0, last ? &start_buckets : NULL);
         if (sn.measured && !last)
@@ -185,10 +187,12 @@ static int diverged(const gnet_run *r, const gnet_pending_step *s, double loss)
 {
     char last[96] = "no step had a finite loss";
     if (r->last_loss_step > 0)
-        (void)snprintf(last, sizeof last, "the last finite loss was %.4g at step %" PRId64, r->last_loss, r->last_loss_step);
-    gnet_errorf_once("training diverged: the loss is %s at step %" PRId64 " (epoch %" PRId64 ", its step %" PRId64
-                     "); %s; lower --lr (%g) or add --warmup-epochs",
-                     isnan(loss) ? "NaN" : "infinite", s->step, s->epoch + 1, s->epoch_step, last, r->o->lr);
+        (void)snprintf(last, sizeof last, "the last finite loss was %.4g at step %" PRId64,
+                       r->last_loss, r->last_loss_step);
+    gnet_errorf_once("training diverged: the loss is %s at step %" PRId64 " (epoch %" PRId64
+                     ", its step %" PRId64 "); %s; lower --lr (%g) or add --warmup-epochs",
+                     isnan(loss) ? "NaN" : "infinite", s->step, s->epoch + 1, s->epoch_step, last,
+                     r->o->lr);
     return GNET_EXIT_DIVERGED;
 }
 
@@ -204,7 +208,9 @@ static void check_target(gnet_run *r, gnet_progress *p, double acc, double epoch
     p->target_epoch = epoch;
     p->target_wall_s = wall_seconds(r, p);
     p->target_test_acc = acc;
-    gnet_report_line(r->report, "reached the target test acc %g (%.4f) at step %" PRId64 " (epoch %.2f, %.0f images, %.1f s of training)",
+    gnet_report_line(r->report,
+                     "reached the target test acc %g (%.4f) at step %" PRId64
+                     " (epoch %.2f, %.0f images, %.1f s of training)",
                      o->target_acc, acc, p->step, epoch, p->train_images, p->train_seconds);
 }
 
@@ -222,10 +228,16 @@ static int evaluation(gnet_run *r, gnet_progress *p, float lr, double *acc, doub
     check_target(r, p, *acc, epoch);
     if (!r->o->eval_every)
         return 0;
-    gnet_eval_record e = {.step = p->step, .images = p->train_images, .epoch = epoch, .lr = lr,
+    gnet_eval_record e = {.step = p->step,
+                          .images = p->train_images,
+                          .epoch = epoch,
+                          .lr = lr,
                           .train_loss = p->since_seen > 0 ? p->since_loss / p->since_seen : NAN,
-                          .test_loss = *loss, .test_acc = *acc, .train_s = p->train_seconds,
-                          .wall_s = wall_seconds(r, p), .eval_s = t1 - t0};
+                          .test_loss = *loss,
+                          .test_acc = *acc,
+                          .train_s = p->train_seconds,
+                          .wall_s = wall_seconds(r, p),
+                          .eval_s = t1 - t0};
     gnet_noise_fields(&p->noise, e.noise, sizeof e.noise);
     p->since_loss = p->since_seen = 0;
     return gnet_report_eval(r->report, &e);
@@ -234,7 +246,8 @@ static int evaluation(gnet_run *r, gnet_progress *p, float lr, double *acc, doub
 /* Step s's collective verdict (stop, divergence, the noise scale's sum), once its loss is
  * read: one step late in the step loop, so a non-finite loss is seen after the next step was
  * queued, never after a checkpoint of it. */
-static int after_step(gnet_run *r, gnet_progress *p, const gnet_pending_step *s, double loss_here, int *stop)
+static int after_step(gnet_run *r, gnet_progress *p, const gnet_pending_step *s, double loss_here,
+                      int *stop)
 {
     gnet_stop_verdict v = gnet_stop_after_step(r->comm, loss_here, s->norms.local);
     if (!isfinite(v.step_loss))
@@ -325,7 +338,8 @@ static int train_epoch(gnet_run *r, gnet_progress *p, int *stop)
         float lr = gnet_lr_at(&sched, p->step, steps);
         queue_step(r, p, &b, lr);
         images += (double)b.global_valid;
-        gnet_report_progress(r->report, p->epoch, first, p->epoch_step, steps, images, gnet_now() - begin);
+        gnet_report_progress(r->report, p->epoch, first, p->epoch_step, steps, images,
+                             gnet_now() - begin);
         int rc = settle(r, p, 1, stop);
         if (rc || (rc = step_extras(r, p, lr, &t0, stop)))
             return rc;
@@ -347,10 +361,16 @@ static int end_epoch(gnet_run *r, gnet_progress *p, gnet_epoch_record *rec)
     float lr = gnet_lr_at(&sched, p->step - 1, gnet_loader_steps(r->train));
     if (evaluation(r, p, lr, &acc, &loss))
         return -1;
-    *rec = (gnet_epoch_record){.epoch = p->epoch + 1, .step = p->step, .loss = v[0] / v[2],
-                               .train_acc = v[1] / v[2], .test_loss = loss, .test_acc = acc,
-                               .img_per_s = v[2] / p->epoch_seconds, .epoch_s = p->epoch_seconds,
-                               .wall_s = wall_seconds(r, p), .lr = lr};
+    *rec = (gnet_epoch_record){.epoch = p->epoch + 1,
+                               .step = p->step,
+                               .loss = v[0] / v[2],
+                               .train_acc = v[1] / v[2],
+                               .test_loss = loss,
+                               .test_acc = acc,
+                               .img_per_s = v[2] / p->epoch_seconds,
+                               .epoch_s = p->epoch_seconds,
+                               .wall_s = wall_seconds(r, p),
+                               .lr = lr};
     gnet_noise_fields(&p->noise, rec->noise, sizeof rec->noise);
     p->epoch++;
     p->epoch_step = 0;
@@ -368,13 +388,16 @@ static int stopped(gnet_run *r, const gnet_progress *p, int sig)
 {
     const char *name = sig == SIGTERM ? "SIGTERM" : "SIGUSR1";
     if (!r->save_path) {
-        gnet_report_line(r->report, "stopped by %s after step %" PRId64 "; no checkpoint written (no --out or --save)",
+        gnet_report_line(r->report,
+                         "stopped by %s after step %" PRId64
+                         "; no checkpoint written (no --out or --save)",
                          name, p->step);
         return GNET_EXIT_STOPPED;
     }
     if (gnet_state_save(r, p))
         return -1;
-    gnet_report_line(r->report, "stopped by %s in epoch %" PRId64 " after its step %" PRId64 " (step %" PRId64
+    gnet_report_line(r->report,
+                     "stopped by %s in epoch %" PRId64 " after its step %" PRId64 " (step %" PRId64
                      " in all); saved %s: continue with --resume %s",
                      name, p->epoch + 1, p->epoch_step, p->step, r->save_path, resume_hint(r));
     return GNET_EXIT_STOPPED;
@@ -386,15 +409,19 @@ static int finish(gnet_run *r, const gnet_progress *p, const gnet_epoch_record *
 {
     double wall = wall_seconds(r, p);
     double img_per_s = p->train_seconds > 0 ? p->train_images / p->train_seconds : 0.0;
-    gnet_report_line(r->report, "trained %" PRId64 " steps in %.1f s (%.1f examples/sec, %.1f s wall); the step waited %.2f s for data",
-                     p->step, p->train_seconds, img_per_s, wall, gnet_loader_wait_seconds(r->train));
+    gnet_report_line(
+        r->report,
+        "trained %" PRId64
+        " steps in %.1f s (%.1f examples/sec, %.1f s wall); the step waited %.2f s for data",
+        p->step, p->train_seconds, img_per_s, wall, gnet_loader_wait_seconds(r->train));
     if (gnet_state_check_replicas(r, "after training"))
         return -1;
     if (r->save_path && gnet_state_save(r, p))
         return -1;
-    gnet_target t = {r->o->target_acc, p->target_step, p->target_images, p->target_train_s,
-                     p->target_epoch, p->target_wall_s, p->target_test_acc};
-    return gnet_report_final(r->report, last, p->step, img_per_s, wall, r->o->target_acc > 0 ? &t : NULL);
+    gnet_target t = {r->o->target_acc, p->target_step,   p->target_images,  p->target_train_s,
+                     p->target_epoch,  p->target_wall_s, p->target_test_acc};
+    return gnet_report_final(r->report, last, p->step, img_per_s, wall,
+                             r->o->target_acc > 0 ? &t : NULL);
 }
 
 static int train_loop(gnet_run *r, gnet_progress *p)
@@ -458,7 +485,8 @@ static int check_outputs(gnet_run *r)
         }
     }
     if (ok && o->trace_path) {
-        r->trace = gnet_trace_open(o->trace_path, r->comm->rank, r->comm->world, TRACE_EVENTS, o->out_dir);
+        r->trace =
+            gnet_trace_open(o->trace_path, r->comm->rank, r->comm->world, TRACE_EVENTS, o->out_dir);
         ok = r->trace != NULL;
     }
     if (r->trace) {
@@ -481,7 +509,9 @@ static int open_outputs(gnet_run *r, const gnet_progress *p)
     if (gnet_run_agree(r->comm, r->report != NULL))
         return -1;
     if (o->resume_path)
-        gnet_report_line(r->report, "resumed %s: epoch %" PRId64 " after its step %" PRId64 " (step %" PRId64 " in all)",
+        gnet_report_line(r->report,
+                         "resumed %s: epoch %" PRId64 " after its step %" PRId64 " (step %" PRId64
+                         " in all)",
                          o->resume_path, p->epoch + 1, p->epoch_step, p->step);
     return 0;
 }
@@ -507,7 +537,8 @@ static int check_train_options(const gnet_options *o, int world)
     if (gnet_options_check_batch(o, world))
         return 2;
     if ((o->checkpoint_every || o->checkpoint_epochs) && !o->save_path && !o->out_dir) {
-        gnet_errorf_once("--checkpoint-every/--checkpoint-epochs: give --out DIR or --save FILE to write it to");
+        gnet_errorf_once(
+            "--checkpoint-every/--checkpoint-epochs: give --out DIR or --save FILE to write it to");
         return 2;
     }
     return 0;
@@ -524,14 +555,17 @@ int gnet_train(const gnet_options *o, gnet_comm *comm, const char *command_line)
         rc = -1;
     } else {
         r.command_line = command_line;
-        rc = check_outputs(&r) || gnet_state_init(&r, o->init_path, &p) || open_outputs(&r, &p) ? -1 : 0;
+        rc = check_outputs(&r) || gnet_state_init(&r, o->init_path, &p) || open_outputs(&r, &p) ? -1
+                                                                                                : 0;
         int started = rc == 0;
         if (started) {
             char version[768];
             gnet_report_log(r.report, "%s", gnet_dist_version(version, sizeof version));
             gnet_report_line(r.report, "device: %s", r.dev.summary);
             if (o->noise_scale && !r.noise_on)
-                gnet_report_line(r.report, "--noise-scale: one rank without --accum-steps has no second batch size to compare, so no noise scale is measured");
+                gnet_report_line(r.report,
+                                 "--noise-scale: one rank without --accum-steps has no second "
+                                 "batch size to compare, so no noise scale is measured");
             rc = train_loop(&r, &p);
         }
         if (close_outputs(&r, started) && rc >= 0)
@@ -549,7 +583,8 @@ int gnet_eval(const gnet_options *o, gnet_comm *comm)
     int rc = 0;
     if (gnet_options_check_batch(o, comm->world))
         return 2;
-    if (gnet_run_open(&r, o, comm, 1) || gnet_state_init(&r, o->eval_path, &p) || evaluate(&r, &acc, &loss))
+    if (gnet_run_open(&r, o, comm, 1) || gnet_state_init(&r, o->eval_path, &p) ||
+        evaluate(&r, &acc, &loss))
         rc = -1;
     else
         gnet_infof("%s: test acc %.4f on %lld images at %dx%d\n", o->eval_path, acc,

@@ -46,13 +46,13 @@ typedef struct {
 } candidate;
 
 /* The three perf structs have the same fields under different algorithm types. */
-#define CANDIDATES(perf, n, out)                                                                   \
-    for (int i_ = 0; i_ < (n); i_++) {                                                             \
-        (out)[i_].algo = (int)(perf)[i_].algo;                                                     \
-        (out)[i_].status = (perf)[i_].status;                                                      \
-        (out)[i_].memory = (perf)[i_].memory;                                                      \
-        (out)[i_].determinism = (perf)[i_].determinism;                                            \
-        (out)[i_].math = (perf)[i_].mathType;                                                      \
+#define CANDIDATES(perf, n, out)                        \
+    for (int i_ = 0; i_ < (n); i_++) {                  \
+        (out)[i_].algo = (int)(perf)[i_].algo;          \
+        (out)[i_].status = (perf)[i_].status;           \
+        (out)[i_].memory = (perf)[i_].memory;           \
+        (out)[i_].determinism = (perf)[i_].determinism; \
+        (out)[i_].math = (perf)[i_].mathType;           \
     }
 
 /* The math type the descriptor carries while cuDNN ranks algorithms: fp32 FMA only (TF32
@@ -60,7 +60,9 @@ typedef struct {
  * allows TF32, as PyTorch's allow_tf32 leaves it), bf16 tensor-op math. */
 static cudnnMathType_t base_math(gnet_cuda_math m)
 {
-    return m == GNET_CUDA_FP32 ? CUDNN_FMA_MATH : m == GNET_CUDA_TF32 ? CUDNN_DEFAULT_MATH : CUDNN_TENSOR_OP_MATH;
+    return m == GNET_CUDA_FP32   ? CUDNN_FMA_MATH
+           : m == GNET_CUDA_TF32 ? CUDNN_DEFAULT_MATH
+                                 : CUDNN_TENSOR_OP_MATH;
 }
 
 /* Whether gnet's math lets a candidate run: fp32 never on tensor cores. */
@@ -152,35 +154,38 @@ static void destroy_descriptors(gnet_conv *cv)
 }
 
 /* The workspace `algo` needs in direction dir, with the math type now on the descriptor. */
-static cudnnStatus_t workspace_of(const gnet_conv *cv, cudnnHandle_t h, conv_dir dir, int algo, size_t *bytes)
+static cudnnStatus_t workspace_of(const gnet_conv *cv, cudnnHandle_t h, conv_dir dir, int algo,
+                                  size_t *bytes)
 {
     switch (dir) {
     case DIR_FWD:
         return cudnnGetConvolutionForwardWorkspaceSize(h, cv->x, cv->w, cv->conv, cv->y,
                                                        (cudnnConvolutionFwdAlgo_t)algo, bytes);
     case DIR_DATA:
-        return cudnnGetConvolutionBackwardDataWorkspaceSize(h, cv->w, cv->y, cv->conv, cv->x,
-                                                            (cudnnConvolutionBwdDataAlgo_t)algo, bytes);
-    case DIR_FILTER:
-        break;
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(
+            h, cv->w, cv->y, cv->conv, cv->x, (cudnnConvolutionBwdDataAlgo_t)algo, bytes);
+    case DIR_FILTER: break;
     }
-    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, cv->x, cv->y, cv->conv, cv->w,
-                                                          (cudnnConvolutionBwdFilterAlgo_t)algo, bytes);
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        h, cv->x, cv->y, cv->conv, cv->w, (cudnnConvolutionBwdFilterAlgo_t)algo, bytes);
 }
 
 /* The best-ranked candidate the layer's math allows whose real workspace (asked with the
  * candidate's own math type on the descriptor, not the heuristic's estimate) fits the cap;
  * with want_deterministic a deterministic one when there is one (so that a run repeats bit
  * for bit on the same GPU). 0, or -1 when none. */
-static int choose(gnet_conv *cv, cudnnHandle_t h, conv_dir dir, const candidate *c, int n, int want_deterministic)
+static int choose(gnet_conv *cv, cudnnHandle_t h, conv_dir dir, const candidate *c, int n,
+                  int want_deterministic)
 {
     for (int pass = want_deterministic ? 0 : 1; pass < 2; pass++)
         for (int i = 0; i < n; i++) {
             size_t bytes = 0;
-            if (!math_allowed(&c[i], cv->math) || (pass == 0 && c[i].determinism != CUDNN_DETERMINISTIC))
+            if (!math_allowed(&c[i], cv->math) ||
+                (pass == 0 && c[i].determinism != CUDNN_DETERMINISTIC))
                 continue;
             CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, c[i].math));
-            if (workspace_of(cv, h, dir, c[i].algo, &bytes) != CUDNN_STATUS_SUCCESS || bytes > WORKSPACE_CAP)
+            if (workspace_of(cv, h, dir, c[i].algo, &bytes) != CUDNN_STATUS_SUCCESS ||
+                bytes > WORKSPACE_CAP)
                 continue;
             cv->plan[dir] = (conv_plan){c[i].algo, c[i].math, bytes};
             return 0;
@@ -195,8 +200,8 @@ static int ranked(gnet_conv *cv, cudnnHandle_t h, conv_dir dir, candidate *c)
     CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, base_math(cv->math)));
     if (dir == DIR_FWD) {
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, cv->x, cv->w, cv->conv, cv->y,
-                                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+        CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+            h, cv->x, cv->w, cv->conv, cv->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
         CANDIDATES(perf, n, c);
     } else if (dir == DIR_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
@@ -287,9 +292,9 @@ static void cuda_conv_forward(gnet_conv *cv, const float *x, const float *w, con
     }
     const conv_plan *p = &cv->plan[DIR_FWD];
     CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, p->math));
-    CUDNN_CHECK(cudnnConvolutionForward(handle_of(cv->c), &one, cv->x, xs, cv->w, ws, cv->conv,
-                                        (cudnnConvolutionFwdAlgo_t)p->algo, gnet_cuda_workspace(cv->c),
-                                        p->workspace, &zero, cv->y, ys));
+    CUDNN_CHECK(cudnnConvolutionForward(
+        handle_of(cv->c), &one, cv->x, xs, cv->w, ws, cv->conv, (cudnnConvolutionFwdAlgo_t)p->algo,
+        gnet_cuda_workspace(cv->c), p->workspace, &zero, cv->y, ys));
     const gnet_shape o = d->out;
     if (is_bf16(cv))
         CUDA_CHECK(
@@ -317,7 +322,8 @@ static void cuda_conv_backward_data(gnet_conv *cv, const float *dy, const float 
     CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, p->math));
     CUDNN_CHECK(cudnnConvolutionBackwardData(handle_of(cv->c), &one, cv->w, ws, cv->y, dys,
                                              cv->conv, (cudnnConvolutionBwdDataAlgo_t)p->algo,
-                                             gnet_cuda_workspace(cv->c), p->workspace, &zero, cv->x, dxs));
+                                             gnet_cuda_workspace(cv->c), p->workspace, &zero, cv->x,
+                                             dxs));
     if (is_bf16(cv))
         CUDA_CHECK(gnet_cuda_from_bf16(stream_of(cv->c), dxs, dx, gnet_shape_count(d->in), 0));
 }
@@ -338,10 +344,9 @@ static void cuda_conv_backward_filter(gnet_conv *cv, const float *x, const float
     /* bf16: the filter gradient comes out in bf16 and is added to the fp32 arena after. */
     const conv_plan *p = &cv->plan[DIR_FILTER];
     CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, p->math));
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, cv->x, xs, cv->y, dys, cv->conv,
-                                               (cudnnConvolutionBwdFilterAlgo_t)p->algo,
-                                               gnet_cuda_workspace(cv->c), p->workspace,
-                                               is_bf16(cv) ? &zero : &beta, cv->w, dws));
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+        h, &one, cv->x, xs, cv->y, dys, cv->conv, (cudnnConvolutionBwdFilterAlgo_t)p->algo,
+        gnet_cuda_workspace(cv->c), p->workspace, is_bf16(cv) ? &zero : &beta, cv->w, dws));
     if (is_bf16(cv))
         CUDA_CHECK(gnet_cuda_from_bf16(stream_of(cv->c), dws, dw, weight_count(d), accumulate));
     CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, cv->y32, dy, &beta, cv->b, db));
