@@ -92,6 +92,27 @@ static void compare_tensors(const gnet_model *m, const float *ours, const float 
     printf("%-7s worst relative error %.3g (%s) over %d tensors\n", what, worst, worst_name, m->n_params);
 }
 
+/* gnet's logits and mean loss against the reference's (OUT: logits, loss). */
+static void check_logits_and_loss(const gnet_model *m, const char *out, int batch, double loss)
+{
+    hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
+    EXPECT(f >= 0);
+    double ref_loss, *ref_logits = malloc(sizeof(double) * (size_t)batch * GNET_CLASSES);
+    EXPECT(read_doubles(f, "loss", &ref_loss, 1) == 0);
+    EXPECT(read_doubles(f, "logits", ref_logits, (size_t)batch * GNET_CLASSES) == 0);
+    H5Fclose(f);
+    float *ref_logits_f = malloc(sizeof(float) * (size_t)batch * GNET_CLASSES);
+    for (int i = 0; i < batch * GNET_CLASSES; i++)
+        ref_logits_f[i] = (float)ref_logits[i];
+    double le = rel_err(m->logits, ref_logits_f, (size_t)batch * GNET_CLASSES);
+    printf("logits  relative error %.3g\n", le);
+    EXPECT(le <= TOL);
+    printf("loss    gnet %.7f torch %.7f\n", loss, ref_loss);
+    EXPECT(fabs(loss - ref_loss) <= TOL * fabs(ref_loss));
+    free(ref_logits);
+    free(ref_logits_f);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -137,20 +158,7 @@ int main(int argc, char **argv)
     gnet_softmax_xent_now(be, batch, GNET_CLASSES, m->logits, y, 1.0f / (float)batch, m->dlogits, &loss_sum, &correct);
     gnet_model_backward(m, 0, NULL);
 
-    hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
-    EXPECT(f >= 0);
-    double ref_loss, *ref_logits = malloc(sizeof(double) * (size_t)batch * GNET_CLASSES);
-    EXPECT(read_doubles(f, "loss", &ref_loss, 1) == 0);
-    EXPECT(read_doubles(f, "logits", ref_logits, (size_t)batch * GNET_CLASSES) == 0);
-    H5Fclose(f);
-    float *ref_logits_f = malloc(sizeof(float) * (size_t)batch * GNET_CLASSES);
-    for (int i = 0; i < batch * GNET_CLASSES; i++)
-        ref_logits_f[i] = (float)ref_logits[i];
-    double le = rel_err(m->logits, ref_logits_f, (size_t)batch * GNET_CLASSES);
-    printf("logits  relative error %.3g\n", le);
-    EXPECT(le <= TOL);
-    printf("loss    gnet %.7f torch %.7f\n", loss_sum / batch, ref_loss);
-    EXPECT(fabs(loss_sum / batch - ref_loss) <= TOL * fabs(ref_loss));
+    check_logits_and_loss(m, out, batch, loss_sum / batch);
 
     float *ref = malloc(sizeof(float) * m->n_weights);
     EXPECT(load_prefixed(out, m, "grad/", ref) == 0);
@@ -164,8 +172,6 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     EXPECT(system(cmd) == 0);
     free(ref);
-    free(ref_logits);
-    free(ref_logits_f);
     free(y);
     be->free(be, x);
     gnet_sgd_destroy(opt);
