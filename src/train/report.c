@@ -13,7 +13,7 @@
 #include "core/alloc.h"
 #include "core/durable.h"
 #include "core/log.h"
-#include "train/run.h"
+#include "core/clock.h"
 
 struct gnet_report {
     int active; /* rank 0 */
