@@ -49,6 +49,23 @@ static inline float *bench_random_batch(gnet_backend *be, int batch, int size, i
     return x;
 }
 
+/* What a step benchmark trains: the model at batch x size (Xavier init, seed 1), a random
+ * batch in backend memory (*x) and its labels (*y, host). 0, or 1 when the model does not fit. */
+static inline int bench_setup(gnet_backend *be, int batch, int size, gnet_model **m, float **x, int32_t **y)
+{
+    *m = gnet_model_create(be, batch, size);
+    if (!*m)
+        return 1;
+    gnet_model_init(*m, 1, GNET_INIT_XAVIER);
+    *y = malloc(sizeof(int32_t) * (size_t)batch);
+    if (!*y) {
+        fprintf(stderr, "bench: out of host memory\n");
+        exit(1);
+    }
+    *x = bench_random_batch(be, batch, size, *y);
+    return 0;
+}
+
 /* Seconds per step over `steps` steps after `warmup` untimed ones; *loss: the last mean loss.
  * Each step's loss is read after the next step is queued, as the trainer reads it, so the
  * host never waits for the step it just queued. */

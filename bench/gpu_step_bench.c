@@ -60,14 +60,11 @@ int main(int argc, char **argv)
     char hint[64];
     snprintf(hint, sizeof hint, "at batch %d", batch);
     gnet_backend *be = gnet_backend_cuda_create(device, math, hint, name, sizeof name);
-    gnet_model *m = gnet_model_create(be, batch, size);
-    if (!m)
+    gnet_model *m;
+    float *x;
+    int32_t *y;
+    if (bench_setup(be, batch, size, &m, &x, &y))
         return 1;
-    gnet_model_init(m, 1, GNET_INIT_XAVIER);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
-    if (!y)
-        return 1;
-    float *x = bench_random_batch(be, batch, size, y);
     double loss, each[BENCH_MAX_SAMPLES];
     double dt = bench_median_step_seconds(be, m, x, y, warmup, steps, samples, each, &loss);
     print_result(be, m, name, precision, dt, each, samples, loss);

@@ -13,14 +13,11 @@ int main(int argc, char **argv)
     int threads = bench_arg_int(argc, argv, "--threads", 0), steps = bench_arg_int(argc, argv, "--steps", 10);
     int warmup = bench_arg_int(argc, argv, "--warmup", 2);
     gnet_backend *be = gnet_backend_cpu_create(threads);
-    gnet_model *m = gnet_model_create(be, batch, size);
-    if (!m)
+    gnet_model *m;
+    float *x;
+    int32_t *y;
+    if (bench_setup(be, batch, size, &m, &x, &y))
         return 1;
-    gnet_model_init(m, 1, GNET_INIT_XAVIER);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
-    if (!y)
-        return 1;
-    float *x = bench_random_batch(be, batch, size, y);
     double loss, dt = bench_step_seconds(be, m, x, y, warmup, steps, &loss);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
