@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/backend.h"
 #include "core/check_dnnl.h"
 #include "core/fifo.h"
@@ -38,11 +39,9 @@ static void *xmalloc(size_t bytes)
 {
     /* 64-byte alignment: one AVX-512 vector, what oneDNN's kernels prefer. */
     size_t rounded = (bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (!p) {
-        gnet_errorf("out of host memory allocating %zu bytes", bytes);
+    void *p = gnet_aligned_alloc(64, rounded, "a CPU backend buffer");
+    if (!p)
         gnet_fatal(1);
-    }
     return p;
 }
 
@@ -323,11 +322,9 @@ static void conv_plan_backward(gnet_conv *cv, const_dnnl_primitive_desc_t fpd)
 
 static gnet_conv *cpu_conv_create(gnet_backend *be, const gnet_conv_desc *d)
 {
-    gnet_conv *cv = calloc(1, sizeof *cv);
-    if (!cv) {
-        gnet_errorf("out of host memory planning a convolution");
+    gnet_conv *cv = gnet_calloc(1, sizeof *cv, "a convolution's oneDNN plan");
+    if (!cv)
         gnet_fatal(1);
-    }
     cv->c = ctx_of(be);
     cv->d = *d;
     cv->w_count = (size_t)d->out.c * d->in.c * d->k * d->k;
@@ -416,11 +413,9 @@ struct gnet_pool {
 
 static gnet_pool *cpu_pool_create(gnet_backend *be, const gnet_pool_desc *d)
 {
-    gnet_pool *p = calloc(1, sizeof *p);
-    if (!p) {
-        gnet_errorf("out of host memory planning a pooling layer");
+    gnet_pool *p = gnet_calloc(1, sizeof *p, "a pooling layer's oneDNN plan");
+    if (!p)
         gnet_fatal(1);
-    }
     p->c = ctx_of(be);
     dnnl_alg_kind_t alg =
         d->alg == GNET_POOL_MAX ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding;
@@ -690,12 +685,10 @@ static void cpu_destroy(gnet_backend *be)
 
 gnet_backend *gnet_backend_cpu_create(int threads)
 {
-    gnet_backend *be = calloc(1, sizeof *be);
-    cpu_ctx *c = calloc(1, sizeof *c);
-    if (!be || !c) {
-        gnet_errorf("out of host memory creating the CPU backend");
+    gnet_backend *be = gnet_calloc(1, sizeof *be, "the CPU backend");
+    cpu_ctx *c = gnet_calloc(1, sizeof *c, "the CPU backend's state");
+    if (!be || !c)
         gnet_fatal(1);
-    }
     be->threads = threads > 0 ? threads : omp_get_num_procs();
     omp_set_num_threads(be->threads);
     DNNL_CHECK(dnnl_engine_create(&c->eng, dnnl_cpu, 0));

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/backend_cuda_internal.h"
 #include "core/check_cuda.h"
 #include "core/fifo.h"
@@ -593,12 +594,10 @@ static void install_ops(gnet_backend *be)
 gnet_backend *gnet_backend_cuda_create(int device, gnet_cuda_math math, const char *oom_hint,
                                        char *name, size_t name_len)
 {
-    gnet_backend *be = calloc(1, sizeof *be);
-    gnet_cuda_ctx *c = calloc(1, sizeof *c);
-    if (!be || !c) {
-        gnet_errorf("out of host memory creating the CUDA backend");
+    gnet_backend *be = gnet_calloc(1, sizeof *be, "the CUDA backend");
+    gnet_cuda_ctx *c = gnet_calloc(1, sizeof *c, "the CUDA backend's state");
+    if (!be || !c)
         gnet_fatal(1);
-    }
     c->device = device;
     c->math = math;
     c->deterministic = deterministic_from_env();

@@ -6,6 +6,7 @@
  * one algorithm, which would tie the algorithm choice to the fusion. */
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "core/backend_cuda_internal.h"
 #include "core/check_cuda.h"
 
@@ -15,11 +16,9 @@
 
 static void *xcalloc(size_t size, const char *what)
 {
-    void *p = calloc(1, size);
-    if (!p) {
-        gnet_errorf("out of host memory planning a %s", what);
+    void *p = gnet_calloc(1, size, what);
+    if (!p)
         gnet_fatal(1);
-    }
     return p;
 }
 
@@ -240,7 +239,7 @@ static int plan_all(gnet_conv *cv, conv_dir *failed)
 
 static gnet_conv *cuda_conv_create(gnet_backend *be, const gnet_conv_desc *d)
 {
-    gnet_conv *cv = xcalloc(sizeof *cv, "convolution");
+    gnet_conv *cv = xcalloc(sizeof *cv, "a convolution's cuDNN plan");
     cv->c = be->ctx;
     cv->d = *d;
     cv->has_data = d->in.c > 1;
@@ -373,7 +372,7 @@ struct gnet_pool {
 
 static gnet_pool *cuda_pool_create(gnet_backend *be, const gnet_pool_desc *d)
 {
-    gnet_pool *p = xcalloc(sizeof *p, "pooling layer");
+    gnet_pool *p = xcalloc(sizeof *p, "a pooling layer's cuDNN plan");
     p->c = be->ctx;
     p->x = tensor_desc(d->in, CUDNN_DATA_FLOAT);
     p->y = tensor_desc(d->out, CUDNN_DATA_FLOAT);

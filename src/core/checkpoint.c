@@ -12,6 +12,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "core/alloc.h"
 #include "core/check.h"
 #include "core/durable.h"
 #include "core/h5util.h"
@@ -508,14 +509,12 @@ int gnet_ckpt_load(const char *path, const gnet_param_spec *specs, int n, float 
     size_t total = 1; /* never malloc(0) */
     for (int i = 0; i < n; i++)
         total += specs[i].count;
-    float *pbuf = malloc(total * sizeof(float));
-    float *mbuf = momentum ? malloc(total * sizeof(float)) : NULL;
+    float *pbuf = gnet_malloc(total * sizeof(float), path);
+    float *mbuf = momentum ? gnet_malloc(total * sizeof(float), path) : NULL;
     gnet_ckpt_meta m;
     memset(&m, 0, sizeof m);
-    int rc = -1; /* set here: the analyzer cannot see into variadic ckpt_fail */
-    if (!pbuf || (momentum && !mbuf))
-        ckpt_fail("load", path, "out of memory");
-    else
+    int rc = -1;
+    if (pbuf && (!momentum || mbuf))
         rc = load_file(path, specs, n, pbuf, mbuf, meta ? &m : NULL);
     if (rc == 0) {
         scatter(specs, n, pbuf, params);

@@ -3,16 +3,15 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 
 gnet_sgd *gnet_sgd_create(gnet_backend *be, const gnet_param_spec *specs, int n_specs, size_t count,
                           gnet_sgd_config cfg)
 {
-    gnet_sgd *o = calloc(1, sizeof *o);
-    if (!o) {
-        gnet_errorf("out of host memory creating the optimizer");
+    gnet_sgd *o = gnet_calloc(1, sizeof *o, "the optimizer");
+    if (!o)
         gnet_fatal(1);
-    }
     o->be = be;
     o->cfg = cfg;
     o->specs = specs;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 
 #define IDX_MAGIC_IMAGES 0x00000803u
@@ -167,11 +168,9 @@ static uint8_t *rd_body(reader *r, size_t n, size_t offset)
     size_t have = 0;
     while (have < n) {
         size_t want = have == 0 ? (n < first ? n : first) : (have > n / 2 ? n : 2 * have);
-        uint8_t *grown = realloc(buf, want);
-        if (!grown) {
-            gnet_file_errorf(r->path, 0, "cannot allocate %zu bytes", want);
+        uint8_t *grown = gnet_realloc(buf, want, r->path);
+        if (!grown)
             break;
-        }
         buf = grown;
         if (rd_exact(r, buf + have, want - have, offset + have, offset + n) != 0)
             break;
