@@ -4,8 +4,9 @@
 #   tests/fuzz/run_fuzzers.sh [SECONDS [RUNS [HARNESS...]]]   (default 600 s, 1000000 runs, all)
 # A finding stops that harness with the input saved as build-fuzz/findings/<harness>/crash-*
 # (or leak-*, oom-*); add it to tests/fuzz/corpus/<harness>/ as crash-<what> once fixed or
-# suppressed. FUZZ_FORK=1 keeps going after findings instead (libFuzzer's -fork=1 with
-# -ignore_crashes), for harnesses whose findings are libhdf5's own; triage every artifact after.
+# suppressed. FUZZ_FORK=N keeps going after findings instead (libFuzzer's -fork=N, N jobs at a
+# time, with -ignore_crashes), for harnesses whose findings are libhdf5's own; triage every
+# artifact after.
 # Logs: build-fuzz/findings/<harness>.log (the last lines have the executions, cov: and ft:).
 # FUZZ_NICE (default 15): the fuzzers' niceness; lower it to share the cores equally with a
 # training run that is itself niced.
@@ -25,7 +26,7 @@ export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan_fuzz.supp:print_suppressi
 export ASAN_OPTIONS="suppressions=$PWD/tests/asan.supp:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fork=()
-[ "${FUZZ_FORK:-0}" = 1 ] && fork=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
+[ "${FUZZ_FORK:-0}" != 0 ] && fork=(-fork="$FUZZ_FORK" -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
 status=0
 for h in "${harnesses[@]}"; do
   out=build-fuzz/findings/$h
