@@ -24,6 +24,19 @@ mpirun --timeout 120 -np 2 "$bin" "${small[@]}" --lr 1e6 >"$tmp/div2.out" 2>&1
 rc=$?
 [ $rc -eq 4 ] && [ "$(grep -c 'training diverged' "$tmp/div2.out")" -eq 1 ]
 check $? "divergence on 2 ranks: both stop at the same step, one message, exit 4 (got $rc)"
+# ... and what the run recorded before it stopped stays JSON: an evaluation of weights that
+# already give a non-finite test loss, and noise-scale norms that are no longer finite, are
+# written as null (JSON has no NaN; "-nan" made the record unreadable)
+mpirun --timeout 120 -np 2 "$bin" "${small[@]}" --lr 1e6 --eval-every 1 --noise-scale \
+  --out "$tmp/divj" >/dev/null 2>&1
+"$py" - "$tmp/divj/metrics.jsonl" <<'PY'
+import json, sys
+def refuse(c):
+    raise ValueError("not JSON: " + c)
+recs = [json.loads(l, parse_constant=refuse) for l in open(sys.argv[1])]
+sys.exit(0 if len(recs) >= 2 and any(r.get("test_loss") is None for r in recs) else 1)
+PY
+check $? "divergence with evaluations: every record is JSON, the non-finite values null"
 
 # (2) disk full while checkpointing (a file-size limit makes the write fail with EFBIG, and
 # gnet_dist ignores SIGXFSZ so that it can report it; mpirun's daemons would not pass on a

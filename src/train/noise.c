@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "train/json.h"
+
 void gnet_noise_init(gnet_noise *n, double beta) { *n = (gnet_noise){.beta = beta}; }
 
 void gnet_noise_add(gnet_noise *n, double small_mean, double big, double b, double B)
@@ -34,10 +36,10 @@ void gnet_noise_fields(const gnet_noise *n, char *buf, size_t len)
         buf[0] = '\0';
         return;
     }
-    char bs[32] = "null"; /* |G|^2 averaging to exactly 0: no ratio (JSON has no inf) */
-    if (isfinite(b_simple))
-        (void)snprintf(bs, sizeof bs, "%.9g", b_simple);
-    (void)snprintf(buf, len,
-                   ", \"gns_g2\": %.9g, \"gns_trace\": %.9g, \"b_simple\": %s, \"gns_steps\": %lld",
-                   g2, trace, bs, (long long)n->steps);
+    /* |G|^2 averaging to exactly 0 gives no ratio; a diverged run, no norms. */
+    char a[32], b[32], c[32];
+    (void)snprintf(
+        buf, len, ", \"gns_g2\": %s, \"gns_trace\": %s, \"b_simple\": %s, \"gns_steps\": %lld",
+        gnet_json_num(a, sizeof a, "%.9g", g2), gnet_json_num(b, sizeof b, "%.9g", trace),
+        gnet_json_num(c, sizeof c, "%.9g", b_simple), (long long)n->steps);
 }

@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/durable.h"
 #include "core/log.h"
+#include "train/json.h"
 #include "core/clock.h"
 
 struct gnet_report {
@@ -368,16 +369,18 @@ int gnet_report_epoch(gnet_report *rep, const gnet_epoch_record *e)
         "epoch %" PRId64 "/%d loss %.3f, train acc %.3f, test acc %.3f, %.1f examples/sec on %s",
         e->epoch, rep->o->epochs, e->loss, e->train_acc, e->test_acc, e->img_per_s, rep->where);
     rep->last_tenth = -1;
-    char record[1024], fields[256];
+    char record[1024], fields[256], loss[32], test_loss[32];
     run_fields(rep, fields, sizeof fields);
     (void)snprintf(record, sizeof record,
                    "{\"epoch\": %" PRId64 ", \"epochs\": %d, \"step\": %" PRId64
-                   ", \"loss\": %.6f, \"train_acc\": %.6f, "
-                   "\"test_loss\": %.6f, \"test_acc\": %.6f, \"img_per_s\": %.2f, \"epoch_s\": "
+                   ", \"loss\": %s, \"train_acc\": %.6f, "
+                   "\"test_loss\": %s, \"test_acc\": %.6f, \"img_per_s\": %.2f, \"epoch_s\": "
                    "%.3f, \"wall_s\": %.3f, "
                    "\"lr\": %.7g%s, %s}\n",
-                   e->epoch, rep->o->epochs, e->step, e->loss, e->train_acc, e->test_loss,
-                   e->test_acc, e->img_per_s, e->epoch_s, e->wall_s, e->lr, e->noise, fields);
+                   e->epoch, rep->o->epochs, e->step,
+                   gnet_json_num(loss, sizeof loss, "%.6f", e->loss), e->train_acc,
+                   gnet_json_num(test_loss, sizeof test_loss, "%.6f", e->test_loss), e->test_acc,
+                   e->img_per_s, e->epoch_s, e->wall_s, e->lr, e->noise, fields);
     return append_metrics(rep, record);
 }
 
@@ -385,17 +388,17 @@ int gnet_report_eval(gnet_report *rep, const gnet_eval_record *e)
 {
     if (!rep->active)
         return 0;
-    char record[1024], fields[256], train_loss[32] = "null";
-    if (!isnan(e->train_loss))
-        (void)snprintf(train_loss, sizeof train_loss, "%.6f", e->train_loss);
+    char record[1024], fields[256], train_loss[32], test_loss[32];
     run_fields(rep, fields, sizeof fields);
     (void)snprintf(record, sizeof record,
                    "{\"eval\": true, \"step\": %" PRId64
                    ", \"images\": %.0f, \"epoch\": %.6f, \"lr\": %.7g, "
-                   "\"train_loss\": %s, \"test_loss\": %.6f, \"test_acc\": %.6f, \"train_s\": "
+                   "\"train_loss\": %s, \"test_loss\": %s, \"test_acc\": %.6f, \"train_s\": "
                    "%.3f, \"wall_s\": %.3f, "
                    "\"eval_s\": %.3f%s, %s}\n",
-                   e->step, e->images, e->epoch, e->lr, train_loss, e->test_loss, e->test_acc,
+                   e->step, e->images, e->epoch, e->lr,
+                   gnet_json_num(train_loss, sizeof train_loss, "%.6f", e->train_loss),
+                   gnet_json_num(test_loss, sizeof test_loss, "%.6f", e->test_loss), e->test_acc,
                    e->train_s, e->wall_s, e->eval_s, e->noise, fields);
     return append_metrics(rep, record);
 }
@@ -421,14 +424,15 @@ int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t s
 {
     if (!rep->active)
         return 0;
-    char record[1024], fields[256], target_text[256],
+    char record[1024], fields[256], target_text[256], loss[32],
         metrics[160] = "\"loss\": null, \"train_acc\": null, \"test_acc\": null, \"lr\": null";
     target_fields(target, target_text, sizeof target_text);
     run_fields(rep, fields, sizeof fields);
     if (last)
         (void)snprintf(metrics, sizeof metrics,
-                       "\"loss\": %.6f, \"train_acc\": %.6f, \"test_acc\": %.6f, \"lr\": %.7g",
-                       last->loss, last->train_acc, last->test_acc, last->lr);
+                       "\"loss\": %s, \"train_acc\": %.6f, \"test_acc\": %.6f, \"lr\": %.7g",
+                       gnet_json_num(loss, sizeof loss, "%.6f", last->loss), last->train_acc,
+                       last->test_acc, last->lr);
     (void)snprintf(record, sizeof record,
                    "{\"final\": true, \"epochs\": %" PRId64 ", \"steps\": %" PRId64
                    ", %s, \"img_per_s\": %.2f, "
