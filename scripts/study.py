@@ -9,7 +9,8 @@ usage: scripts/study.py --target ACC [--budget-epochs N] [--method KEY=NAME ...]
 A STUDY_DIR holds run directories (scripts/sweep.sh --grid configs/study/grid.txt STUDY_DIR),
 each named METHOD_bsBATCH after its config file (sgd_bs0032, lars_bs8192); a RUN_DIR given
 directly is one run. Each run is read from metrics.jsonl (eval records, epoch records, the
-final record; a run without the final record is "unfinished" and reported from what it has)
+final record; a run without the final record is "unfinished" and reported from what it has;
+one whose final record says "diverged" is reported as diverged at that step)
 and config.ini (batch-size, lr, lr-scale, base-batch, epochs).
 
 Per run: the first evaluation (eval record or epoch-end evaluation) with test acc >= ACC,
@@ -207,7 +208,7 @@ def analyse(run, target, budget):
 
 
 def throughput(run):
-    if run["final"]:
+    if run["final"] and is_number(run["final"].get("img_per_s")):
         return run["final"]["img_per_s"]
     last = run["points"][-1] if run["points"] else None
     return last["images"] / last["train_s"] if last and last["train_s"] > 0 else None
@@ -257,6 +258,8 @@ def duration(s):
 
 def epochs_cell(run):
     text = f"{fmt(run['done'], 'g')}/{fmt(run['epochs'], 'd')}"
+    if run["final"] and run["final"].get("diverged"):
+        return text + f" (diverged at step {run['final'].get('diverged_step', 0):,})"
     return text if run["final"] else text + " (unfinished)"
 
 
@@ -300,7 +303,8 @@ def critical_sentence(crit):
 
 
 def reference_row(run):
-    last = run["final"] or (run["epoch_recs"][-1] if run["epoch_recs"] else {})
+    last = run["final"] if run["final"] and not run["final"].get("diverged") else \
+        (run["epoch_recs"][-1] if run["epoch_recs"] else {})
     return [str(run["batch"]), fmt(run["lr"], "g"), epochs_cell(run),
             fmt(last.get("loss"), ".3f"), fmt(last.get("train_acc"), ".3f"),
             fmt(last.get("test_acc"), ".3f"), fmt(last.get("img_per_s"), ".1f")]

@@ -6,7 +6,7 @@ usage: scripts/summarize.py [-o FILE] RUN_DIR|SWEEP_DIR...
 A RUN_DIR holds metrics.jsonl (and config.ini); a SWEEP_DIR (scripts/sweep.sh) holds run
 directories, tabulated sorted by batch, lr and epochs. One row per run, from its final
 record; a run without one (still going, stopped, failed) shows its last epoch record and
-"k/E (unfinished)" epochs. -o writes the table to FILE (atomically) instead of stdout.
+"k/E (unfinished)" epochs; a run that diverged (exit code 4) says at which step. -o writes the table to FILE (atomically) instead of stdout.
 
 Columns: batch | lr | epochs | loss | train acc | test acc | examples/s | wall, as the
 reference prints them, then ranks | device | run. lr and epochs are the configured ones
@@ -140,6 +140,8 @@ def row(run):
         epochs = fmt(run["epochs"], "d")
         if isinstance(done, int) and run["epochs"] is not None and done != run["epochs"]:
             epochs = f"{done}/{run['epochs']}"
+        if run["final"].get("diverged"):
+            epochs += f" (diverged at step {run['final'].get('diverged_step', 0)})"
     else:
         done = len(run["epochs_rec"]) and run["epochs_rec"][-1]["epoch"]
         epochs = f"{done}/{fmt(run['epochs'], 'd')} (unfinished)"

@@ -34,9 +34,15 @@ import json, sys
 def refuse(c):
     raise ValueError("not JSON: " + c)
 recs = [json.loads(l, parse_constant=refuse) for l in open(sys.argv[1])]
-sys.exit(0 if len(recs) >= 2 and any(r.get("test_loss") is None for r in recs) else 1)
+last = recs[-1]
+ok = len(recs) >= 3 and any(r.get("test_loss") is None for r in recs[:-1])
+# the run's end is recorded: a final record saying where it diverged (a sweep counts the run
+# as done instead of resuming it into the same divergence)
+ok = ok and last.get("final") is True and last.get("diverged") is True and \
+    last.get("diverged_step") == recs[-2]["step"] + 1 and last.get("loss") is None
+sys.exit(0 if ok else print(recs) or 1)
 PY
-check $? "divergence with evaluations: every record is JSON, the non-finite values null"
+check $? "divergence with evaluations: every record is JSON, the non-finite values null, and a final record says where it diverged"
 
 # (2) disk full while checkpointing (a file-size limit makes the write fail with EFBIG, and
 # gnet_dist ignores SIGXFSZ so that it can report it; mpirun's daemons would not pass on a

@@ -440,3 +440,19 @@ int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t s
                    last ? last->epoch : 0, steps, metrics, img_per_s, wall_s, target_text, fields);
     return append_metrics(rep, record);
 }
+
+int gnet_report_diverged(gnet_report *rep, int64_t step, int64_t epochs, double img_per_s,
+                         double wall_s)
+{
+    if (!rep->active)
+        return 0;
+    char record[1024], fields[256];
+    run_fields(rep, fields, sizeof fields);
+    (void)snprintf(record, sizeof record,
+                   "{\"final\": true, \"diverged\": true, \"diverged_step\": %" PRId64
+                   ", \"epochs\": %" PRId64 ", \"steps\": %" PRId64
+                   ", \"loss\": null, \"train_acc\": null, \"test_acc\": null, \"lr\": null, "
+                   "\"img_per_s\": %.2f, \"wall_s\": %.3f, %s}\n",
+                   step, epochs, step, img_per_s, wall_s, fields);
+    return append_metrics(rep, record);
+}

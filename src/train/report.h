@@ -94,5 +94,11 @@ int gnet_report_eval(gnet_report *rep, const gnet_eval_record *e);
  * NULL without --target-acc. */
 int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t steps,
                       double img_per_s, double wall_s, const gnet_target *target);
+/* The final record of a run that ended because step's loss was not finite (exit code 4):
+ * "diverged": true and the step, after `epochs` completed epochs; its metrics are null,
+ * img_per_s is the training rate until then. A
+ * sweep then counts the run as finished instead of resuming it into the same divergence. */
+int gnet_report_diverged(gnet_report *rep, int64_t step, int64_t epochs, double img_per_s,
+                         double wall_s);
 
 #endif

@@ -46,6 +46,7 @@ typedef struct {
     /* --target-acc: where the first evaluation reaching it was (step 0: not reached). */
     int64_t target_step;
     double target_images, target_train_s, target_epoch, target_wall_s, target_test_acc;
+    int64_t diverged_step; /* the step whose summed loss was not finite (0: none) */
 } gnet_progress;
 
 /* What a step measured for the noise scale (train/noise.h). */

@@ -250,8 +250,10 @@ static int after_step(gnet_run *r, gnet_progress *p, const gnet_pending_step *s,
                       int *stop)
 {
     gnet_stop_verdict v = gnet_stop_after_step(r->comm, loss_here, s->norms.local);
-    if (!isfinite(v.step_loss))
+    if (!isfinite(v.step_loss)) {
+        p->diverged_step = s->step;
         return diverged(r, s, v.step_loss);
+    }
     if (s->norms.measured)
         add_noise(r, p, s->norms.global, v.sqnorm);
     r->last_loss = v.step_loss / (double)s->global_valid;
@@ -435,6 +437,11 @@ static int train_loop(gnet_run *r, gnet_progress *p)
             if (at_max_steps(o, p))
                 break;
             int rc = train_epoch(r, p, &stop);
+            if (rc == GNET_EXIT_DIVERGED)
+                (void)gnet_report_diverged(r->report, p->diverged_step, p->epoch,
+                                           p->train_seconds > 0 ? p->train_images / p->train_seconds
+                                                                : 0.0,
+                                           wall_seconds(r, p));
             if (rc)
                 return rc;
             if (stop)
