@@ -466,6 +466,7 @@ def figures(runs, names, target, budget, crit):
                          "then run with /usr/bin/python3") from None
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in the SVG
+    matplotlib.rcParams["svg.hashsalt"] = "gnet-study"  # fixed ids: the same runs, the same SVG
     import matplotlib.pyplot as plt
     colours = colours_for(runs)
     figs = {}
@@ -499,7 +500,9 @@ def write_all(out_dir, text, figs):
             for ext in ("png", "svg"):
                 final = os.path.join(out_dir, f"{name}.{ext}")
                 tmps.append((f"{final}{suffix}.{ext}", final))
-                fig.savefig(tmps[-1][0], dpi=120, bbox_inches="tight")
+                # No date: the same runs give the same files (diffable in git).
+                meta = {"Date": None} if ext == "svg" else {}
+                fig.savefig(tmps[-1][0], dpi=120, bbox_inches="tight", metadata=meta)
     except OSError as e:
         for tmp, _ in tmps:
             if os.path.exists(tmp):
