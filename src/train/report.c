@@ -419,26 +419,35 @@ static void target_fields(const gnet_target *t, char *buf, size_t n)
             t->acc, t->step, t->images, t->epoch, t->train_s, t->wall_s, t->test_acc);
 }
 
+#define NULL_METRICS "\"loss\": null, \"train_acc\": null, \"test_acc\": null, \"lr\": null"
+
+/* The final record: metrics (the last epoch's, or null), then extra (", ..." or ""). */
+static int write_final(gnet_report *rep, int64_t epochs, int64_t steps, const char *metrics,
+                       double img_per_s, double wall_s, const char *extra)
+{
+    char record[1024], fields[256];
+    run_fields(rep, fields, sizeof fields);
+    (void)snprintf(record, sizeof record,
+                   "{\"final\": true, \"epochs\": %" PRId64 ", \"steps\": %" PRId64
+                   ", %s, \"img_per_s\": %.2f, "
+                   "\"wall_s\": %.3f%s, %s}\n",
+                   epochs, steps, metrics, img_per_s, wall_s, extra, fields);
+    return append_metrics(rep, record);
+}
+
 int gnet_report_final(gnet_report *rep, const gnet_epoch_record *last, int64_t steps,
                       double img_per_s, double wall_s, const gnet_target *target)
 {
     if (!rep->active)
         return 0;
-    char record[1024], fields[256], target_text[256], loss[32],
-        metrics[160] = "\"loss\": null, \"train_acc\": null, \"test_acc\": null, \"lr\": null";
+    char target_text[256], loss[32], metrics[160] = NULL_METRICS;
     target_fields(target, target_text, sizeof target_text);
-    run_fields(rep, fields, sizeof fields);
     if (last)
         (void)snprintf(metrics, sizeof metrics,
                        "\"loss\": %s, \"train_acc\": %.6f, \"test_acc\": %.6f, \"lr\": %.7g",
                        gnet_json_num(loss, sizeof loss, "%.6f", last->loss), last->train_acc,
                        last->test_acc, last->lr);
-    (void)snprintf(record, sizeof record,
-                   "{\"final\": true, \"epochs\": %" PRId64 ", \"steps\": %" PRId64
-                   ", %s, \"img_per_s\": %.2f, "
-                   "\"wall_s\": %.3f%s, %s}\n",
-                   last ? last->epoch : 0, steps, metrics, img_per_s, wall_s, target_text, fields);
-    return append_metrics(rep, record);
+    return write_final(rep, last ? last->epoch : 0, steps, metrics, img_per_s, wall_s, target_text);
 }
 
 int gnet_report_diverged(gnet_report *rep, int64_t step, int64_t epochs, double img_per_s,
@@ -446,13 +455,7 @@ int gnet_report_diverged(gnet_report *rep, int64_t step, int64_t epochs, double 
 {
     if (!rep->active)
         return 0;
-    char record[1024], fields[256];
-    run_fields(rep, fields, sizeof fields);
-    (void)snprintf(record, sizeof record,
-                   "{\"final\": true, \"diverged\": true, \"diverged_step\": %" PRId64
-                   ", \"epochs\": %" PRId64 ", \"steps\": %" PRId64
-                   ", \"loss\": null, \"train_acc\": null, \"test_acc\": null, \"lr\": null, "
-                   "\"img_per_s\": %.2f, \"wall_s\": %.3f, %s}\n",
-                   step, epochs, step, img_per_s, wall_s, fields);
-    return append_metrics(rep, record);
+    char extra[96];
+    (void)snprintf(extra, sizeof extra, ", \"diverged\": true, \"diverged_step\": %" PRId64, step);
+    return write_final(rep, epochs, step, NULL_METRICS, img_per_s, wall_s, extra);
 }
