@@ -137,7 +137,8 @@ check $? "an infinite momentum entry: --resume refuses it"
 check $? "... while its (finite) parameters still load with --init"
 
 # (5) a rank that fails during evaluation: the last chunk of test.h5 (rank 1's slice) is
-# damaged inside its compressed data
+# damaged inside its compressed data, and the manifest made to vouch for the damaged file (its
+# size and CRC-32 are checked at open: this is damage that happens while a run reads)
 "$py" - "$tmp/idx" <<'PY'
 import os, struct, sys, zlib, gzip, random
 d = sys.argv[1]; os.makedirs(d); random.seed(1)
@@ -150,13 +151,18 @@ for name, n in (("train", 640), ("t10k", 320)):
 PY
 "$prep" --src "$tmp/idx" --out "$tmp/data" --shards 2 >/dev/null
 "$py" - "$tmp/data/test.h5" <<'PY'
-import h5py, sys
+import h5py, os, sys, zlib
 with h5py.File(sys.argv[1], "r") as f:
     ds = f["images"]
     info = ds.id.get_chunk_info(ds.id.get_num_chunks() - 1)
 with open(sys.argv[1], "r+b") as f:
     f.seek(info.byte_offset + info.size // 3)
     f.write(b"\xde\xad" * 200)
+data = open(sys.argv[1], "rb").read()
+manifest = os.path.join(os.path.dirname(sys.argv[1]), "manifest.txt")
+lines = [f"test_file = {len(data)} {zlib.crc32(data):08x}" if l.startswith("test_file =") else l
+         for l in open(manifest).read().splitlines()]
+open(manifest, "w").write("\n".join(lines) + "\n")
 PY
 mpirun --timeout 120 -np 2 "$bin" --data "$tmp/data" --batch-size 32 --epochs 1 --threads 1 --no-progress \
   --out "$tmp/evalrun2" >"$tmp/eval.out" 2>&1
@@ -174,6 +180,17 @@ rc=$?
 err=$(grep "^gnet: error: .*test.h5" "$tmp/eval1.out" | head -1)
 [ $rc -ne 0 ] && [ -n "$err" ] && grep -qxF "$err" "$tmp/evalrun/log.txt"
 check $? "a read error of the prefetch thread: the same line on stderr and in log.txt (rc $rc)"
+
+# (5b) a shard damaged on disk (one byte), rank 1's: refused at start by its CRC-32 before
+# libhdf5 reads it, on every rank, naming the file; nothing created
+cp -r "$tmp/data" "$tmp/data_flip"
+printf '\x55' | dd of="$tmp/data_flip/train-00001-of-00002.h5" bs=1 seek=2000 conv=notrunc 2>/dev/null
+mpirun --timeout 120 -np 2 "$bin" --data "$tmp/data_flip" --batch-size 32 --epochs 1 --threads 1 \
+  --no-progress --out "$tmp/fliprun" >"$tmp/flip.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ ! -e "$tmp/fliprun" ] &&
+  grep -q "rank 1.*train-00001-of-00002.h5: damaged: its CRC-32 is [0-9a-f]\{8\}, the manifest says" "$tmp/flip.out"
+check $? "a damaged shard is refused by its checksum at start, naming the rank and file (rc $rc)"
 
 # (6) a rank that hangs (SIGSTOP): the others end the job within --comm-timeout, naming it
 mpirun -np 2 "$bin" --synthetic 100000 --batch-size 32 --epochs 1 --threads 1 --no-progress \

@@ -137,6 +137,14 @@ else
   flunk "plain IDX files: $(cat "$tmp/stderr")"
 fi
 
+# The same sources, seed and shard count give the same bytes (HDF5 keeps no object times), so
+# the manifest's file checksums are reproducible too.
+sleep 1.1 # a second later: object times, were they kept, would differ
+"$prep" --src "$tmp/plain" --out "$tmp/out_again" --shards 3 --seed 5 >/dev/null 2>&1 &&
+  (cd "$tmp/out" && for f in *; do cmp -s "$f" "$tmp/out_again/$f" || exit 1; done) &&
+  [ "$(ls "$tmp/out" | wc -l)" -eq 5 ]
+[ $? -eq 0 ] && pass "a second preparation is byte-identical" || flunk "a second preparation differs"
+
 # An existing output: refused without --force (and untouched); replaced with it.
 before=$(cat "$tmp/out/manifest.txt")
 expect_refused 1 "existing output" "$tmp/out" "already exists (use --force" -- \
@@ -176,7 +184,7 @@ import gzip, sys, zlib
 import h5py, numpy as np
 out, src = sys.argv[1:]
 m = dict(l.split(" = ") for l in open(f"{out}/manifest.txt").read().splitlines() if not l.startswith("#"))
-assert m["format_version"] == "1" and m["shards"] == "2" and m["seed"] == "9", m
+assert m["format_version"] == "2" and m["shards"] == "2" and m["seed"] == "9", m
 assert (m["rows"], m["cols"], m["train_count"], m["test_count"]) == ("6", "4", "300", "50"), m
 assert (m["shard_size.0"], m["shard_size.1"]) == ("150", "150"), m
 def raw(name):
@@ -191,13 +199,16 @@ labels = {"train": np.frombuffer(raw("train-labels-idx1-ubyte")[8:], np.uint8),
 seen = []
 for name, split, index, count in (("train-00000-of-00002.h5", "train", 0, 2),
                                   ("train-00001-of-00002.h5", "train", 1, 2), ("test.h5", "test", -1, 1)):
+    data = open(f"{out}/{name}", "rb").read()
+    key = "test_file" if index < 0 else f"shard_file.{index}"
+    assert m[key] == f"{len(data)} {zlib.crc32(data):08x}", (key, m[key], len(data))
     with h5py.File(f"{out}/{name}", "r") as f:
         im, lb, gi = f["images"], f["labels"], f["global_indices"][:]
         assert im.dtype == np.uint8 and lb.dtype == np.uint8 and gi.dtype == np.int64
         assert im.chunks == (min(64, im.shape[0]), 6, 4) and im.compression == "gzip" and im.compression_opts == 4
         a = f.attrs
         assert a["id"].decode() == m["id"] and a["shard_index"] == index and a["shard_count"] == count
-        assert a["seed"] == 9 and a["format_version"] == 1
+        assert a["seed"] == 9 and a["format_version"] == 2
         for k, v in crc.items():
             assert a[f"crc32_{k}"] == v and m[f"crc32_{k}"] == f"{v:08x}", (k, a[f"crc32_{k}"], v)
         assert (im[:] == images[split][gi]).all() and (lb[:] == labels[split][gi]).all()
@@ -207,7 +218,7 @@ for name, split, index, count in (("train-00000-of-00002.h5", "train", 0, 2),
         else:
             assert (gi == np.arange(50)).all()
 assert sorted(seen) == list(range(300))
-print("h5py: layout, attributes, CRC32s and contents match the sources")
+print("h5py: layout, attributes, CRC32s, file sizes and contents match the sources")
 PY
 [ $? -eq 0 ] && pass "h5py view" || flunk "h5py view"
 

@@ -1,7 +1,8 @@
 /* Prepared data: gnet_prepare (the library function) on small IDX sets, then the reader:
  * shards hold a seeded permutation of the training set split in descending sizes, arbitrary
- * index lists read back the source bytes, and every kind of bad manifest or shard file is
- * refused with one error line naming the file and the problem.
+ * index lists read back the source bytes, the manifest's file sizes and CRC-32s are the
+ * files', and every kind of bad manifest or shard file is refused with one error line naming
+ * the file and the problem.
  * With --real: the same on the installed Fashion-MNIST (exit 77, skipped, without it):
  * 4 shards of 15000 with every class, 6000 per class, global_indices a permutation, pixel
  * mean 0.2860, random index lists equal to the IDX arrays. */
@@ -296,7 +297,23 @@ static void test_bad_manifests(void)
         {"shard_size.1", "shard_size.4096 = 334\n", NULL, "unknown key 'shard_size.4096'"},
         {NULL, NULL, "seed = 1\n", "'seed' given twice"},
         {NULL, NULL, "shard_size.0 = 334\n", "'shard_size.0' given twice"},
-        {"format_version", "format_version = 2\n", NULL, "unsupported format_version 2"},
+        {"format_version", "format_version = 1\n", NULL,
+         "format_version 1: an older preparation (version 2 added the files' sizes and "
+         "checksums); prepare it again (gnet_prepare --force)"},
+        {"format_version", "format_version = 3\n", NULL, "unsupported format_version 3"},
+        {"shard_file.1", "", NULL, "missing key 'shard_file.1' (shards = 3)"},
+        {"test_file", "", NULL, "missing key 'test_file'"},
+        {NULL, NULL, "shard_file.3 = 5 0000abcd\n", "'shard_file.3' given, but shards = 3"},
+        {NULL, NULL, "test_file = 5 0000abcd\n", "'test_file' given twice"},
+        {NULL, NULL, "shard_file.0 = 5 0000abcd\n", "'shard_file.0' given twice"},
+        {"test_file", "test_file = 100\n", NULL,
+         "test_file = '100': expected a size in bytes and a CRC-32"},
+        {"shard_file.0", "shard_file.0 = 0 0000abcd\n", NULL, "shard_file.0 = '0 0000abcd'"},
+        {"shard_file.0", "shard_file.0 = 12 0000ABCD\n", NULL, "shard_file.0 = '12 0000ABCD'"},
+        {"shard_file.0", "shard_file.0 = 12 0000abcd x\n", NULL, "shard_file.0 = '12 0000abcd x'"},
+        {"shard_file.0", "shard_file.0 = 4611686018427387905 0000abcd\n", NULL,
+         "shard_file.0 = '4611686018427387905 0000abcd'"},
+        {"shard_file.0", "shard_file.x = 12 0000abcd\n", NULL, "unknown key 'shard_file.x'"},
         {NULL, NULL, "this line has no equals sign\n", "expected 'key = value'"},
         {"crc32_train_images", "crc32_train_images = xyz\n", NULL, "crc32_train_images = 'xyz'"},
         {"id", "id = two words\n", NULL, "id = 'two words'"},
@@ -314,6 +331,30 @@ static void test_bad_manifests(void)
 }
 
 /* ---- bad shard files --------------------------------------------------------------------- */
+
+/* The size and zlib CRC-32 of the file at path, as gnet_prepare puts them in the manifest. */
+static gnet_file_sum file_sum(const char *path)
+{
+    gnet_file_sum sum = {0, (uint32_t)crc32(0, NULL, 0)};
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[65536];
+    for (size_t n; f && (n = fread(buf, 1, sizeof buf, f)) > 0; sum.bytes += (int64_t)n)
+        sum.crc32 = (uint32_t)crc32(sum.crc32, buf, (uInt)n);
+    if (f)
+        fclose(f);
+    return sum;
+}
+
+/* g_m, vouching for the file at path as file `index`'s (its size and CRC-32): what a crafted
+ * file with a matching manifest, or one damaged before gnet_prepare summed it, looks like.
+ * The checks behind the checksum are for those. */
+static const gnet_manifest *vouching(const char *path, int index)
+{
+    static gnet_manifest m;
+    m = g_m;
+    *(index < 0 ? &m.test_file : &m.shard_file[index]) = file_sum(path);
+    return &m;
+}
 
 static void copy_file(const char *from, const char *to)
 {
@@ -489,7 +530,7 @@ static void test_bad_shards(void)
         gnet_shard_path(path, sizeof path, dir, cases[i].index, g_m.shards);
         cases[i].mutate(path);
         test_capture_begin(&g_cap);
-        gnet_shard *s = gnet_shard_open(dir, &g_m, cases[i].index);
+        gnet_shard *s = gnet_shard_open(dir, vouching(path, cases[i].index), cases[i].index);
         test_capture_end(&g_cap, err, sizeof err);
         EXPECT(s == NULL);
         expect_one_error(__LINE__, err, path, cases[i].problem);
@@ -503,9 +544,78 @@ static void test_bad_shards(void)
     /* h5py's variable-length string id is as good as the fixed-length one */
     gnet_shard_path(path, sizeof path, dir, 1, g_m.shards);
     m_id_vlen(path);
-    gnet_shard *s = gnet_shard_open(dir, &g_m, 1);
+    gnet_shard *s = gnet_shard_open(dir, vouching(path, 1), 1);
     EXPECT(s != NULL);
     gnet_shard_close(s);
+}
+
+static void flip_middle(const char *p)
+{
+    struct stat st;
+    EXPECT(stat(p, &st) == 0);
+    FILE *f = fopen(p, "r+b");
+    EXPECT(f && fseek(f, (long)st.st_size / 2, SEEK_SET) == 0);
+    int c = f ? fgetc(f) : 0;
+    if (f && fseek(f, (long)st.st_size / 2, SEEK_SET) == 0)
+        fputc(c ^ 0x10, f);
+    if (f)
+        fclose(f);
+}
+static void cut_half(const char *p)
+{
+    struct stat st;
+    EXPECT(stat(p, &st) == 0 && truncate(p, st.st_size / 2) == 0);
+}
+static void add_byte(const char *p)
+{
+    FILE *f = fopen(p, "ab");
+    EXPECT(f && fputc(0, f) == 0);
+    if (f)
+        fclose(f);
+}
+static void m_fifo(const char *p) { EXPECT(unlink(p) == 0 && mkfifo(p, 0600) == 0); }
+static void m_dir(const char *p) { EXPECT(unlink(p) == 0 && mkdir(p, 0700) == 0); }
+
+/* A file that differs from the one gnet_prepare wrote is refused by its size or CRC-32,
+ * before libhdf5 reads it (which crashes on some damaged files: docs/reliability.md); a FIFO
+ * in its place is refused, not waited on. */
+static void test_damaged_files(void)
+{
+    char main_path[4200], path[4200], err[2048];
+    for (int s = -1; s < g_m.shards; s++) {
+        gnet_shard_path(main_path, sizeof main_path, pathf("%s/main", g_root), s, g_m.shards);
+        gnet_file_sum got = file_sum(main_path);
+        const gnet_file_sum *want = gnet_manifest_file(&g_m, s);
+        EXPECT(got.bytes > 0 && got.bytes == want->bytes && got.crc32 == want->crc32);
+    }
+    long long n1 = (long long)gnet_manifest_file(&g_m, 1)->bytes;
+    char cut[128], added[160], emptied[128];
+    snprintf(cut, sizeof cut, "truncated: %lld of %lld bytes", n1 / 2, n1);
+    snprintf(added, sizeof added,
+             "has %lld bytes, the manifest says %lld: not the file gnet_prepare wrote", n1 + 1, n1);
+    snprintf(emptied, sizeof emptied, "truncated: 0 of %lld bytes", n1);
+    const struct {
+        void (*mutate)(const char *path);
+        const char *problem;
+    } cases[] = {
+        {flip_middle, "damaged: its CRC-32 is "},
+        {cut_half, cut},
+        {add_byte, added},
+        {m_empty, emptied},
+        {m_fifo, "not a regular file"},
+        {m_dir, "not a regular file"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *dir = case_dir();
+        gnet_shard_path(path, sizeof path, dir, 1, g_m.shards);
+        cases[i].mutate(path);
+        test_capture_begin(&g_cap);
+        gnet_shard *s = gnet_shard_open(dir, &g_m, 1);
+        test_capture_end(&g_cap, err, sizeof err);
+        EXPECT(s == NULL);
+        expect_one_error(__LINE__, err, path, cases[i].problem);
+        gnet_shard_close(s);
+    }
 }
 
 /* Indices out of range, a negative count and a label >= 10 fail the read, naming the file. */
@@ -515,7 +625,7 @@ static void test_bad_reads(void)
     const char *dir = case_dir();
     gnet_shard_path(path, sizeof path, dir, 1, g_m.shards);
     m_label12(path);
-    gnet_shard *s = gnet_shard_open(dir, &g_m, 1);
+    gnet_shard *s = gnet_shard_open(dir, vouching(path, 1), 1);
     EXPECT(s != NULL);
     if (!s)
         return;
@@ -708,6 +818,7 @@ int main(int argc, char **argv)
     test_determinism(src, main_dir);
     test_bad_manifests();
     test_bad_shards();
+    test_damaged_files();
     test_bad_reads();
     expect_no_leftovers();
     gnet_idx_free(&train), gnet_idx_free(&test);

@@ -194,7 +194,7 @@ static int write_params(hid_t loc, const char *path, const char *prefix,
 static int write_momentum(hid_t file, const char *path, const gnet_param_spec *specs, int n,
                           const float *momentum)
 {
-    hid_t g = H5Gcreate2(file, OPT_GROUP, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = gnet_h5_create_group(file, OPT_GROUP);
     if (g < 0)
         return ckpt_fail("save", path, "creating group '%s': %s", OPT_GROUP, gnet_h5_strerror());
     int rc = write_params(g, path, OPT_GROUP "/", specs, n, momentum);
@@ -204,7 +204,7 @@ static int write_momentum(hid_t file, const char *path, const gnet_param_spec *s
 
 static int write_meta(hid_t file, const char *path, const gnet_ckpt_meta *m)
 {
-    hid_t g = H5Gcreate2(file, META_GROUP, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = gnet_h5_create_group(file, META_GROUP);
     if (g < 0)
         return ckpt_fail("save", path, "creating group '%s': %s", META_GROUP, gnet_h5_strerror());
     gnet_h5_err e = {.prefix = META_GROUP "/"};

@@ -216,14 +216,28 @@ int gnet_h5_write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
 {
     hid_t space = H5Screate_simple(rank, dims, NULL);
     H5_CHECK(space);
-    hid_t d = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    hid_t untimed = dcpl == H5P_DEFAULT ? H5Pcreate(H5P_DATASET_CREATE) : H5Pcopy(dcpl);
+    H5_CHECK(untimed);
+    H5_CHECK(H5Pset_obj_track_times(untimed, 0));
+    hid_t d = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, untimed, H5P_DEFAULT);
     int rc = 0;
     if (d < 0 || H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
         rc = h5_failed(err, "writing dataset", name);
     if (d >= 0)
         H5Dclose(d);
+    H5Pclose(untimed);
     H5Sclose(space);
     return rc;
+}
+
+hid_t gnet_h5_create_group(hid_t loc, const char *name)
+{
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    H5_CHECK(gcpl);
+    H5_CHECK(H5Pset_obj_track_times(gcpl, 0));
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    H5Pclose(gcpl);
+    return g;
 }
 
 /* ---- shapes ------------------------------------------------------------------------------ */

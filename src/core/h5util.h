@@ -39,9 +39,12 @@ int gnet_h5_write_str_attr(hid_t loc, const char *name, const char *s, size_t le
                            gnet_h5_err *err);
 
 /* Creates dataset NAME of LOC, stored as ftype with creation properties dcpl, and writes all of
- * buf (of type mtype, shape dims[rank]) to it. */
+ * buf (of type mtype, shape dims[rank]) to it. Datasets and groups are created without
+ * HDF5's object times, so the same contents give the same file bytes (and checksums). */
 int gnet_h5_write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
                           const hsize_t *dims, hid_t dcpl, const void *buf, gnet_h5_err *err);
+/* Creates group NAME of LOC (without object times); its id, or negative (HDF5's error). */
+hid_t gnet_h5_create_group(hid_t loc, const char *name);
 
 /* Two shapes as text, "[64,1,7,7]", for the caller's message about a mismatch. */
 typedef struct {

@@ -126,7 +126,7 @@ int main(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
-    /* 32 KiB of shard sizes: not on the stack */
+    /* 96 KiB of shard sizes and sums: not on the stack */
     gnet_manifest *m = gnet_malloc(sizeof *m, "the manifest");
     if (!m)
         return 1;

@@ -232,8 +232,9 @@ static int write_contents(hid_t file, void *ctx)
     return write_attrs(file, path, h->p, h->j);
 }
 
-/* The whole file is built in memory (gnet_h5_image), then written as a new file, synced. */
-static int write_h5(const prep *p, const char *path, const file_job *j)
+/* The whole file is built in memory (gnet_h5_image), then written as a new file, synced;
+ * its size and CRC-32 go to *sum for the manifest. */
+static int write_h5(const prep *p, const char *path, const file_job *j, gnet_file_sum *sum)
 {
     h5_job h = {p, path, j, {0}};
     size_t size = 0;
@@ -245,6 +246,8 @@ static int write_h5(const prep *p, const char *path, const file_job *j)
         rc = e.msg[0] ? fail(path, "%s", e.msg) : -1;
     if (rc == 0 && gnet_write_new(path, image, size, why, sizeof why) < 0)
         rc = fail(path, "%s", why);
+    if (rc == 0)
+        *sum = (gnet_file_sum){(int64_t)size, (uint32_t)crc32_z(crc32_z(0, NULL, 0), image, size)};
     free(image);
     free(h.b.images), free(h.b.labels), free(h.b.global);
     return rc;
@@ -265,25 +268,30 @@ static void fill_manifest(FILE *f, const void *ctx)
                   (long long)m->train_count, (long long)m->test_count, (unsigned long long)m->seed);
     for (int s = 0; s < m->shards; s++)
         (void)fprintf(f, "shard_size.%d = %lld\n", s, (long long)m->shard_size[s]);
+    for (int s = 0; s < m->shards; s++)
+        (void)fprintf(f, "shard_file.%d = %lld %08x\n", s, (long long)m->shard_file[s].bytes,
+                      (unsigned)m->shard_file[s].crc32);
+    (void)fprintf(f, "test_file = %lld %08x\n", (long long)m->test_file.bytes,
+                  (unsigned)m->test_file.crc32);
     for (int c = 0; c < N_CRC; c++)
         (void)fprintf(f, "%s = %08x\n", CRC_NAMES[c], (unsigned)p->crc[c]);
 }
 
 static int write_all(const prep *p)
 {
-    const gnet_manifest *m = p->m;
+    gnet_manifest *m = p->m;
     char path[sizeof p->tmp + 64];
     int64_t start = 0;
     for (int s = 0; s < m->shards; s++) {
         file_job j = {&p->train, p->perm + start, m->shard_size[s], s, m->shards};
         gnet_shard_path(path, sizeof path, p->tmp, s, m->shards);
-        if (write_h5(p, path, &j) < 0)
+        if (write_h5(p, path, &j, &m->shard_file[s]) < 0)
             return -1;
         start += m->shard_size[s];
     }
     file_job t = {&p->test, p->identity, p->test.n, -1, 1};
     gnet_shard_path(path, sizeof path, p->tmp, -1, 1);
-    if (write_h5(p, path, &t) < 0)
+    if (write_h5(p, path, &t, &m->test_file) < 0)
         return -1;
     (void)snprintf(path, sizeof path, "%s/manifest.txt", p->tmp); /* path has room */
     char why[768];

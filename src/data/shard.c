@@ -4,10 +4,14 @@
 #include "data/shard.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "core/alloc.h"
 #include "core/check.h"
@@ -16,6 +20,8 @@
 
 #define MAX_SIDE 4096          /* rows, cols: the IDX reader's limit */
 #define MAX_COUNT 2147483647LL /* sample counts: the IDX count is an int32 */
+#define MAX_FILE_BYTES ((uint64_t)1 << 62)
+#define SUM_BLOCK ((size_t)1 << 20) /* bytes read at a time for a file's CRC-32 */
 /* Chunk cache per open shard: the whole decompressed `images` up to this size, so random
  * reads decompress each chunk once, not once per batch (a 15000-image 28x28 shard takes
  * 11.2 MiB, the whole training set in one shard 45 MiB; a rank opens only its own shards).
@@ -44,6 +50,7 @@ enum mkey {
     K_CRC_TRAIN_LABELS,
     K_CRC_TEST_IMAGES,
     K_CRC_TEST_LABELS,
+    K_TEST_FILE,
     N_MKEYS
 };
 static const char *const MKEY_NAMES[N_MKEYS] = {
@@ -59,14 +66,17 @@ static const char *const MKEY_NAMES[N_MKEYS] = {
     "crc32_train_labels",
     "crc32_test_images",
     "crc32_test_labels",
+    "test_file",
 };
 #define SHARD_SIZE_KEY "shard_size."
+#define SHARD_FILE_KEY "shard_file."
 
 typedef struct {
     const char *path;
     int line;
     unsigned char seen[N_MKEYS];
     unsigned char seen_size[GNET_MAX_SHARDS];
+    unsigned char seen_file[GNET_MAX_SHARDS];
     gnet_manifest *m;
 } mparse;
 
@@ -117,6 +127,11 @@ static int set_number(mparse *p, enum mkey k, const char *v)
     gnet_manifest *m = p->m;
     switch (k) {
     case K_VERSION:
+        if (x < GNET_PREPARED_VERSION)
+            return mp_fail(p,
+                           "format_version %llu: an older preparation (version %d added the "
+                           "files' sizes and checksums); prepare it again (gnet_prepare --force)",
+                           (unsigned long long)x, GNET_PREPARED_VERSION);
         if (x != GNET_PREPARED_VERSION)
             return mp_fail(p, "unsupported format_version %llu (this build reads %d)",
                            (unsigned long long)x, GNET_PREPARED_VERSION);
@@ -128,6 +143,25 @@ static int set_number(mparse *p, enum mkey k, const char *v)
     case K_TEST: m->test_count = (int64_t)x; break;
     default: m->seed = x; break;
     }
+    return 0;
+}
+
+/* "BYTES CRC32": a file's size (1..2^62) and CRC-32 (8 lowercase hex digits). */
+static int set_file_sum(mparse *p, const char *key, const char *v, gnet_file_sum *out)
+{
+    char digits[24], s[160];
+    size_t n = strspn(v, "0123456789"), gap = strspn(v + n, " \t");
+    uint64_t bytes = 0;
+    if (n > 0 && n < sizeof digits) {
+        memcpy(digits, v, n);
+        digits[n] = '\0';
+    }
+    if (n == 0 || n >= sizeof digits || parse_uint(digits, MAX_FILE_BYTES, &bytes) != 0 ||
+        bytes == 0 || gap == 0 || !is_crc32(v + n + gap))
+        return mp_fail(p,
+                       "%s = '%s': expected a size in bytes and a CRC-32 (8 lowercase hex digits)",
+                       key, gnet_escape(v, s, sizeof s));
+    *out = (gnet_file_sum){(int64_t)bytes, (uint32_t)strtoul(v + n + gap, NULL, 16)};
     return 0;
 }
 
@@ -143,6 +177,8 @@ static int set_key(mparse *p, enum mkey k, const char *v)
         memcpy(p->m->id, v, strlen(v) + 1); /* is_id: shorter than the field */
         return 0;
     }
+    if (k == K_TEST_FILE)
+        return set_file_sum(p, MKEY_NAMES[k], v, &p->m->test_file);
     if (k >= K_CRC_TRAIN_IMAGES) {
         if (!is_crc32(v))
             return mp_fail(p, "%s = '%s': expected 8 lowercase hex digits", MKEY_NAMES[k],
@@ -152,21 +188,40 @@ static int set_key(mparse *p, enum mkey k, const char *v)
     return set_number(p, k, v);
 }
 
+/* K of the key PREFIXK (prefix as "shard_size."), K in 0..GNET_MAX_SHARDS-1, marked in
+ * seen[K]; -1 (said) if K is bad or the key repeated. */
+static int indexed_key(mparse *p, const char *key, const char *prefix, unsigned char *seen)
+{
+    uint64_t k;
+    char s[160];
+    if (parse_uint(key + strlen(prefix), GNET_MAX_SHARDS - 1, &k) != 0)
+        return mp_fail(p, "unknown key '%s' (%sK needs K in 0..%d)", gnet_escape(key, s, sizeof s),
+                       prefix, GNET_MAX_SHARDS - 1);
+    if (seen[k]++)
+        return mp_fail(p, "'%s' given twice", gnet_escape(key, s, sizeof s));
+    return (int)k;
+}
+
 /* shard_size.K = N */
 static int set_shard_size(mparse *p, const char *key, const char *v)
 {
-    uint64_t k, n;
+    uint64_t n;
     char s[160];
-    if (parse_uint(key + strlen(SHARD_SIZE_KEY), GNET_MAX_SHARDS - 1, &k) != 0)
-        return mp_fail(p, "unknown key '%s' (shard_size.K needs K in 0..%d)",
-                       gnet_escape(key, s, sizeof s), GNET_MAX_SHARDS - 1);
-    if (p->seen_size[k]++)
-        return mp_fail(p, "'%s' given twice", gnet_escape(key, s, sizeof s));
+    int k = indexed_key(p, key, SHARD_SIZE_KEY, p->seen_size);
+    if (k < 0)
+        return -1;
     if (parse_uint(v, MAX_COUNT, &n) != 0 || n == 0)
         return mp_fail(p, "%s = '%s': expected an integer 1..%lld", key,
                        gnet_escape(v, s, sizeof s), MAX_COUNT);
     p->m->shard_size[k] = (int64_t)n;
     return 0;
+}
+
+/* shard_file.K = BYTES CRC32 */
+static int set_shard_file(mparse *p, const char *key, const char *v)
+{
+    int k = indexed_key(p, key, SHARD_FILE_KEY, p->seen_file);
+    return k < 0 ? -1 : set_file_sum(p, key, v, &p->m->shard_file[k]);
 }
 
 static char *trim(char *s)
@@ -193,22 +248,34 @@ static int parse_line(mparse *p, char *line)
     char *key = trim(s), *value = trim(eq + 1);
     if (strncmp(key, SHARD_SIZE_KEY, strlen(SHARD_SIZE_KEY)) == 0)
         return set_shard_size(p, key, value);
+    if (strncmp(key, SHARD_FILE_KEY, strlen(SHARD_FILE_KEY)) == 0)
+        return set_shard_file(p, key, value);
     for (int k = 0; k < N_MKEYS; k++)
         if (strcmp(key, MKEY_NAMES[k]) == 0)
             return set_key(p, (enum mkey)k, value);
     return mp_fail(p, "unknown key '%s'", gnet_escape(key, shown, sizeof shown));
 }
 
+/* PREFIXK given for K < shards and no other K. */
+static int check_indexed(const mparse *p, const char *prefix, const unsigned char *seen)
+{
+    const gnet_manifest *m = p->m;
+    for (int k = 0; k < GNET_MAX_SHARDS; k++) {
+        if (k < m->shards && !seen[k])
+            return mp_fail(p, "missing key '%s%d' (shards = %d)", prefix, k, m->shards);
+        if (k >= m->shards && seen[k])
+            return mp_fail(p, "'%s%d' given, but shards = %d", prefix, k, m->shards);
+    }
+    return 0;
+}
+
 static int check_shard_sizes(const mparse *p)
 {
     const gnet_manifest *m = p->m;
     int64_t sum = 0;
-    for (int k = 0; k < GNET_MAX_SHARDS; k++) {
-        if (k < m->shards && !p->seen_size[k])
-            return mp_fail(p, "missing key 'shard_size.%d' (shards = %d)", k, m->shards);
-        if (k >= m->shards && p->seen_size[k])
-            return mp_fail(p, "'shard_size.%d' given, but shards = %d", k, m->shards);
-    }
+    if (check_indexed(p, SHARD_SIZE_KEY, p->seen_size) != 0 ||
+        check_indexed(p, SHARD_FILE_KEY, p->seen_file) != 0)
+        return -1;
     for (int k = 0; k < m->shards; k++) {
         sum += m->shard_size[k];
         if (m->shard_size[k] > m->shard_size[k ? k - 1 : 0] ||
@@ -282,6 +349,11 @@ int gnet_manifest_read(const char *dir, gnet_manifest *m)
     return rc;
 }
 
+const gnet_file_sum *gnet_manifest_file(const gnet_manifest *m, int index)
+{
+    return index < 0 ? &m->test_file : &m->shard_file[index];
+}
+
 /* ---- shard: open and validate ------------------------------------------------------------ */
 
 struct gnet_shard {
@@ -294,12 +366,49 @@ struct gnet_shard {
 /* Every error about a shard names its file. */
 #define sh_fail(s, ...) gnet_file_errorf((s)->path, 0, __VA_ARGS__)
 
-static int open_file(gnet_shard *s)
+/* The file's size and CRC-32 against the manifest's, read in blocks of SUM_BLOCK into buf. */
+static int check_sum(const gnet_shard *s, int fd, const gnet_file_sum *want, uint8_t *buf)
 {
-    FILE *fp = fopen(s->path, "rb");
-    if (!fp)
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return sh_fail(s, "stat: %s", strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return sh_fail(s, "not a regular file");
+    if (st.st_size < want->bytes)
+        return sh_fail(s, "truncated: %lld of %lld bytes (the manifest's size)",
+                       (long long)st.st_size, (long long)want->bytes);
+    if (st.st_size > want->bytes)
+        return sh_fail(s, "has %lld bytes, the manifest says %lld: not the file gnet_prepare wrote",
+                       (long long)st.st_size, (long long)want->bytes);
+    uLong crc = crc32_z(0, NULL, 0);
+    ssize_t n;
+    while ((n = read(fd, buf, SUM_BLOCK)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return sh_fail(s, "read failed: %s", strerror(errno));
+        crc = crc32_z(crc, buf, (size_t)n);
+    }
+    if ((uint32_t)crc != want->crc32)
+        return sh_fail(s,
+                       "damaged: its CRC-32 is %08x, the manifest says %08x (copy it again, or "
+                       "prepare the data again)",
+                       (unsigned)crc, (unsigned)want->crc32);
+    return 0;
+}
+
+static int open_file(gnet_shard *s, const gnet_file_sum *want)
+{
+    /* O_NONBLOCK: a FIFO in the file's place is refused by check_sum, not waited on. */
+    int fd = open(s->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return sh_fail(s, "cannot open: %s", strerror(errno));
-    (void)fclose(fp); /* only opened to name the problem with errno */
+    uint8_t *buf = gnet_malloc(SUM_BLOCK, s->path);
+    int rc = buf ? check_sum(s, fd, want, buf) : -1;
+    free(buf);
+    (void)close(fd); /* read only */
+    if (rc != 0)
+        return -1;
     if (H5Fis_hdf5(s->path) <= 0)
         return sh_fail(s, "not an HDF5 file");
     s->file = H5Fopen(s->path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -447,7 +556,7 @@ gnet_shard *gnet_shard_open(const char *dir, const gnet_manifest *m, int index)
     s->count = index < 0 ? m->test_count : m->shard_size[index];
     s->rows = m->rows, s->cols = m->cols;
     hsize_t dims[3] = {(hsize_t)s->count, (hsize_t)s->rows, (hsize_t)s->cols};
-    if (open_file(s) < 0 || check_attrs(s, m, index) < 0 ||
+    if (open_file(s, gnet_manifest_file(m, index)) < 0 || check_attrs(s, m, index) < 0 ||
         (s->images = open_dataset(s, "images", 3, dims, 1)) < 0 ||
         (s->labels = open_dataset(s, "labels", 1, dims, 0)) < 0) {
         gnet_shard_close(s);
