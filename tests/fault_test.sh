@@ -118,6 +118,7 @@ with h5py.File(f"{sys.argv[2]}/inf.h5", "r+") as f:
     a.flat[3] = np.inf
     d[...] = a
     d.attrs["crc32"] = np.uint32(zlib.crc32(a.astype("<f4").tobytes()))
+g.seal(f"{sys.argv[2]}/inf.h5")  # edited behind a matching seal, as a crafted file would be
 PY
 nonfinite() { # NAME NEEDLE ARGS...: exit 1, one error line naming the file and NEEDLE, no --out
   local name=$1 needle=$2; shift 2
@@ -189,7 +190,7 @@ mpirun --timeout 120 -np 2 "$bin" --data "$tmp/data_flip" --batch-size 32 --epoc
   --no-progress --out "$tmp/fliprun" >"$tmp/flip.out" 2>&1
 rc=$?
 [ $rc -ne 0 ] && [ ! -e "$tmp/fliprun" ] &&
-  grep -q "rank 1.*train-00001-of-00002.h5: damaged: its CRC-32 is [0-9a-f]\{8\}, the manifest says" "$tmp/flip.out"
+  grep -q "rank 1.*train-00001-of-00002.h5: damaged: its CRC-32 is [0-9a-f]\{8\}, the manifest's is" "$tmp/flip.out"
 check $? "a damaged shard is refused by its checksum at start, naming the rank and file (rc $rc)"
 
 # (6) a rank that hangs (SIGSTOP): the others end the job within --comm-timeout, naming it

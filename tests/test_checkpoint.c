@@ -1,6 +1,8 @@
 /* HDF5 checkpoint: round trips (with and without optimizer state and meta), validation
- * failures that leave the caller's arrays untouched, per-tensor checksums (a flipped byte, a
- * truncated file, a missing checksum, an old version, a plain h5py-style dump), non-finite
+ * failures that leave the caller's arrays untouched, the seal (a flipped bit anywhere, one
+ * byte more, a damaged or stripped seal, an unsealed version 2 file), per-tensor checksums
+ * behind a matching seal (a flipped byte, a truncated file, a missing checksum, an old
+ * version, a plain h5py-style dump), non-finite
  * values (refused on load with a valid checksum, never saved), and atomic-save hygiene (no
  * temporary file left, no FIFO written over). Error lines printed by the expected failures are part of the normal
  * output. */
@@ -17,6 +19,7 @@
 #include <zlib.h>
 
 #include "core/checkpoint.h"
+#include "core/filesum.h"
 #include "test_files.h"
 #include "test_util.h"
 
@@ -265,6 +268,50 @@ static void flip_byte(const char *path, long offset)
     fclose(fp);
 }
 
+/* The whole file at path into a malloc'd buffer of *n bytes. */
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    struct stat st;
+    EXPECT(stat(path, &st) == 0);
+    unsigned char *b = malloc((size_t)st.st_size + 1);
+    FILE *fp = fopen(path, "rb");
+    *n = fp && b ? fread(b, 1, (size_t)st.st_size, fp) : 0;
+    if (fp)
+        fclose(fp);
+    return b;
+}
+
+static void spill(const char *path, const unsigned char *b, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    EXPECT(fp && fwrite(b, 1, n, fp) == n);
+    if (fp)
+        fclose(fp);
+}
+
+/* Seals the file at path again, as gnet_ckpt_save would have sealed its present bytes: what
+ * an edited file with a matching seal (a crafted one) looks like, so that the checks behind
+ * the seal can be tested. */
+static void reseal(const char *path)
+{
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    EXPECT(n > GNET_SEAL_BYTES);
+    gnet_seal(b, n);
+    spill(path, b, n);
+    free(b);
+}
+
+/* Removes the seal (the first GNET_SEAL_BYTES bytes): HDF5 still opens the rest. */
+static void strip_seal(const char *path)
+{
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    EXPECT(n > GNET_SEAL_BYTES);
+    spill(path, b + GNET_SEAL_BYTES, n - GNET_SEAL_BYTES);
+    free(b);
+}
+
 /* Deletes attribute ATTR of object OBJ ("." for the root). */
 static void drop_attr(const char *path, const char *obj, const char *attr)
 {
@@ -305,13 +352,32 @@ static void test_checksums(const char *dir, const gnet_param_spec *specs, size_t
     float *p = filled(arena, 1.0f), *m = filled(arena, -2.0f), *got = calloc(arena, sizeof(float));
     EXPECT(gnet_ckpt_save(valid, specs, N_SPECS, p, m, NULL) == 0);
 
-    /* One flipped bit in a weight, in a momentum buffer: refused, naming the tensor. */
+    /* One flipped bit anywhere: refused by the seal before libhdf5 reads the file. */
     copy_file(valid, path);
     flip_byte(path, data_offset(path, "5.weight") + 37);
+    expect_refused(path, specs, arena, "damaged: its CRC-32 is ");
+    copy_file(valid, path);
+    flip_byte(path, GNET_SEAL_BYTES + 3); /* the superblock */
+    expect_refused(path, specs, arena, "not an HDF5 file");
+    copy_file(valid, path);
+    flip_byte(path, 2); /* the seal itself */
+    expect_refused(path, specs, arena, "damaged: its seal (the first 512 bytes) is unreadable");
+    /* Behind a matching seal: refused by the tensor's own checksum, naming it. */
+    copy_file(valid, path);
+    flip_byte(path, data_offset(path, "5.weight") + 37);
+    reseal(path);
     expect_refused(path, specs, arena, "dataset '5.weight' is corrupted");
     copy_file(valid, path);
     flip_byte(path, data_offset(path, "optimizer/0.0.bias") + 2);
+    reseal(path);
     expect_refused(path, specs, arena, "dataset 'optimizer/0.0.bias' is corrupted");
+    /* One byte more: the seal's size. */
+    copy_file(valid, path);
+    FILE *fp = fopen(path, "ab");
+    EXPECT(fp && fputc(0, fp) == 0);
+    if (fp)
+        fclose(fp);
+    expect_refused(path, specs, arena, "the seal's size is ");
 
     /* Truncated anywhere: refused. */
     struct stat st;
@@ -332,19 +398,33 @@ static void test_checksums(const char *dir, const gnet_param_spec *specs, size_t
                    (long long)st.st_size);
     expect_refused(path, specs, arena, want);
 
-    /* A gnet checkpoint must carry every checksum, and be this version. */
+    /* A gnet checkpoint must carry every checksum, and be this version (sealed) or version 2
+     * (before seals). */
     copy_file(valid, path);
     drop_attr(path, "2.0.p1_1.weight", "crc32");
+    reseal(path);
     expect_refused(path, specs, arena, "dataset '2.0.p1_1.weight': no checksum attribute 'crc32'");
     copy_file(valid, path);
     set_version(path, 1);
+    reseal(path);
     expect_refused(path, specs, arena, "unsupported checkpoint version 1");
     copy_file(valid, path);
     drop_attr(path, ".", "version");
+    reseal(path);
     expect_refused(path, specs, arena, "no attribute 'version'");
+    copy_file(valid, path);
+    strip_seal(path);
+    expect_refused(path, specs, arena,
+                   "a version 3 checkpoint without its seal (the first 512 bytes)");
+    copy_file(valid, path);
+    set_version(path, 2);
+    strip_seal(path);
+    EXPECT(gnet_ckpt_load(path, specs, N_SPECS, got, NULL, NULL) == 0);
+    EXPECT(same_params(specs, N_SPECS, p, got));
 
     copy_file(valid, path);
     big_chunk(path, "5.bias", 3);
+    reseal(path);
     expect_refused(path, specs, arena, "dataset '5.bias' has a storage layout that cannot hold its shape");
 
     /* A plain state_dict dump (no format/version, as h5py writes): checksums are verified
@@ -353,11 +433,13 @@ static void test_checksums(const char *dir, const gnet_param_spec *specs, size_t
     drop_attr(path, ".", "version");
     drop_attr(path, ".", "format");
     flip_byte(path, data_offset(path, "0.0.weight"));
+    reseal(path);
     expect_refused(path, specs, arena, "dataset '0.0.weight' is corrupted");
     copy_file(valid, path);
     drop_attr(path, ".", "version");
     drop_attr(path, ".", "format");
     drop_attr(path, "5.bias", "crc32");
+    strip_seal(path); /* as h5py writes it */
     EXPECT(gnet_ckpt_load(path, specs, N_SPECS, got, NULL, NULL) == 0);
     EXPECT(same_params(specs, N_SPECS, p, got));
     free(p), free(m), free(got);
@@ -379,6 +461,7 @@ static void poison(const char *path, const char *name, size_t count, size_t i, f
     hid_t a = H5Aopen(d, "crc32", H5P_DEFAULT);
     EXPECT(a >= 0 && H5Awrite(a, H5T_NATIVE_UINT32, &crc) >= 0);
     H5Aclose(a), H5Dclose(d), H5Fclose(f);
+    reseal(path);
     free(x);
 }
 

@@ -592,7 +592,7 @@ static void test_damaged_files(void)
     char cut[128], added[160], emptied[128];
     snprintf(cut, sizeof cut, "truncated: %lld of %lld bytes", n1 / 2, n1);
     snprintf(added, sizeof added,
-             "has %lld bytes, the manifest says %lld: not the file gnet_prepare wrote", n1 + 1, n1);
+             "has %lld bytes, the manifest's size is %lld: not the file gnet wrote", n1 + 1, n1);
     snprintf(emptied, sizeof emptied, "truncated: 0 of %lld bytes", n1);
     const struct {
         void (*mutate)(const char *path);

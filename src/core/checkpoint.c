@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/check.h"
 #include "core/durable.h"
+#include "core/filesum.h"
 #include "core/h5util.h"
 #include "core/log.h"
 
@@ -277,9 +278,11 @@ int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const 
     save_job j = {path, specs, n, params, momentum, meta};
     gnet_h5_err e;
     size_t size = 0;
-    void *image = gnet_h5_image(path, (size_t)1 << 24, write_contents, &j, &size, &e);
+    void *image =
+        gnet_h5_image(path, (size_t)1 << 24, GNET_SEAL_BYTES, write_contents, &j, &size, &e);
     if (!image)
         return e.msg[0] ? ckpt_fail("save", path, "%s", e.msg) : -1;
+    gnet_seal(image, size);
     int rc = gnet_write_atomic_bytes(path, image, size, why, sizeof why);
     free(image);
     return rc == 0 ? 0 : ckpt_fail("save", path, "%s", why);
@@ -288,27 +291,30 @@ int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const 
 /* ---- load -------------------------------------------------------------------------- */
 
 /* The file being loaded. A gnet checkpoint (one with the format or version attribute) must
- * carry every tensor's checksum; a plain state_dict dump (h5py, the PyTorch reference's
- * outputs) has none to require, and its checksums are checked where present. */
+ * carry every tensor's checksum, and from version 3 a seal; a plain state_dict dump (h5py,
+ * the PyTorch reference's outputs) has none to require, and its checksums are checked where
+ * present. */
 typedef struct {
     const char *path;
+    int sealed; /* the file's seal was checked (core/filesum.h) */
     int need_crc;
 } ckpt_in;
 
-static hid_t open_for_read(const char *path)
+/* The seal first (when there is one), so a damaged file never reaches libhdf5. */
+static hid_t open_for_read(ckpt_in *in)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        ckpt_fail("load", path, "%s", strerror(errno));
+    const char *path = in->path;
+    char why[256];
+    in->sealed = gnet_seal_check(path, why, sizeof why);
+    if (in->sealed < 0) {
+        ckpt_fail("load", path, "%s", why);
         return H5I_INVALID_HID;
     }
-    (void)fclose(fp); /* only opened to name the problem with errno */
     if (H5Fis_hdf5(path) <= 0) {
         ckpt_fail("load", path, "not an HDF5 file");
         return H5I_INVALID_HID;
     }
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    char why[256];
     if (f < 0)
         ckpt_fail("load", path, "%s", gnet_h5_open_strerror(why, sizeof why));
     return f;
@@ -450,7 +456,8 @@ static int read_meta(hid_t file, const char *path, gnet_ckpt_meta *m)
 
 /* A file with neither a format nor a version attribute is a plain state_dict dump (h5py), read
  * without required checksums. One with either is a gnet checkpoint: both must be right, and
- * it must be this version (version 1 had no checksums), so in->need_crc is set. */
+ * it must be this version, sealed, or version 2 (before seals; version 1 had no checksums),
+ * so in->need_crc is set. */
 static int check_version(hid_t file, ckpt_in *in)
 {
     if (H5Aexists(file, "format") <= 0 && H5Aexists(file, "version") <= 0)
@@ -463,11 +470,16 @@ static int check_version(hid_t file, ckpt_in *in)
         return ckpt_fail("load", in->path, "%s", e.msg);
     if (strcmp(format, GNET_CKPT_FORMAT) != 0)
         return ckpt_fail("load", in->path, "format '%s' is not '%s'", format, GNET_CKPT_FORMAT);
-    if (v != GNET_CKPT_VERSION)
+    if (v != GNET_CKPT_VERSION && v != GNET_CKPT_UNSEALED_VERSION)
         return ckpt_fail("load", in->path,
-                         "unsupported checkpoint version %d (this build reads version %d, "
-                         "which added per-tensor checksums)",
-                         (int)v, GNET_CKPT_VERSION);
+                         "unsupported checkpoint version %d (this build reads versions %d, "
+                         "which added per-tensor checksums, and %d, which added the seal)",
+                         (int)v, GNET_CKPT_UNSEALED_VERSION, GNET_CKPT_VERSION);
+    if (v == GNET_CKPT_VERSION && !in->sealed)
+        return ckpt_fail("load", in->path,
+                         "a version %d checkpoint without its seal (the first %d bytes): "
+                         "rewritten by another program?",
+                         (int)v, GNET_SEAL_BYTES);
     in->need_crc = 1;
     return 0;
 }
@@ -476,7 +488,7 @@ static int load_file(const char *path, const gnet_param_spec *specs, int n, floa
                      float *mbuf, gnet_ckpt_meta *meta)
 {
     ckpt_in in = {.path = path};
-    hid_t f = open_for_read(path);
+    hid_t f = open_for_read(&in);
     if (f < 0)
         return -1;
     int rc = check_version(f, &in);

@@ -15,16 +15,19 @@
  *                            gns_weight, target_acc (float64), gns_steps, target_step (int64),
  *                            target_images, target_train_s, target_epoch, target_wall_s,
  *                            target_test_acc (float64)
- *   root attributes          format = "gnet-checkpoint" (string), version = 2 (int32)
+ *   root attributes          format = "gnet-checkpoint" (string), version = 3 (int32)
  * Every tensor dataset has a uint32 attribute crc32: zlib's CRC-32 of its float32
- * little-endian bytes (version 2; version 1 files had none and are refused).
+ * little-endian bytes (version 2; version 1 files had none and are refused). Version 3 files
+ * start with a seal (core/filesum.h): an HDF5 user block of 512 bytes holding the file's size
+ * and the CRC-32 of the rest, checked before libhdf5 parses the file (libhdf5 1.10 crashes
+ * or allocates without bound on some damaged files); version 2 files (unsealed) still load.
  *
  * Saving is atomic: the file is written to "PATH.tmp.<pid>", flushed to disk and renamed
  * over PATH, so PATH is either the old checkpoint or the complete new one. PATH must be
  * absent or a regular file (gnet_output_check: never a FIFO, a device or a directory), and
  * every parameter and momentum value finite: otherwise nothing is written and PATH stays.
- * Loading checks everything (the file is HDF5, every name exists, float type, exact rank
- * and shape, each tensor's checksum, every value finite) and reads into scratch buffers
+ * Loading checks everything (the seal, the file is HDF5, every name exists, float type, exact
+ * rank and shape, each tensor's checksum, every value finite) and reads into scratch buffers
  * first, so on failure the caller's arrays are untouched: a flipped byte, a truncated file
  * or a NaN is refused, never loaded.
  * Every failure prints one line via gnet_errorf naming the file and the problem and
@@ -37,7 +40,8 @@
 #include "core/params.h"
 
 #define GNET_CKPT_FORMAT "gnet-checkpoint"
-#define GNET_CKPT_VERSION 2
+#define GNET_CKPT_VERSION 3
+#define GNET_CKPT_UNSEALED_VERSION 2 /* still read: written before the seal */
 
 typedef struct {
     int64_t epoch, step; /* the epoch in progress (0-based) and optimizer steps taken */
@@ -74,7 +78,8 @@ int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const 
 /* Reads the parameters into params + spec.offset; when momentum != NULL also /optimizer
  * (an error if the file has none), when meta != NULL also /meta (an error if absent). A
  * config longer than the buffer is truncated. A gnet checkpoint (format/version attributes)
- * must be GNET_CKPT_VERSION with a checksum on every tensor; a file with neither attribute
+ * must be GNET_CKPT_VERSION, sealed, or GNET_CKPT_UNSEALED_VERSION, with a checksum on every
+ * tensor; a file with neither attribute
  * (a plain h5py state_dict dump) is accepted, its checksums verified where present. */
 int gnet_ckpt_load(const char *path, const gnet_param_spec *specs, int n, float *params,
                    float *momentum, gnet_ckpt_meta *meta);

@@ -39,26 +39,29 @@ static const char *class_name(H5T_class_t cls)
 /* ---- a file in memory ------------------------------------------------------------------- */
 
 /* The image of an open in-memory file, flushed first. */
-static void *copy_image(hid_t file, size_t *size, gnet_h5_err *e)
+/* The file's image after `lead` zero bytes: H5Fget_file_image leaves a user block out (the
+ * image starts at the superblock, which records the block's size), so the caller's block is
+ * put back in front of it here. */
+static void *copy_image(hid_t file, size_t lead, size_t *size, gnet_h5_err *e)
 {
     if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) {
         set_err(e, "flushing the file in memory: %s", gnet_h5_strerror());
         return NULL;
     }
     ssize_t n = H5Fget_file_image(file, NULL, 0);
-    void *image = n > 0 ? malloc((size_t)n) : NULL;
-    if (!image || H5Fget_file_image(file, image, (size_t)n) != n) {
+    char *image = n > 0 ? calloc(1, lead + (size_t)n) : NULL;
+    if (!image || H5Fget_file_image(file, image + lead, (size_t)n) != n) {
         set_err(e, "copying the file image (%zd bytes): %s", n,
                 n > 0 && !image ? "out of host memory" : gnet_h5_strerror());
         free(image);
         return NULL;
     }
-    *size = (size_t)n;
+    *size = lead + (size_t)n;
     return image;
 }
 
-void *gnet_h5_image(const char *name, size_t increment, int (*fill)(hid_t file, void *ctx),
-                    void *ctx, size_t *size, gnet_h5_err *err)
+void *gnet_h5_image(const char *name, size_t increment, size_t userblock,
+                    int (*fill)(hid_t file, void *ctx), void *ctx, size_t *size, gnet_h5_err *err)
 {
     err->msg[0] = '\0';
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -68,13 +71,18 @@ void *gnet_h5_image(const char *name, size_t increment, int (*fill)(hid_t file, 
         set_err(err, "setting up an in-memory HDF5 file: %s", gnet_h5_strerror());
         return NULL;
     }
-    hid_t file = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5_CHECK(fcpl);
+    if (userblock)
+        H5_CHECK(H5Pset_userblock(fcpl, userblock));
+    hid_t file = H5Fcreate(name, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fcpl);
     H5Pclose(fapl);
     if (file < 0) {
         set_err(err, "creating the file in memory: %s", gnet_h5_strerror());
         return NULL;
     }
-    void *image = fill(file, ctx) == 0 ? copy_image(file, size, err) : NULL;
+    void *image = fill(file, ctx) == 0 ? copy_image(file, userblock, size, err) : NULL;
     if (H5Fclose(file) < 0 && image) {
         set_err(err, "closing the file in memory: %s", gnet_h5_strerror());
         free(image);

@@ -68,8 +68,10 @@ int gnet_h5_check_layout(hid_t d, int rank, const hsize_t *dims, hsize_t *chunk)
  * never a failed H5Fclose, which in HDF5 1.10 leaves an id that crashes the library at exit.
  * fill writes the contents into file and returns 0, or -1 having printed its own error line.
  * NULL on failure: err->msg is "" when fill failed, else what went wrong. name is only the
- * file's name in HDF5's own messages. */
-void *gnet_h5_image(const char *name, size_t increment, int (*fill)(hid_t file, void *ctx),
-                    void *ctx, size_t *size, gnet_h5_err *err);
+ * file's name in HDF5's own messages. userblock: 0, or the size of a zeroed HDF5 user block
+ * at the start of the file (a power of two >= 512) for the caller to fill (core/filesum.h's
+ * seal). */
+void *gnet_h5_image(const char *name, size_t increment, size_t userblock,
+                    int (*fill)(hid_t file, void *ctx), void *ctx, size_t *size, gnet_h5_err *err);
 
 #endif

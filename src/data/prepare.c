@@ -242,12 +242,13 @@ static int write_h5(const prep *p, const char *path, const file_job *j, gnet_fil
     gnet_h5_err e;
     char why[768];
     int rc = gather(j, path, &h.b);
-    if (rc == 0 && !(image = gnet_h5_image(path, (size_t)1 << 20, write_contents, &h, &size, &e)))
+    if (rc == 0 &&
+        !(image = gnet_h5_image(path, (size_t)1 << 20, 0, write_contents, &h, &size, &e)))
         rc = e.msg[0] ? fail(path, "%s", e.msg) : -1;
     if (rc == 0 && gnet_write_new(path, image, size, why, sizeof why) < 0)
         rc = fail(path, "%s", why);
     if (rc == 0)
-        *sum = (gnet_file_sum){(int64_t)size, (uint32_t)crc32_z(crc32_z(0, NULL, 0), image, size)};
+        *sum = gnet_file_sum_of(image, size);
     free(image);
     free(h.b.images), free(h.b.labels), free(h.b.global);
     return rc;

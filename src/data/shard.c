@@ -4,14 +4,10 @@
 #include "data/shard.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include "core/alloc.h"
 #include "core/check.h"
@@ -21,7 +17,6 @@
 #define MAX_SIDE 4096          /* rows, cols: the IDX reader's limit */
 #define MAX_COUNT 2147483647LL /* sample counts: the IDX count is an int32 */
 #define MAX_FILE_BYTES ((uint64_t)1 << 62)
-#define SUM_BLOCK ((size_t)1 << 20) /* bytes read at a time for a file's CRC-32 */
 /* Chunk cache per open shard: the whole decompressed `images` up to this size, so random
  * reads decompress each chunk once, not once per batch (a 15000-image 28x28 shard takes
  * 11.2 MiB, the whole training set in one shard 45 MiB; a rank opens only its own shards).
@@ -366,53 +361,14 @@ struct gnet_shard {
 /* Every error about a shard names its file. */
 #define sh_fail(s, ...) gnet_file_errorf((s)->path, 0, __VA_ARGS__)
 
-/* The file's size and CRC-32 against the manifest's, read in blocks of SUM_BLOCK into buf. */
-static int check_sum(const gnet_shard *s, int fd, const gnet_file_sum *want, uint8_t *buf)
-{
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        return sh_fail(s, "stat: %s", strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return sh_fail(s, "not a regular file");
-    if (st.st_size < want->bytes)
-        return sh_fail(s, "truncated: %lld of %lld bytes (the manifest's size)",
-                       (long long)st.st_size, (long long)want->bytes);
-    if (st.st_size > want->bytes)
-        return sh_fail(s, "has %lld bytes, the manifest says %lld: not the file gnet_prepare wrote",
-                       (long long)st.st_size, (long long)want->bytes);
-    uLong crc = crc32_z(0, NULL, 0);
-    ssize_t n;
-    while ((n = read(fd, buf, SUM_BLOCK)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return sh_fail(s, "read failed: %s", strerror(errno));
-        crc = crc32_z(crc, buf, (size_t)n);
-    }
-    if ((uint32_t)crc != want->crc32)
-        return sh_fail(s,
-                       "damaged: its CRC-32 is %08x, the manifest says %08x (copy it again, or "
-                       "prepare the data again)",
-                       (unsigned)crc, (unsigned)want->crc32);
-    return 0;
-}
-
 static int open_file(gnet_shard *s, const gnet_file_sum *want)
 {
-    /* O_NONBLOCK: a FIFO in the file's place is refused by check_sum, not waited on. */
-    int fd = open(s->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return sh_fail(s, "cannot open: %s", strerror(errno));
-    uint8_t *buf = gnet_malloc(SUM_BLOCK, s->path);
-    int rc = buf ? check_sum(s, fd, want, buf) : -1;
-    free(buf);
-    (void)close(fd); /* read only */
-    if (rc != 0)
-        return -1;
+    char why[256];
+    if (gnet_file_sum_check(s->path, want, why, sizeof why) != 0)
+        return sh_fail(s, "%s", why);
     if (H5Fis_hdf5(s->path) <= 0)
         return sh_fail(s, "not an HDF5 file");
     s->file = H5Fopen(s->path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    char why[256];
     if (s->file < 0)
         return sh_fail(s, "%s", gnet_h5_open_strerror(why, sizeof why));
     return 0;

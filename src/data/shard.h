@@ -25,16 +25,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/filesum.h"
+
 #define GNET_MAX_SHARDS 4096
 /* `format_version` in manifest.txt and in every .h5 file. Version 2 added the files' sizes
  * and CRC-32s to the manifest. */
 #define GNET_PREPARED_VERSION 2
-
-/* A file as gnet_prepare wrote it: its size and zlib CRC-32 of all its bytes. */
-typedef struct {
-    int64_t bytes;
-    uint32_t crc32;
-} gnet_file_sum;
 
 typedef struct {
     char id[64]; /* names the preparation (a hash of the source checksums, seed

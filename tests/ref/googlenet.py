@@ -8,9 +8,12 @@ Checkpoint format (the same one src/core/checkpoint.c writes and reads):
   /meta               group with scalar attributes epoch, step (int64), seed (uint64),
                       batch_size, resize (int32), lr, momentum, weight_decay (float64),
                       config (string)
-  root attributes     format = "gnet-checkpoint", version = 2 (int32)
+  root attributes     format = "gnet-checkpoint", version = 3 (int32)
   every dataset       attribute crc32 (uint32): zlib.crc32 of its float32 little-endian
                       bytes (version 2; gnet refuses a version-2 file without them)
+  the seal            (version 3) an HDF5 user block of 512 bytes at the start holding
+                      "gnet-seal 1\nbytes N\ncrc32 XXXXXXXX\n" and NULs: the file's size and
+                      zlib.crc32 of everything after the block (src/core/filesum.h)
 
 Importable (tests/ref is not a package: put this directory on sys.path). Running it
 directly (python3 googlenet.py) performs a self-check of the model and the format.
@@ -26,7 +29,9 @@ from torch import nn
 from torch.nn import functional as F
 
 CKPT_FORMAT = "gnet-checkpoint"
-CKPT_VERSION = 2
+CKPT_VERSION = 3
+SEAL_BYTES = 512
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 OPT_GROUP = "optimizer"
 META_GROUP = "meta"
 # name -> numpy type of the /meta attributes (config is a string).
@@ -131,12 +136,38 @@ def _check_dataset(f, key, shape, where):
     return torch.from_numpy(data.astype(np.float32))
 
 
+def seal(path):
+    """Writes the seal of the file at path (created with userblock_size=SEAL_BYTES) into its
+    user block, as gnet_ckpt_save does: after any edit of a sealed file, seal it again."""
+    with open(path, "r+b") as f:
+        data = f.read()
+        if data[SEAL_BYTES:SEAL_BYTES + 8] != HDF5_SIGNATURE:
+            raise ValueError(f"{path}: no user block of {SEAL_BYTES} bytes to seal")
+        head = f"gnet-seal 1\nbytes {len(data)}\ncrc32 {zlib.crc32(data[SEAL_BYTES:]):08x}\n"
+        f.seek(0)
+        f.write(head.encode().ljust(SEAL_BYTES, b"\0"))
+
+
+def check_seal(path):
+    """Raises ValueError if the file at path is sealed and does not match its seal."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] == HDF5_SIGNATURE:
+        return
+    head = data[:SEAL_BYTES].split(b"\0")[0].decode(errors="replace").split("\n")
+    if len(head) < 3 or head[0] != "gnet-seal 1":
+        raise ValueError(f"{path}: not a sealed gnet checkpoint")
+    if head[1] != f"bytes {len(data)}" or head[2] != f"crc32 {zlib.crc32(data[SEAL_BYTES:]):08x}":
+        raise ValueError(f"{path}: damaged: the file does not match its seal")
+
+
 def load_ckpt(net, path, optimizer=None):
     """Loads a gnet checkpoint into net (strict: every state_dict key must be a dataset of
     the right shape and no other dataset may sit at the root). With optimizer (a
     torch.optim.SGD over net.parameters()), also loads /optimizer into its momentum
     buffers. Returns the /meta attributes as a dict ({} when the file has none)."""
     sd = net.state_dict()
+    check_seal(path)
     with h5py.File(path, "r") as f:
         version = _decode(f.attrs.get("version", CKPT_VERSION))
         if not 1 <= int(version) <= CKPT_VERSION:
@@ -172,8 +203,9 @@ def save_ckpt(net, path, optimizer=None, meta=None):
     m.update(meta or {})
     tmp = f"{path}.tmp.{os.getpid()}"
     try:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", userblock_size=SEAL_BYTES) as f:
             _write_contents(f, net, optimizer, m)
+        seal(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
