@@ -54,8 +54,10 @@ check $? "max-steps + resume: the same epoch records"
 # (2) kill -9 after the first --checkpoint-every checkpoint, then resume from it
 "$bin" "${common[@]}" --out "$tmp/kill" --checkpoint-every 10 >"$tmp/kill.out" 2>&1 &
 pid=$!
-for _ in $(seq 300); do [ -f "$tmp/kill/checkpoint.h5" ] && break; sleep 0.05; done
+# Up to 120 s for the first checkpoint: a sanitizer build on a loaded machine took over 15.
+for _ in $(seq 2400); do [ -f "$tmp/kill/checkpoint.h5" ] && break; sleep 0.05; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+[ -f "$tmp/kill/checkpoint.h5" ]; check $? "a checkpoint within 120 s of the start (--checkpoint-every 10)"
 ls "$tmp/kill"/*.tmp.* >/dev/null 2>&1
 [ $? -ne 0 ]; check $? "no temporary file left by the killed run"
 "$bin" "${common[@]}" --out "$tmp/kill" --resume "$tmp/kill/checkpoint.h5" >"$tmp/kill2.out" 2>&1
