@@ -73,7 +73,7 @@ for i in $(seq $trials); do
   rm -rf "$tmp/k"
   "$bin" "${small[@]}" --out "$tmp/k" --checkpoint-every 1 >/dev/null 2>&1 &
   pid=$!
-  # up to 120 s for the first checkpoint (a sanitizer build on a loaded machine took over 8)
+  # up to 120 s for the first checkpoint (a sanitizer build on a loaded machine had none by 8 s)
   for _ in $(seq 6000); do [ -f "$tmp/k/checkpoint.h5" ] && break; sleep 0.02; done
   sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
   kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null

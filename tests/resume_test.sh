@@ -54,7 +54,7 @@ check $? "max-steps + resume: the same epoch records"
 # (2) kill -9 after the first --checkpoint-every checkpoint, then resume from it
 "$bin" "${common[@]}" --out "$tmp/kill" --checkpoint-every 10 >"$tmp/kill.out" 2>&1 &
 pid=$!
-# Up to 120 s for the first checkpoint: a sanitizer build on a loaded machine took over 15.
+# Up to 120 s for the first checkpoint: a sanitizer build on a loaded machine had none by 15 s.
 for _ in $(seq 2400); do [ -f "$tmp/kill/checkpoint.h5" ] && break; sleep 0.05; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 [ -f "$tmp/kill/checkpoint.h5" ]; check $? "a checkpoint within 120 s of the start (--checkpoint-every 10)"

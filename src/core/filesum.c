@@ -12,11 +12,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "core/alloc.h"
-
-#define BLOCK ((size_t)1 << 20) /* bytes read at a time */
+#define BLOCK ((size_t)64 << 10) /* bytes read at a time, on the stack */
 #define SEAL_MAGIC "gnet-seal 1\n"
-static const unsigned char HDF5_SIGNATURE[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+const unsigned char GNET_HDF5_SIGNATURE[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
 /* Opens path read-only without blocking (a FIFO is refused below, not waited on) and checks
  * it is a regular file; its size into *bytes. The descriptor, or -1 with why. */
@@ -41,11 +39,7 @@ static int open_regular(const char *path, int64_t *bytes, char *why, size_t n)
 /* CRC-32 of the bytes of fd from offset `from` to its end. 0, or -1 with why. */
 static int crc_from(int fd, int64_t from, uint32_t *crc, char *why, size_t n)
 {
-    unsigned char *buf = gnet_malloc(BLOCK, "a file's checksum");
-    if (!buf) {
-        (void)snprintf(why, n, "out of memory for its checksum");
-        return -1;
-    }
+    unsigned char buf[BLOCK];
     uLong c = crc32_z(0, NULL, 0);
     ssize_t got;
     int rc = lseek(fd, (off_t)from, SEEK_SET) < 0 ? -1 : 0;
@@ -59,7 +53,6 @@ static int crc_from(int fd, int64_t from, uint32_t *crc, char *why, size_t n)
     }
     if (rc != 0)
         (void)snprintf(why, n, "read failed: %s", strerror(errno));
-    free(buf);
     *crc = (uint32_t)c;
     return rc;
 }
@@ -145,17 +138,18 @@ static ssize_t read_head(int fd, void *buf, size_t n)
 
 static int check_open(int fd, int64_t bytes, char *why, size_t n)
 {
-    char head[GNET_SEAL_BYTES + sizeof HDF5_SIGNATURE];
+    char head[GNET_SEAL_BYTES + sizeof GNET_HDF5_SIGNATURE];
     ssize_t got = read_head(fd, head, sizeof head);
     gnet_file_sum sum;
     if (got < 0) {
         (void)snprintf(why, n, "read failed: %s", strerror(errno));
         return -1;
     }
-    if (got >= (ssize_t)sizeof HDF5_SIGNATURE && memcmp(head, HDF5_SIGNATURE, 8) == 0)
+    if (got >= (ssize_t)sizeof GNET_HDF5_SIGNATURE &&
+        memcmp(head, GNET_HDF5_SIGNATURE, sizeof GNET_HDF5_SIGNATURE) == 0)
         return 0;
     if (got < (ssize_t)sizeof head ||
-        memcmp(head + GNET_SEAL_BYTES, HDF5_SIGNATURE, sizeof HDF5_SIGNATURE) != 0) {
+        memcmp(head + GNET_SEAL_BYTES, GNET_HDF5_SIGNATURE, sizeof GNET_HDF5_SIGNATURE) != 0) {
         (void)snprintf(why, n, "not an HDF5 file");
         return -1;
     }

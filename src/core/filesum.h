@@ -24,6 +24,9 @@ typedef struct {
 } gnet_file_sum;
 
 #define GNET_SEAL_BYTES 512
+/* The 8 bytes an HDF5 superblock starts with: at offset 0 of a plain file, at GNET_SEAL_BYTES
+ * of a sealed one. */
+extern const unsigned char GNET_HDF5_SIGNATURE[8];
 
 /* The sum of the n bytes at p, as of a file holding them. */
 gnet_file_sum gnet_file_sum_of(const void *p, size_t n);

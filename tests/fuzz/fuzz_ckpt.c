@@ -43,9 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(g_arena <= ARENA_MAX);
         fuzz_path(path, sizeof path, "checkpoint.h5");
     }
-    static const uint8_t sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    if (size > GNET_SEAL_BYTES + sizeof sig && data[GNET_SEAL_BYTES - 1] == 0 &&
-        memcmp(data + GNET_SEAL_BYTES, sig, sizeof sig) == 0) {
+    const size_t sig = sizeof GNET_HDF5_SIGNATURE;
+    if (size > GNET_SEAL_BYTES + sig && data[GNET_SEAL_BYTES - 1] == 0 &&
+        memcmp(data + GNET_SEAL_BYTES, GNET_HDF5_SIGNATURE, sig) == 0) {
         uint8_t *sealed = malloc(size);
         FUZZ_ASSERT(sealed != NULL);
         memcpy(sealed, data, size);
