@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Distributed data parallel on CPU ranks (mpirun, oversubscribed on a small machine):
 #  A. after 5 steps of global batch 32 over 4 shards, the weights of -np 2 and -np 4 (with
-#     and without overlap) and of -np 2 --accum-steps 2 equal one process's, shuffle on and off;
+#     and without overlap) and of -np 2 --accum-steps 2 equal one process's (the rank counts
+#     also with shuffling off);
 #  B. the test accuracy rank 0 prints equals a single-rank --eval of the saved weights;
 #  C. replicas start identical even when the ranks' seeds differ (broadcast);
 #  D. kill -9 of one rank mid-epoch ends every process within 30 s, non-zero exit;
@@ -43,7 +44,11 @@ for shuffle in "" "--no-shuffle"; do
   tag=${shuffle:+noshuf}; tag=${tag:-shuf}
   mpi 1 "$dist" "${common[@]}" $shuffle --max-steps 5 --save "$tmp/np1_$tag.h5" >/dev/null
   check $? "np 1 ($tag)"
-  for cfg in "2" "4" "2 --no-overlap" "4 --no-overlap" "2 --accum-steps 2" "1 --accum-steps 4"; do
+  # Overlap and accumulation do not depend on the order of the rows: with file order, the
+  # rank counts alone.
+  cfgs=("2" "4")
+  [ -z "$shuffle" ] && cfgs+=("2 --no-overlap" "4 --no-overlap" "2 --accum-steps 2" "1 --accum-steps 4")
+  for cfg in "${cfgs[@]}"; do
     read -r np extra <<<"$cfg"
     out="$tmp/np${np}_${tag}_${extra// /}.h5"
     mpi "$np" "$dist" "${common[@]}" $shuffle $extra --max-steps 5 --save "$out" >/dev/null

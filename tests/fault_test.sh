@@ -68,7 +68,7 @@ check $? "disk full on 2 ranks (rank 0 fails in a checkpoint): the job ends with
 
 # (3) kill -9 at random moments of a run that checkpoints every step: the checkpoint left
 # always loads, and resumes
-trials=20 loaded=0 resumed=0
+trials=12 loaded=0 resumed=0
 for i in $(seq $trials); do
   rm -rf "$tmp/k"
   "$bin" "${small[@]}" --out "$tmp/k" --checkpoint-every 1 >/dev/null 2>&1 &
@@ -78,7 +78,7 @@ for i in $(seq $trials); do
   sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
   kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
   "$bin" "${small[@]}" --eval "$tmp/k/checkpoint.h5" >/dev/null 2>&1 && loaded=$((loaded + 1))
-  if [ $((i % 5)) -eq 0 ]; then
+  if [ $((i % 4)) -eq 0 ]; then
     s=$(step_of "$tmp/k/checkpoint.h5")
     "$bin" "${small[@]}" --out "$tmp/k" --resume "$tmp/k" --max-steps $((s + 2)) >/dev/null 2>&1 &&
       [ "$(step_of "$tmp/k/checkpoint.h5")" = $((s + 2)) ] && ! ls "$tmp/k"/*.tmp.* >/dev/null 2>&1 &&
@@ -86,7 +86,7 @@ for i in $(seq $trials); do
   fi
 done
 [ $loaded -eq $trials ]; check $? "kill -9 during checkpointing: $loaded/$trials checkpoints load"
-[ $resumed -eq $((trials / 5)) ]; check $? "kill -9: $resumed/$((trials / 5)) resumed (2 more steps, stale temporary files removed)"
+[ $resumed -eq $((trials / 4)) ]; check $? "kill -9: $resumed/$((trials / 4)) resumed (2 more steps, stale temporary files removed)"
 
 # (4) a corrupted checkpoint is refused, never loaded
 cp "$tmp/full/checkpoint.h5" "$tmp/bad.h5"
@@ -195,8 +195,10 @@ rc=$?
 check $? "a damaged shard is refused by its checksum at start, naming the rank and file (rc $rc)"
 
 # (6) a rank that hangs (SIGSTOP): the others end the job within --comm-timeout, naming it
-mpirun -np 2 "$bin" --synthetic 100000 --batch-size 32 --epochs 1 --threads 1 --no-progress \
-  --comm-timeout 5 >"$tmp/hang.out" 2>&1 &
+# (mpirun --timeout 90 is the test's watchdog in case gnet's does not end the job; a
+# background "sleep 60; kill" outlived the test and held ctest's output pipe for its minute.)
+mpirun --timeout 90 -np 2 "$bin" --synthetic 100000 --batch-size 32 --epochs 1 --threads 1 \
+  --no-progress --comm-timeout 5 >"$tmp/hang.out" 2>&1 &
 mpid=$!
 for _ in $(seq 200); do
   ranks=$(pgrep -P $mpid -f gnet_dist | sort -n)
@@ -205,10 +207,8 @@ done
 sleep 3
 kill -STOP $(echo "$ranks" | tail -1)
 start=$SECONDS
-( sleep 60; kill -9 $mpid 2>/dev/null ) & watchdog=$!
 wait $mpid
 rc=$?
-kill $watchdog 2>/dev/null
 [ $rc -ne 0 ] && [ $((SECONDS - start)) -lt 40 ] && grep -q "never reached it" "$tmp/hang.out" &&
   grep -q "rank(s) 1 never reached" "$tmp/hang.out"
 check $? "a stopped rank: the job ends in $((SECONDS - start)) s, naming rank 1 (rc $rc)"

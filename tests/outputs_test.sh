@@ -13,13 +13,13 @@
 set -u
 bin=$1 py=$2 prep=$3
 source "$(dirname "$0")/lib.sh"
-common=(--synthetic 1280 --batch-size 32 --epochs 2 --threads 1 --test-limit 64)
+common=(--synthetic 640 --batch-size 16 --epochs 2 --threads 1 --test-limit 64)
 
 "$bin" "${common[@]}" --out "$tmp/run" >"$tmp/run.out" 2>&1
 check $? "a run with --out"
 [ "$(grep -c '^  epoch 1/2: .*% (.*/40 steps), .* img/s, ETA ' "$tmp/run.out")" -eq 9 ]
 check $? "nine progress lines in epoch 1 (10% to 90%)"
-"$bin" "${common[@]}" --no-progress >"$tmp/quiet.out" 2>&1
+"$bin" "${common[@]}" --no-progress --max-steps 12 >"$tmp/quiet.out" 2>&1
 ! grep -q '^  epoch' "$tmp/quiet.out"; check $? "--no-progress prints none"
 "$py" - "$tmp/run/metrics.jsonl" <<'PY'
 import json, sys
@@ -30,7 +30,7 @@ final_keys = {"final", "epochs", "steps", "loss", "train_acc", "test_acc", "img_
               "lr", "ranks", "global_batch", "resize", "device"}
 assert [r.get("epoch") for r in recs[:2]] == [1, 2] and recs[2]["final"] is True, recs
 assert all(set(r) == epoch_keys for r in recs[:2]) and set(recs[2]) == final_keys, recs
-assert recs[1]["step"] == 80 and recs[2]["steps"] == 80 and recs[0]["global_batch"] == 32
+assert recs[1]["step"] == 80 and recs[2]["steps"] == 80 and recs[0]["global_batch"] == 16
 assert 0 < recs[0]["wall_s"] < recs[1]["wall_s"] <= recs[2]["wall_s"], recs
 PY
 check $? "metrics.jsonl: two epoch records and a final one, with every key"
@@ -66,7 +66,7 @@ rc=$?
 [ $rc -eq 1 ] && grep -q "$tmp/missing/t.json" "$tmp/e2.out" && [ ! -e "$tmp/missing" ]
 check $? "--trace into a missing directory: an error naming it, nothing written (rc $rc)"
 # A stop with nowhere to save says so and still exits 3 (the run can only be restarted).
-"$bin" --synthetic 60000 --batch-size 32 --epochs 1 --threads 1 >"$tmp/s.out" 2>&1 &
+"$bin" --synthetic 6000 --batch-size 32 --epochs 1 --threads 1 >"$tmp/s.out" 2>&1 &
 pid=$!
 for _ in $(seq 600); do grep -q " 10% " "$tmp/s.out" 2>/dev/null && break; sleep 0.05; done
 kill -USR1 $pid; wait $pid

@@ -10,12 +10,12 @@ bin=$1 py=$2 same=$3
 source "$(dirname "$0")/lib.sh"
 
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
-  data=(--idx /usr/share/datasets/fashion-mnist --train-limit 2048 --test-limit 256)
+  data=(--idx /usr/share/datasets/fashion-mnist --train-limit 512 --test-limit 256)
 else
-  data=(--synthetic 2048)
+  data=(--synthetic 512)
 fi
 # Momentum, weight decay, warmup and a cosine schedule: every piece of state must survive.
-common=("${data[@]}" --batch-size 32 --epochs 2 --lr 0.05 --momentum 0.9 --weight-decay 1e-4
+common=("${data[@]}" --batch-size 16 --epochs 2 --lr 0.05 --momentum 0.9 --weight-decay 1e-4
         --lr-schedule cosine --warmup-epochs 1 --threads 1 --seed 5)
 
 # The same per-epoch numbers (loss, accuracies, step) in two metrics.jsonl, one final record.
@@ -40,11 +40,11 @@ done
 check $? "config.ini reads back with --config"
 
 # (1) --max-steps mid-epoch, then --resume DIR
-"$bin" "${common[@]}" --out "$tmp/steps" --max-steps 45 >"$tmp/steps.out" 2>&1
-check $? "run to --max-steps 45"
+"$bin" "${common[@]}" --out "$tmp/steps" --max-steps 21 >"$tmp/steps.out" 2>&1
+check $? "run to --max-steps 21"
 "$bin" "${common[@]}" --out "$tmp/steps" --resume "$tmp/steps" >"$tmp/steps2.out" 2>&1
 check $? "resume after --max-steps"
-grep -q "resumed $tmp/steps: epoch 1 after its step 45 (step 45 in all)" "$tmp/steps/log.txt"
+grep -q "resumed $tmp/steps: epoch 1 after its step 21 (step 21 in all)" "$tmp/steps/log.txt"
 check $? "the log says where it resumed"
 "$py" "$same" "$tmp/straight/checkpoint.h5" "$tmp/steps/checkpoint.h5" >"$tmp/cmp1" 2>&1
 check $? "max-steps + resume == uninterrupted, bitwise ($(cat "$tmp/cmp1"))"
@@ -116,16 +116,16 @@ check $? "np 2: SIGUSR1 + resume == uninterrupted, bitwise ($(cat "$tmp/cmp4"))"
 # (5) refusals, each naming what is wrong, exit 1, nothing written
 "$bin" "${common[@]}" --out "$tmp/straight" >"$tmp/r1.out" 2>&1
 [ $? -ne 0 ] && grep -q "already holds a run" "$tmp/r1.out"; check $? "--out over a finished run is refused"
-"$bin" "${common[@]/32/64}" --resume "$tmp/straight" >"$tmp/r2.out" 2>&1
-[ $? -ne 0 ] && grep -q "trained with --batch-size 32, this run asks for 64" "$tmp/r2.out"
+"$bin" "${common[@]/16/32}" --resume "$tmp/straight" >"$tmp/r2.out" 2>&1
+[ $? -ne 0 ] && grep -q "trained with --batch-size 16, this run asks for 32" "$tmp/r2.out"
 check $? "--resume with another --batch-size is refused"
 # A refused resume changes nothing in the run directory: config.ini keeps the options the run
 # was made with (repeating the run from it would repeat the refused ones), log.txt and
 # metrics.jsonl are not appended to, the checkpoint stays.
 cp -r "$tmp/straight" "$tmp/straight.before"
-for refusal in "--batch-size 32, this run asks for 64" "--seed 5, this run asks for 6" "$tmp/nothing"; do
+for refusal in "--batch-size 16, this run asks for 32" "--seed 5, this run asks for 6" "$tmp/nothing"; do
   case $refusal in
-    --batch*) args=("${common[@]/32/64}" --resume "$tmp/straight") ;;
+    --batch*) args=("${common[@]/16/32}" --resume "$tmp/straight") ;;
     --seed*) args=("${common[@]}" --seed 6 --resume "$tmp/straight") ;;
     *) args=("${common[@]}" --resume "$tmp/nothing") ;;
   esac
