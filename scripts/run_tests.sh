@@ -29,7 +29,8 @@ cmake --build "$build" -j "$(nproc)"
 # trainings (train: 3 epochs on 2,000 images; vs_pytorch_96), whose code paths the shorter
 # runs of resume, fault, dist and vs_pytorch_28 cover under the sanitizers, and the numeric
 # comparisons of the noise scale and LARS with PyTorch (noise, lars), whose code runs under
-# the sanitizers in resume_state (both, on two ranks, resumed) (CI time: docs/reliability.md).
+# the sanitizers in resume_state (both on two ranks, resumed). Why: CI's time budget
+# (docs/reliability.md).
 skip=()
 [ "$build" = build-asan ] && skip=(-E '^(slurm|study|report|train|vs_pytorch_96|noise|lars)$')
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)" "${skip[@]}"
