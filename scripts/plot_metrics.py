@@ -16,7 +16,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from summarize import InputError, expand  # noqa: E402  (the same reading of run dirs)
+from summarize import InputError, expand, pyplot, run_cli  # noqa: E402  (the same reading of run dirs)
 
 PROG = "plot_metrics.py"
 CURVES = (("loss", "train loss", "-"), ("train_acc", "train acc", "--"),
@@ -29,15 +29,7 @@ def label(run):
 
 
 def plot(runs, prefix, title):
-    try:
-        import matplotlib
-    except ImportError:
-        raise InputError("matplotlib is not installed for this python "
-                         f"({sys.executable}); Debian: apt-get install python3-matplotlib, "
-                         "then run with /usr/bin/python3") from None
-    matplotlib.use("Agg")  # files only: no display needed
-    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in the SVG (smaller, searchable)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
@@ -116,8 +108,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except InputError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(PROG, main)

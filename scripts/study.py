@@ -45,7 +45,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scaling_model  # noqa: E402  (the cluster step-time model)
-from summarize import InputError, json_records  # noqa: E402  (one reader of metrics.jsonl)
+from summarize import InputError, json_records, pyplot, run_cli  # noqa: E402  (one reader of metrics.jsonl)
 
 PROG = "study.py"
 METHODS = {"sgd": "plain SGD, lr 0.05", "mom": "momentum 0.9 + linear scaling + warmup",
@@ -458,16 +458,7 @@ def noise_methods(runs):
 
 def figures(runs, names, target, budget, crit):
     """The three plots as {name: figure}."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise InputError("matplotlib is not installed for this python "
-                         f"({sys.executable}); Debian: apt-get install python3-matplotlib, "
-                         "then run with /usr/bin/python3") from None
-    matplotlib.use("Agg")
-    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in the SVG
-    matplotlib.rcParams["svg.hashsalt"] = "gnet-study"  # fixed ids: the same runs, the same SVG
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     colours = colours_for(runs)
     figs = {}
     figs["steps_to_target"], ax = plt.subplots(figsize=(6.4, 4.4))
@@ -583,8 +574,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except InputError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(PROG, main)

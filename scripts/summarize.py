@@ -214,9 +214,29 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
+def pyplot():
+    """matplotlib.pyplot set up for files (no display), or an InputError saying how to get it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise InputError("matplotlib is not installed for this python "
+                         f"({sys.executable}); Debian: apt-get install python3-matplotlib, "
+                         "then run with /usr/bin/python3") from None
+    matplotlib.use("Agg")  # files only: no display needed
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in the SVG (smaller, searchable)
+    matplotlib.rcParams["svg.hashsalt"] = "gnet"  # fixed ids: the same runs, the same SVG
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def run_cli(prog, main):
+    """Each script's entry: bad input is one line naming the file and exit status 1."""
     try:
         sys.exit(main(sys.argv[1:]))
     except InputError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run_cli(PROG, main)
