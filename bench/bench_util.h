@@ -81,7 +81,7 @@ static inline double bench_step_seconds(gnet_backend *be, gnet_model *m, const f
             t0 = gnet_now();
         }
         gnet_model_forward(m, x);
-        be->softmax_xent(be, batch, GNET_CLASSES, m->logits, y, 1.0f / (float)batch, m->dlogits);
+        be->softmax_xent(be, batch, GNET_CLASSES, m->logits, y, 0.0f, 1.0f / (float)batch, m->dlogits);
         gnet_model_backward(m, 0, NULL);
         be->sgd(be, m->params, m->grads, NULL, m->n_weights, 0.05f, 0.0f, 0.0f, 0, s == 0, 1.0f);
         be->tally_close(be);

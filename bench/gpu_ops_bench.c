@@ -242,7 +242,7 @@ static void setup_linear(op_run *o)
 static void xent_call(op_run *o, int s)
 {
     const long *k = o->r->key;
-    side(o, s)->softmax_xent(side(o, s), (int)k[0], (int)k[1], at(o->x, s), o->labels,
+    side(o, s)->softmax_xent(side(o, s), (int)k[0], (int)k[1], at(o->x, s), o->labels, 0.0f,
                              1.0f / (float)k[0], at(o->dx, s));
 }
 

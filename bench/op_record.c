@@ -172,9 +172,10 @@ static void rec_linear_backward(gnet_backend *be, int n, int in, int out, const 
 }
 
 static void rec_softmax_xent(gnet_backend *be, int n, int classes, const float *logits,
-                             const int32_t *labels, float grad_scale, float *dlogits)
+                             const int32_t *labels, float label_smoothing, float grad_scale,
+                             float *dlogits)
 {
-    (void)logits, (void)labels, (void)grad_scale, (void)dlogits;
+    (void)logits, (void)labels, (void)label_smoothing, (void)grad_scale, (void)dlogits;
     note(be->ctx, OP_XENT, (long[]){n, classes}, 2);
 }
 
@@ -237,7 +238,7 @@ int op_record_step(op_list *l, int batch, int size)
         return -1;
     float *x = be.alloc(&be, (size_t)batch * size * size);
     gnet_model_forward(m, x);
-    be.softmax_xent(&be, batch, GNET_CLASSES, m->logits, NULL, 1.0f / (float)batch, m->dlogits);
+    be.softmax_xent(&be, batch, GNET_CLASSES, m->logits, NULL, 0.0f, 1.0f / (float)batch, m->dlogits);
     gnet_model_backward(m, 0, NULL);
     /* The trainer's update (the replay runs it with momentum and weight decay: every term). */
     be.sgd(&be, m->params, m->grads, NULL, m->n_weights, 0.05f, 0.0f, 0.0f, 0, 0, 1.0f);

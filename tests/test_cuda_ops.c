@@ -4,7 +4,7 @@
  * 1x1, 3x3, 5x5, the 7x7/2 stem, 24-channel layers, the 1x1-spatial b5 of the 28x28 net; max
  * pooling 3x3/2 and 3x3/1 with padding on signed inputs, global average pooling; ReLU
  * backward, add, the concat copy; the linear layer; softmax cross-entropy with host and
- * device labels; SGD plain, with momentum, Nesterov and weight decay; uploads through the
+ * device labels, plain and label-smoothed; SGD plain, with momentum, Nesterov and weight decay; uploads through the
  * pinned staging and loss tallies read late), then the whole model:
  * logits, loss and all gradients at 96x96 and 28x28, from the same parameters; and the
  * model once more on --precision tf32 and bf16 backends, against loose sanity bounds.
@@ -267,10 +267,12 @@ static void test_linear(int n, int in, int out)
         duo_free(&duo, ps[i]);
 }
 
-/* labels_on_device: the CUDA side reads them from device memory instead of the host. */
-static void test_softmax_xent(int n, int labels_on_device)
+/* labels_on_device: the CUDA side reads them from device memory instead of the host; eps:
+ * the label smoothing. */
+static void test_softmax_xent(int n, int labels_on_device, float eps)
 {
-    printf("softmax cross-entropy, %d rows, %s labels\n", n, labels_on_device ? "device" : "host");
+    printf("softmax cross-entropy, %d rows, %s labels, label smoothing %g\n", n,
+           labels_on_device ? "device" : "host", (double)eps);
     const int classes = 10;
     pair z = duo_random_plain(&duo, (size_t)n * classes, -4.0f, 4.0f),
          dz = duo_random_plain(&duo, (size_t)n * classes, 0.0f, 0.0f);
@@ -283,9 +285,9 @@ static void test_softmax_xent(int n, int labels_on_device)
     gpu->upload(gpu, dev, (const float *)labels, (size_t)n);
     double lc, lg;
     int64_t hc, hg;
-    gnet_softmax_xent_now(cpu, n, classes, z.c, labels, 0.25f, dz.c, &lc, &hc);
+    gnet_softmax_xent_now(cpu, n, classes, z.c, labels, eps, 0.25f, dz.c, &lc, &hc);
     gnet_softmax_xent_now(gpu, n, classes, z.g, labels_on_device ? (const int32_t *)dev : labels,
-                          0.25f, dz.g, &lg, &hg);
+                          eps, 0.25f, dz.g, &lg, &hg);
     check_plain("softmax_xent dlogits", dz, (size_t)n * classes);
     report("softmax_xent loss sum", fabs(lg - lc) / fabs(lc));
     check_count("softmax_xent correct", hc, hg);
@@ -344,13 +346,15 @@ static void tallies_of(gnet_backend *be, pair z, pair dz, const int32_t *labels,
     if (!scratch)
         exit(2);
     memcpy(scratch, labels, (size_t)n * sizeof(int32_t));
-    be->softmax_xent(be, 100, classes, zp, scratch, 1.0f, dzp);
+    be->softmax_xent(be, 100, classes, zp, scratch, 0.0f, 1.0f, dzp);
     for (int i = 0; i < n; i++) /* still valid classes, but others */
         scratch[i] = (scratch[i] + 1) % classes;
-    be->softmax_xent(be, 200, classes, zp + 100 * classes, labels + 100, 1.0f, dzp + 100 * classes);
+    be->softmax_xent(be, 200, classes, zp + 100 * classes, labels + 100, 0.0f, 1.0f,
+                     dzp + 100 * classes);
     be->tally_close(be);
     be->tally_close(be);
-    be->softmax_xent(be, 200, classes, zp + 100 * classes, labels + 100, 1.0f, dzp + 100 * classes);
+    be->softmax_xent(be, 200, classes, zp + 100 * classes, labels + 100, 0.0f, 1.0f,
+                     dzp + 100 * classes);
     be->tally_close(be);
     for (int i = 0; i < 3; i++)
         be->tally_take(be, &loss[i], &hits[i]);
@@ -493,10 +497,10 @@ static void test_model(gnet_backend *g, const char *math, double tol, int batch,
         labels[i] = (int32_t)gnet_rng_below(&duo.rng, GNET_CLASSES);
     double lc, lg;
     int64_t hc, hg;
-    gnet_softmax_xent_now(cpu, batch, GNET_CLASSES, mc->logits, labels, 1.0f / batch, mc->dlogits,
-                          &lc, &hc);
-    gnet_softmax_xent_now(g, batch, GNET_CLASSES, mg->logits, labels, 1.0f / batch, mg->dlogits,
-                          &lg, &hg);
+    gnet_softmax_xent_now(cpu, batch, GNET_CLASSES, mc->logits, labels, 0.0f, 1.0f / batch,
+                          mc->dlogits, &lc, &hc);
+    gnet_softmax_xent_now(g, batch, GNET_CLASSES, mg->logits, labels, 0.0f, 1.0f / batch,
+                          mg->dlogits, &lg, &hg);
     report_tol("loss", fabs(lg - lc) / fabs(lc), tol);
     /* The same loss gradient on both, so the comparison is of backward alone. */
     cpu->download(cpu, lc_host, mc->dlogits, nl);
@@ -660,9 +664,10 @@ static void p_linear_backward(gnet_backend *be, int n, int in, int out, const fl
 }
 
 static void p_softmax_xent(gnet_backend *be, int n, int classes, const float *logits,
-                           const int32_t *labels, float grad_scale, float *dlogits)
+                           const int32_t *labels, float label_smoothing, float grad_scale,
+                           float *dlogits)
 {
-    g_orig.softmax_xent(be, n, classes, logits, labels, grad_scale, dlogits);
+    g_orig.softmax_xent(be, n, classes, logits, labels, label_smoothing, grad_scale, dlogits);
     perturb(dlogits, (size_t)n * classes);
 }
 
@@ -719,9 +724,9 @@ static gnet_backend *perturbed(gnet_backend *be)
 
 /* The comparisons op_checks makes: convolution 14 cases x (forward + dw, db plain and
  * accumulated) + data gradient of the 12 with more than one input channel = 82; pooling
- * 6 x 2 = 12; element-wise and concat 4; linear 1 + 2 x 3 = 7; softmax 2 x 3 = 6; tallies
+ * 6 x 2 = 12; element-wise and concat 4; linear 1 + 2 x 3 = 7; softmax 3 x 3 = 9; tallies
  * 3 x 2 + 1 = 7; SGD 5 + 4 momentum buffers = 9; sumsq 2. */
-#define OP_COMPARISONS 129
+#define OP_COMPARISONS 132
 /* Also: the staged uploads, 6; the model 4 times (logits, loss, 116 gradients). */
 #define EXPECTED_COMPARISONS (OP_COMPARISONS + 6 + 4 * (2 + 116))
 
@@ -732,8 +737,9 @@ static void op_checks(void)
     test_pools();
     test_elementwise();
     test_linear(5, 1024, 10);
-    test_softmax_xent(37, 0);
-    test_softmax_xent(300, 1);
+    test_softmax_xent(37, 0, 0.0f);
+    test_softmax_xent(300, 1, 0.0f);
+    test_softmax_xent(300, 0, 0.1f);
     test_tallies();
     printf("sgd\n");
     test_sgd(0.0f, 0.0f, 0, 1.0f);

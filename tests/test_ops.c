@@ -1149,9 +1149,12 @@ static void test_linear_accumulate(void)
 
 enum { SX_N = 5, SX_K = 10 };
 
+/* The label smoothing of the smoothed cases (PyTorch's usual 0.1). */
+#define SX_EPS 0.1f
+
 typedef struct {
     int n, classes;
-    float grad_scale;
+    float eps, grad_scale;
     float *zb, *dzb;
     int32_t *labels; /* backend memory */
 } sx_fd;
@@ -1163,7 +1166,8 @@ static void sx_forward(void *vc, float *const *in, double *out)
     double loss;
     int64_t correct;
     be->upload(be, c->zb, in[0], zn);
-    gnet_softmax_xent_now(be, c->n, c->classes, c->zb, c->labels, c->grad_scale, c->dzb, &loss, &correct);
+    gnet_softmax_xent_now(be, c->n, c->classes, c->zb, c->labels, c->eps, c->grad_scale, c->dzb,
+                          &loss, &correct);
     out[0] = loss * c->grad_scale;
 }
 
@@ -1175,7 +1179,8 @@ static void sx_backward(void *vc, float *const *in, const double *g, float *cons
     int64_t correct;
     be->upload(be, c->zb, in[0], zn);
     dev_fill_nan(c->dzb, zn);
-    gnet_softmax_xent_now(be, c->n, c->classes, c->zb, c->labels, c->grad_scale, c->dzb, &loss, &correct);
+    gnet_softmax_xent_now(be, c->n, c->classes, c->zb, c->labels, c->eps, c->grad_scale, c->dzb,
+                          &loss, &correct);
     be->download(be, grad[0], c->dzb, zn);
     for (size_t i = 0; i < zn; i++)
         grad[0][i] = (float)(grad[0][i] * g[0]);
@@ -1201,10 +1206,10 @@ static int64_t sx_inputs(float z[SX_N * SX_K], int32_t lab[SX_N])
 }
 
 /* The harness on the backend: z uploaded, labels in backend memory, scale 1 / SX_N. */
-static sx_fd sx_fd_make(const float *z, const int32_t *lab)
+static sx_fd sx_fd_make(const float *z, const int32_t *lab, float eps)
 {
-    sx_fd c = {SX_N, SX_K, 1.0f / SX_N, dev_from_host(z, SX_N * SX_K), dev_alloc(SX_N * SX_K),
-               NULL};
+    sx_fd c = {SX_N, SX_K, eps, 1.0f / SX_N, dev_from_host(z, SX_N * SX_K),
+               dev_alloc(SX_N * SX_K), NULL};
     c.labels = (int32_t *)dev_alloc(SX_N); /* int32 and float have the same size */
     be->upload(be, (float *)c.labels, (const float *)lab, SX_N);
     return c;
@@ -1217,54 +1222,72 @@ static void sx_fd_free(sx_fd *c)
     be->free(be, (float *)c->labels);
 }
 
+/* The definition in double: q = (1 - eps) onehot + eps/SX_K; the summed -sum_k q_k log p_k
+ * over the rows, and dref = (p - q) * scale. */
+static double sx_reference(const float *z, const int32_t *lab, double eps, double scale,
+                           double *dref)
+{
+    double loss = 0.0;
+    for (int i = 0; i < SX_N; i++) {
+        const float *zi = z + i * SX_K;
+        double m = -INFINITY, s = 0.0;
+        for (int j = 0; j < SX_K; j++)
+            m = fmax(m, zi[j]);
+        for (int j = 0; j < SX_K; j++)
+            s += exp((double)zi[j] - m);
+        double lse = m + log(s);
+        for (int j = 0; j < SX_K; j++) {
+            double q = (1.0 - eps) * (j == lab[i]) + eps / SX_K, logp = zi[j] - lse;
+            loss -= q * logp;
+            dref[i * SX_K + j] = (exp(logp) - q) * scale;
+        }
+    }
+    return loss;
+}
+
 /* The summed loss (relative 1e-6, with a row of large logits), the count of correct rows
- * exactly, and dlogits = (softmax - onehot) * scale (abs 1e-7), all in double. */
-static void test_softmax_xent_forward(void)
+ * exactly (the argmax, smoothed or not), and dlogits (abs 1e-7) against sx_reference. */
+static void sx_check_forward(float eps)
 {
     float z[SX_N * SX_K], dz[SX_N * SX_K];
     int32_t lab[SX_N];
     int64_t want_correct = sx_inputs(z, lab);
-    double want_loss = 0.0, dref[SX_N * SX_K];
+    double dref[SX_N * SX_K];
     const float scale = 1.0f / SX_N;
-    for (int i = 0; i < SX_N; i++) {
-        double m = -INFINITY, s = 0.0;
-        for (int j = 0; j < SX_K; j++)
-            m = fmax(m, z[i * SX_K + j]);
-        for (int j = 0; j < SX_K; j++)
-            s += exp((double)z[i * SX_K + j] - m);
-        double lse = m + log(s);
-        want_loss += lse - z[i * SX_K + lab[i]];
-        for (int j = 0; j < SX_K; j++)
-            dref[i * SX_K + j] = (exp(z[i * SX_K + j] - lse) - (j == lab[i])) * scale;
-    }
-    sx_fd c = sx_fd_make(z, lab);
+    double want_loss = sx_reference(z, lab, eps, scale, dref);
+    sx_fd c = sx_fd_make(z, lab, eps);
     double loss = NAN;
     int64_t correct = -1;
     dev_fill_nan(c.dzb, SX_N * SX_K);
-    gnet_softmax_xent_now(be, SX_N, SX_K, c.zb, c.labels, scale, c.dzb, &loss, &correct);
+    gnet_softmax_xent_now(be, SX_N, SX_K, c.zb, c.labels, eps, scale, c.dzb, &loss, &correct);
     float got = (float)loss;
+    printf("  label smoothing %g\n", (double)eps);
     compare("softmax_xent loss sum (relative)", &got, &want_loss, &want_loss, 1, 1e-6);
     printf("  softmax_xent correct = %lld (expected %lld)\n", (long long)correct,
            (long long)want_correct);
     EXPECT(correct == want_correct);
     be->download(be, dz, c.dzb, SX_N * SX_K);
-    compare("softmax_xent dlogits vs (softmax - onehot) * scale", dz, dref, NULL, SX_N * SX_K,
-            1e-7);
+    compare("softmax_xent dlogits vs (softmax - q) * scale", dz, dref, NULL, SX_N * SX_K, 1e-7);
     sx_fd_free(&c);
 }
 
 /* dlogits against finite differences of loss * scale. */
-static void test_softmax_xent_backward(void)
+static void sx_check_backward(float eps)
 {
     float z[SX_N * SX_K];
     int32_t lab[SX_N];
     sx_inputs(z, lab);
-    sx_fd c = sx_fd_make(z, lab);
+    sx_fd c = sx_fd_make(z, lab, eps);
     gnet_gc_input in[1] = {{"z", z, SX_N * SX_K, 1}};
     gnet_gradcheck gc = {sx_forward, sx_backward, &c, in, 1, 1, 404, 1e-2f, 0, 0, 0, 0};
     gc_check(&gc, "softmax_xent dlogits vs FD of loss*scale");
     sx_fd_free(&c);
 }
+
+static void test_softmax_xent_forward(void) { sx_check_forward(0.0f); }
+static void test_softmax_xent_backward(void) { sx_check_backward(0.0f); }
+static void test_softmax_xent_smoothed_forward(void) { sx_check_forward(SX_EPS); }
+static void test_softmax_xent_smoothed_backward(void) { sx_check_backward(SX_EPS); }
 
 /* ---------- norms and copies ---------- */
 
@@ -1406,6 +1429,8 @@ static const test_case k_cases[] = {
     TEST_CASE(linear_accumulate),
     TEST_CASE(softmax_xent_forward),
     TEST_CASE(softmax_xent_backward),
+    TEST_CASE(softmax_xent_smoothed_forward),
+    TEST_CASE(softmax_xent_smoothed_backward),
     TEST_CASE(sgd),
     TEST_CASE(sumsq_copy),
 };

@@ -100,13 +100,17 @@ struct gnet_backend {
     void (*linear_backward)(gnet_backend *be, int n, int in, int out, const float *x,
                             const float *w, const float *dy, float *dx, float *dw, float *db,
                             int accumulate);
-    /* Softmax cross-entropy over n rows of `classes` logits. Writes dlogits = (softmax -
-     * onehot) * grad_scale, and adds the summed loss and the count of rows whose argmax
-     * equals the label to the running tally (kept by the backend; nothing reaches the host
-     * here). labels (int32) are host or backend memory; host labels may be reused as soon
-     * as it returns. */
+    /* Softmax cross-entropy over n rows of `classes` logits against the target distribution
+     * q = (1 - label_smoothing) * onehot + label_smoothing / classes, label_smoothing in
+     * [0, 1) (PyTorch's CrossEntropyLoss(label_smoothing=...); 0: the onehot, computed as
+     * before smoothing existed, bit for bit). Writes dlogits = (softmax - q) * grad_scale,
+     * and adds the summed loss (-sum_k q_k log softmax_k per row) and the count of rows whose
+     * argmax equals the label to the running tally (kept by the backend; nothing reaches the
+     * host here). labels (int32) are host or backend memory; host labels may be reused as
+     * soon as it returns. */
     void (*softmax_xent)(gnet_backend *be, int n, int classes, const float *logits,
-                         const int32_t *labels, float grad_scale, float *dlogits);
+                         const int32_t *labels, float label_smoothing, float grad_scale,
+                         float *dlogits);
     /* Ends the running tally (the softmax_xent calls since the last close; zeros when there
      * were none), queues it for tally_take, and starts a new one at zero. Does not wait
      * (CUDA: an asynchronous copy into pinned memory and an event, after all the work queued
@@ -134,10 +138,11 @@ struct gnet_backend {
 /* softmax_xent with its sums wanted at once (tests, benchmarks): close, then take (waits for
  * the device). No other tally may be pending. */
 static inline void gnet_softmax_xent_now(gnet_backend *be, int n, int classes, const float *logits,
-                                         const int32_t *labels, float grad_scale, float *dlogits,
-                                         double *loss_sum, int64_t *correct)
+                                         const int32_t *labels, float label_smoothing,
+                                         float grad_scale, float *dlogits, double *loss_sum,
+                                         int64_t *correct)
 {
-    be->softmax_xent(be, n, classes, logits, labels, grad_scale, dlogits);
+    be->softmax_xent(be, n, classes, logits, labels, label_smoothing, grad_scale, dlogits);
     be->tally_close(be);
     be->tally_take(be, loss_sum, correct);
 }

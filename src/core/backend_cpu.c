@@ -567,9 +567,26 @@ static void cpu_linear_backward(gnet_backend *be, int n, int in, int out, const 
     }
 }
 
-static void cpu_softmax_xent(gnet_backend *be, int n, int classes, const float *logits,
-                             const int32_t *labels, float grad_scale, float *dlogits)
+/* A row's loss against q = (1 - eps) onehot + eps/classes, as PyTorch splits it: (1 - eps) nll
+ * + eps/classes sum_k -log p_k. eps = 0 returns the nll itself: the unsmoothed loss, bit for
+ * bit, whatever the other classes' terms hold. */
+static double smoothed_loss(const float *z, int classes, int arg, float log_sum, float nll,
+                            float eps)
 {
+    if (eps == 0.0f)
+        return nll;
+    float all = 0.0f;
+    for (int j = 0; j < classes; j++)
+        all += log_sum - (z[j] - z[arg]);
+    return (1.0 - (double)eps) * nll + (double)eps / classes * all;
+}
+
+static void cpu_softmax_xent(gnet_backend *be, int n, int classes, const float *logits,
+                             const int32_t *labels, float label_smoothing, float grad_scale,
+                             float *dlogits)
+{
+    /* q's two values; with no smoothing exactly 1 and 0, so dlogits keep their bits. */
+    float off = label_smoothing / (float)classes, on = 1.0f - label_smoothing + off;
     double loss = 0.0;
     int64_t hits = 0;
     for (int i = 0; i < n; i++) {
@@ -584,10 +601,11 @@ static void cpu_softmax_xent(gnet_backend *be, int n, int classes, const float *
             sum += expf(z[j] - z[arg]);
         // cppcheck-suppress invalidFunctionArg ; sum >= 1: it holds exp(0) for the arg max
         float log_sum = logf(sum);
-        loss += (double)(log_sum - (z[labels[i]] - z[arg]));
+        float nll = log_sum - (z[labels[i]] - z[arg]);
+        loss += smoothed_loss(z, classes, arg, log_sum, nll, label_smoothing);
         hits += arg == labels[i];
         for (int j = 0; j < classes; j++)
-            dz[j] = (expf(z[j] - z[arg] - log_sum) - (j == labels[i] ? 1.0f : 0.0f)) * grad_scale;
+            dz[j] = (expf(z[j] - z[arg] - log_sum) - (j == labels[i] ? on : off)) * grad_scale;
     }
     ctx_of(be)->running.loss += loss;
     ctx_of(be)->running.correct += hits;

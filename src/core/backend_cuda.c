@@ -341,7 +341,8 @@ static int on_device(const void *p)
  * reaches the host here (tally_close, tally_take). The trainer passes host labels (staged),
  * tests also device ones. */
 static void cuda_softmax_xent(gnet_backend *be, int n, int classes, const float *logits,
-                              const int32_t *labels, float grad_scale, float *dlogits)
+                              const int32_t *labels, float label_smoothing, float grad_scale,
+                              float *dlogits)
 {
     gnet_cuda_ctx *c = ctx_of(be);
     int device_labels = n > 0 && on_device(labels);
@@ -353,9 +354,9 @@ static void cuda_softmax_xent(gnet_backend *be, int n, int classes, const float 
                 cudaMemcpyAsync(c->labels, labels + lo, bytes, cudaMemcpyDefault, c->stream));
         else
             stage_copy(be, &c->label_staging, c->labels, labels + lo, bytes);
-        CUDA_CHECK(gnet_cuda_softmax_xent(c->stream, rows, classes, logits + (size_t)lo * classes,
-                                          c->labels, grad_scale, dlogits + (size_t)lo * classes,
-                                          c->sums, !c->sums_started));
+        CUDA_CHECK(gnet_cuda_softmax_xent(
+            c->stream, rows, classes, logits + (size_t)lo * classes, c->labels, label_smoothing,
+            grad_scale, dlogits + (size_t)lo * classes, c->sums, !c->sums_started));
         c->sums_started = 1;
     }
 }

@@ -50,10 +50,10 @@ cudaError_t gnet_cuda_bias_rows(void *stream, float *y, const float *b, int n, i
 cudaError_t gnet_cuda_col_sum(void *stream, const float *dy, float *db, int n, int out,
                               int accumulate);
 /* Rows [0, n) of one chunk: dlogits, and the loss and correct count added to *sums (or
- * written, when first). labels are device memory. */
+ * written, when first), label_smoothing as in backend.h. labels are device memory. */
 cudaError_t gnet_cuda_softmax_xent(void *stream, int n, int classes, const float *logits,
-                                   const int32_t *labels, float grad_scale, float *dlogits,
-                                   gnet_cuda_xent_sums *sums, int first);
+                                   const int32_t *labels, float label_smoothing, float grad_scale,
+                                   float *dlogits, gnet_cuda_xent_sums *sums, int first);
 /* The SGD of backend.h in one pass over the arena. */
 cudaError_t gnet_cuda_sgd(void *stream, float *p, const float *g, float *buf, size_t count,
                           float lr, float m, float wd, int nesterov, int first_step, float scale);

@@ -99,15 +99,29 @@ __global__ void col_sum_k(const float *dy, float *db, int n, int out, int accumu
     db[j] = accumulate ? db[j] + s : s;
 }
 
+// A row's smoothed loss: the CPU backend's smoothed_loss, the same operations in the same
+// order (the _rn intrinsics forbid FMA contraction); eps = 0 returns the nll itself.
+__device__ double smoothed_loss(const float *z, int classes, int arg, float log_sum, float nll,
+                                float eps)
+{
+    if (eps == 0.0f)
+        return nll;
+    float all = 0.0f;
+    for (int j = 0; j < classes; j++)
+        all += log_sum - (z[j] - z[arg]);
+    return __dadd_rn(__dmul_rn(1.0 - (double)eps, nll), __dmul_rn((double)eps / classes, all));
+}
+
 // One block walks all rows (a batch is at most a few thousand rows of 10 classes), each
 // thread keeping its own sums, then the block reduces them: no per-row buffer is needed.
 // The per-row arithmetic is the CPU backend's, in the same order.
 __global__ void softmax_xent_k(int n, int classes, const float *logits, const int32_t *labels,
-                               float grad_scale, float *dlogits, gnet_cuda_xent_sums *sums,
-                               int first)
+                               float eps, float grad_scale, float *dlogits,
+                               gnet_cuda_xent_sums *sums, int first)
 {
     __shared__ double loss_s[kThreads];
     __shared__ long long hits_s[kThreads];
+    float off = eps / (float)classes, on = 1.0f - eps + off; // q's two values
     double loss = 0.0;
     long long hits = 0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
@@ -121,10 +135,10 @@ __global__ void softmax_xent_k(int n, int classes, const float *logits, const in
         for (int j = 0; j < classes; j++)
             sum += expf(z[j] - z[arg]);
         float log_sum = logf(sum);
-        loss += (double)(log_sum - (z[label] - z[arg]));
+        loss += smoothed_loss(z, classes, arg, log_sum, log_sum - (z[label] - z[arg]), eps);
         hits += arg == label;
         for (int j = 0; j < classes; j++)
-            dz[j] = (expf(z[j] - z[arg] - log_sum) - (j == label ? 1.0f : 0.0f)) * grad_scale;
+            dz[j] = (expf(z[j] - z[arg] - log_sum) - (j == label ? on : off)) * grad_scale;
     }
     loss_s[threadIdx.x] = loss;
     hits_s[threadIdx.x] = hits;
@@ -242,11 +256,11 @@ cudaError_t gnet_cuda_col_sum(void *stream, const float *dy, float *db, int n, i
 }
 
 cudaError_t gnet_cuda_softmax_xent(void *stream, int n, int classes, const float *logits,
-                                   const int32_t *labels, float grad_scale, float *dlogits,
-                                   gnet_cuda_xent_sums *sums, int first)
+                                   const int32_t *labels, float label_smoothing, float grad_scale,
+                                   float *dlogits, gnet_cuda_xent_sums *sums, int first)
 {
-    softmax_xent_k<<<1, kThreads, 0, as_stream(stream)>>>(n, classes, logits, labels, grad_scale,
-                                                          dlogits, sums, first);
+    softmax_xent_k<<<1, kThreads, 0, as_stream(stream)>>>(
+        n, classes, logits, labels, label_smoothing, grad_scale, dlogits, sums, first);
     return cudaGetLastError();
 }
 

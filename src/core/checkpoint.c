@@ -70,6 +70,7 @@ static const struct {
     {"target_epoch", A_F64, offsetof(gnet_ckpt_meta, target_epoch), 1},
     {"target_wall_s", A_F64, offsetof(gnet_ckpt_meta, target_wall_s), 1},
     {"target_test_acc", A_F64, offsetof(gnet_ckpt_meta, target_test_acc), 1},
+    {"label_smoothing", A_F64, offsetof(gnet_ckpt_meta, label_smoothing), 1},
 };
 #define N_META_ATTRS ((int)(sizeof META_ATTRS / sizeof META_ATTRS[0]))
 

@@ -14,7 +14,7 @@
  *                            since_loss, since_seen, gns_g2_ema, gns_tr_ema,
  *                            gns_weight, target_acc (float64), gns_steps, target_step (int64),
  *                            target_images, target_train_s, target_epoch, target_wall_s,
- *                            target_test_acc (float64)
+ *                            target_test_acc, label_smoothing (float64)
  *   root attributes          format = "gnet-checkpoint" (string), version = 3 (int32)
  * Every tensor dataset has a uint32 attribute crc32: zlib's CRC-32 of its float32
  * little-endian bytes (version 2; version 1 files had none and are refused). Version 3 files
@@ -58,7 +58,8 @@ typedef struct {
     double lr, momentum, weight_decay;
     /* Optional attributes (checkpoints before them read as 0): the optimizer (0 SGD, 1 LARS)
      * and LARS's eta; the training loss since the last evaluation record; the gradient noise
-     * scale's moving averages (train/noise.h); where --target-acc was reached (step 0: not). */
+     * scale's moving averages (train/noise.h); where --target-acc was reached (step 0: not);
+     * the loss's label smoothing. */
     int32_t optimizer;
     double lars_eta;
     double since_loss, since_seen;
@@ -67,7 +68,8 @@ typedef struct {
     double target_acc; /* --target-acc (0: none) */
     int64_t target_step;
     double target_images, target_train_s, target_epoch, target_wall_s, target_test_acc;
-    char config[1024]; /* free-form resolved options, e.g. the command line */
+    double label_smoothing; /* --label-smoothing (0, as older files read: none) */
+    char config[1024];      /* free-form resolved options, e.g. the command line */
 } gnet_ckpt_meta;
 
 /* Writes PATH atomically (see above). momentum may be NULL (no /optimizer group); meta may

@@ -26,7 +26,7 @@ typedef struct {
     double comm_timeout;
     int progress_off;
     double lr_gamma, lr_min;
-    double lars_eta, target_acc, noise_ema;
+    double lars_eta, target_acc, noise_ema, label_smoothing;
     int64_t eval_every;
     int noise_scale, version;
     uint64_t seed;

@@ -101,6 +101,10 @@ static int check_compatible(const gnet_run *r, const char *file, const gnet_ckpt
         gnet_errorf("--resume %s: the checkpoint was trained with --target-acc %g, this run asks "
                     "for %g (where the run ends, and whether it already did, belong to that value)",
                     file, m->target_acc, o->target_acc);
+    else if (m->label_smoothing != o->label_smoothing)
+        gnet_errorf("--resume %s: the checkpoint was trained with --label-smoothing %g, this run "
+                    "asks for %g (the epoch's loss so far was summed with that value)",
+                    file, m->label_smoothing, o->label_smoothing);
     else if (m->optimizer != gnet_options_lars(o))
         gnet_errorf("--resume %s: the checkpoint was trained with --optimizer %s, this run asks "
                     "for %s (its momentum buffer belongs to that one)",
@@ -201,6 +205,7 @@ static gnet_ckpt_meta meta_of(const gnet_run *r, const gnet_progress *p, const d
                         .weight_decay = o->weight_decay,
                         .optimizer = gnet_options_lars(o),
                         .lars_eta = o->lars_eta,
+                        .label_smoothing = o->label_smoothing,
                         .since_loss = p->since_loss,
                         .since_seen = p->since_seen,
                         .gns_g2_ema = p->noise.g2_ema,

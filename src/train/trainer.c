@@ -22,7 +22,8 @@
 /* Forward `rows` planned rows of which the first `valid` are samples; padding rows get a
  * zero loss gradient, so the update is that of the valid rows alone. The loss and correct
  * count go to the backend's running tally (take_tally reads them later); the rows count at
- * once. */
+ * once. Training and evaluation alike use --label-smoothing's loss, as a PyTorch loop that
+ * evaluates with its training criterion does. */
 static void forward_rows(gnet_run *r, const float *x, const int32_t *y, int valid, float grad_scale,
                          gnet_tally *t)
 {
@@ -31,7 +32,8 @@ static void forward_rows(gnet_run *r, const float *x, const int32_t *y, int vali
     be->upload(be, r->x, x, (size_t)r->micro * r->size * r->size);
     gnet_model_forward(m, r->x);
     if (valid > 0)
-        be->softmax_xent(be, valid, GNET_CLASSES, m->logits, y, grad_scale, m->dlogits);
+        be->softmax_xent(be, valid, GNET_CLASSES, m->logits, y, (float)r->o->label_smoothing,
+                         grad_scale, m->dlogits);
     if (valid < m->batch) /* dlogits is backend memory: zeros go through the backend */
         be->upload(be, m->dlogits + (size_t)valid * GNET_CLASSES, r->zeros,
                    (size_t)(m->batch - valid) * GNET_CLASSES);
