@@ -102,12 +102,12 @@ struct gnet_backend {
                             int accumulate);
     /* Softmax cross-entropy over n rows of `classes` logits against the target distribution
      * q = (1 - label_smoothing) * onehot + label_smoothing / classes, label_smoothing in
-     * [0, 1) (PyTorch's CrossEntropyLoss(label_smoothing=...); 0: the onehot, computed as
-     * before smoothing existed, bit for bit). Writes dlogits = (softmax - q) * grad_scale,
-     * and adds the summed loss (-sum_k q_k log softmax_k per row) and the count of rows whose
-     * argmax equals the label to the running tally (kept by the backend; nothing reaches the
-     * host here). labels (int32) are host or backend memory; host labels may be reused as
-     * soon as it returns. */
+     * [0, 1) (PyTorch's CrossEntropyLoss(label_smoothing=...); with 0, q is exactly the
+     * onehot and no smoothing term is computed, so the plain loss's bits do not change).
+     * Writes dlogits = (softmax - q) * grad_scale, and adds the summed loss (-sum_k q_k log
+     * softmax_k per row) and the count of rows whose argmax equals the label to the running
+     * tally (kept by the backend; nothing reaches the host here). labels (int32) are host or
+     * backend memory; host labels may be reused as soon as it returns. */
     void (*softmax_xent)(gnet_backend *be, int n, int classes, const float *logits,
                          const int32_t *labels, float label_smoothing, float grad_scale,
                          float *dlogits);

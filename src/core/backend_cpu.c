@@ -14,6 +14,7 @@
 #include "core/backend.h"
 #include "core/check_dnnl.h"
 #include "core/fifo.h"
+#include "core/smoothed_loss.h"
 
 typedef struct {
     double loss;
@@ -567,20 +568,6 @@ static void cpu_linear_backward(gnet_backend *be, int n, int in, int out, const 
     }
 }
 
-/* A row's loss against q = (1 - eps) onehot + eps/classes, as PyTorch splits it: (1 - eps) nll
- * + eps/classes sum_k -log p_k. eps = 0 returns the nll itself: the unsmoothed loss, bit for
- * bit, whatever the other classes' terms hold. */
-static double smoothed_loss(const float *z, int classes, int arg, float log_sum, float nll,
-                            float eps)
-{
-    if (eps == 0.0f)
-        return nll;
-    float all = 0.0f;
-    for (int j = 0; j < classes; j++)
-        all += log_sum - (z[j] - z[arg]);
-    return (1.0 - (double)eps) * nll + (double)eps / classes * all;
-}
-
 static void cpu_softmax_xent(gnet_backend *be, int n, int classes, const float *logits,
                              const int32_t *labels, float label_smoothing, float grad_scale,
                              float *dlogits)
@@ -602,7 +589,7 @@ static void cpu_softmax_xent(gnet_backend *be, int n, int classes, const float *
         // cppcheck-suppress invalidFunctionArg ; sum >= 1: it holds exp(0) for the arg max
         float log_sum = logf(sum);
         float nll = log_sum - (z[labels[i]] - z[arg]);
-        loss += smoothed_loss(z, classes, arg, log_sum, nll, label_smoothing);
+        loss += gnet_smoothed_loss(z, classes, arg, log_sum, nll, label_smoothing);
         hits += arg == labels[i];
         for (int j = 0; j < classes; j++)
             dz[j] = (expf(z[j] - z[arg] - log_sum) - (j == labels[i] ? on : off)) * grad_scale;

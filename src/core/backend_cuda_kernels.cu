@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include "core/backend_cuda_internal.h"
+#include "core/smoothed_loss.h"
 
 namespace
 {
@@ -99,19 +100,6 @@ __global__ void col_sum_k(const float *dy, float *db, int n, int out, int accumu
     db[j] = accumulate ? db[j] + s : s;
 }
 
-// A row's smoothed loss: the CPU backend's smoothed_loss, the same operations in the same
-// order (the _rn intrinsics forbid FMA contraction); eps = 0 returns the nll itself.
-__device__ double smoothed_loss(const float *z, int classes, int arg, float log_sum, float nll,
-                                float eps)
-{
-    if (eps == 0.0f)
-        return nll;
-    float all = 0.0f;
-    for (int j = 0; j < classes; j++)
-        all += log_sum - (z[j] - z[arg]);
-    return __dadd_rn(__dmul_rn(1.0 - (double)eps, nll), __dmul_rn((double)eps / classes, all));
-}
-
 // One block walks all rows (a batch is at most a few thousand rows of 10 classes), each
 // thread keeping its own sums, then the block reduces them: no per-row buffer is needed.
 // The per-row arithmetic is the CPU backend's, in the same order.
@@ -135,7 +123,7 @@ __global__ void softmax_xent_k(int n, int classes, const float *logits, const in
         for (int j = 0; j < classes; j++)
             sum += expf(z[j] - z[arg]);
         float log_sum = logf(sum);
-        loss += smoothed_loss(z, classes, arg, log_sum, log_sum - (z[label] - z[arg]), eps);
+        loss += gnet_smoothed_loss(z, classes, arg, log_sum, log_sum - (z[label] - z[arg]), eps);
         hits += arg == label;
         for (int j = 0; j < classes; j++)
             dz[j] = (expf(z[j] - z[arg] - log_sum) - (j == label ? on : off)) * grad_scale;
