@@ -32,6 +32,11 @@ expect_error 2 "--device" --synthetic 10 --device tpu
 expect_error 2 "--bogus" --synthetic 10 --bogus
 expect_error 2 "--threads" --synthetic 10 --threads 0
 expect_error 2 "--nesterov" --synthetic 10 --nesterov
+expect_error 2 "--label-smoothing: '1' is out of range" --synthetic 10 --label-smoothing 1
+expect_error 2 "--label-smoothing: '-0.1' is out of range" --synthetic 10 --label-smoothing -0.1
+# The resolved options (config.ini's text) carry it.
+"$bin" --synthetic 10 --label-smoothing 0.1 --dry-run 2>&1 | grep -qx "label-smoothing = 0.1" ||
+  { echo "FAIL: --dry-run does not print label-smoothing = 0.1"; fail=1; }
 expect_error 2 "no data" --epochs 1
 expect_error 2 "--idx and --synthetic" --synthetic 10 --idx /nonexistent
 expect_error 1 "/nonexistent" --idx /nonexistent

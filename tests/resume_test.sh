@@ -123,10 +123,12 @@ check $? "--resume with another --batch-size is refused"
 # was made with (repeating the run from it would repeat the refused ones), log.txt and
 # metrics.jsonl are not appended to, the checkpoint stays.
 cp -r "$tmp/straight" "$tmp/straight.before"
-for refusal in "--batch-size 16, this run asks for 32" "--seed 5, this run asks for 6" "$tmp/nothing"; do
+for refusal in "--batch-size 16, this run asks for 32" "--seed 5, this run asks for 6" \
+               "--label-smoothing 0, this run asks for 0.1" "$tmp/nothing"; do
   case $refusal in
     --batch*) args=("${common[@]/16/32}" --resume "$tmp/straight") ;;
     --seed*) args=("${common[@]}" --seed 6 --resume "$tmp/straight") ;;
+    --label*) args=("${common[@]}" --label-smoothing 0.1 --resume "$tmp/straight") ;;
     *) args=("${common[@]}" --resume "$tmp/nothing") ;;
   esac
   "$bin" "${args[@]}" --out "$tmp/straight" --epochs 3 >"$tmp/r5.out" 2>&1

@@ -52,7 +52,7 @@ static const opt_def OPTIONS[] = {
     {"--momentum", "M", "SGD momentum (default 0)", OPT_REAL, OFF(momentum), 0, 1},
     {"--nesterov", NULL, "Nesterov momentum", OPT_FLAG, OFF(nesterov), 0, 0},
     {"--weight-decay", "WD", "L2 weight decay (default 0)", OPT_REAL, OFF(weight_decay), 0, 1},
-    {"--label-smoothing", "EPS", "train against (1 - EPS) onehot + EPS/classes, as PyTorch's CrossEntropyLoss(label_smoothing=EPS) (default 0)", OPT_REAL, OFF(label_smoothing), 0, 0.999999},
+    {"--label-smoothing", "EPS", "label smoothing: the loss's target is (1 - EPS) onehot + EPS/classes, as PyTorch's CrossEntropyLoss(label_smoothing=EPS); train and test loss (default 0)", OPT_REAL, OFF(label_smoothing), 0, 0.999999},
     {"--optimizer", "O", "sgd or lars (layer-wise trust ratio, You et al. 2017; docs/training.md) (default sgd)", OPT_CHOICE, OFF(optimizer), 0, 0, OPTIMIZERS},
     {"--lars-eta", "ETA", "LARS trust coefficient (default 0.001)", OPT_REAL, OFF(lars_eta), 1e-12, 1e6},
     {"--lr-scale", "RULE", "none, linear or sqrt: scale --lr by B/base-batch or its square root (default none)", OPT_CHOICE, OFF(lr_scale), 0, 0, LR_SCALES},

@@ -44,15 +44,8 @@ def xent(args):
         f.create_dataset("dlogits", data=z.grad.numpy())
 
 
-def main(argv):
-    args = parse_args(argv)
-    try:
-        xent(args)
-    except Exception as e:  # one line, non-zero exit
-        print(f"xent_ref.py: error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        xent(parse_args(sys.argv[1:]))
+    except Exception as e:  # one line, non-zero exit
+        sys.exit(f"xent_ref.py: error: {type(e).__name__}: {e}")
