@@ -572,8 +572,6 @@ static void cpu_softmax_xent(gnet_backend *be, int n, int classes, const float *
                              const int32_t *labels, float label_smoothing, float grad_scale,
                              float *dlogits)
 {
-    /* q's two values; with no smoothing exactly 1 and 0, so dlogits keep their bits. */
-    float off = label_smoothing / (float)classes, on = 1.0f - label_smoothing + off;
     double loss = 0.0;
     int64_t hits = 0;
     for (int i = 0; i < n; i++) {
@@ -592,7 +590,9 @@ static void cpu_softmax_xent(gnet_backend *be, int n, int classes, const float *
         loss += gnet_smoothed_loss(z, classes, arg, log_sum, nll, label_smoothing);
         hits += arg == labels[i];
         for (int j = 0; j < classes; j++)
-            dz[j] = (expf(z[j] - z[arg] - log_sum) - (j == labels[i] ? on : off)) * grad_scale;
+            dz[j] = (expf(z[j] - z[arg] - log_sum) -
+                     gnet_smoothed_target(label_smoothing, classes, j == labels[i])) *
+                    grad_scale;
     }
     ctx_of(be)->running.loss += loss;
     ctx_of(be)->running.correct += hits;

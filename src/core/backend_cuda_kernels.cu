@@ -109,7 +109,6 @@ __global__ void softmax_xent_k(int n, int classes, const float *logits, const in
 {
     __shared__ double loss_s[kThreads];
     __shared__ long long hits_s[kThreads];
-    float off = eps / (float)classes, on = 1.0f - eps + off; // q's two values
     double loss = 0.0;
     long long hits = 0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
@@ -126,7 +125,9 @@ __global__ void softmax_xent_k(int n, int classes, const float *logits, const in
         loss += gnet_smoothed_loss(z, classes, arg, log_sum, log_sum - (z[label] - z[arg]), eps);
         hits += arg == label;
         for (int j = 0; j < classes; j++)
-            dz[j] = (expf(z[j] - z[arg] - log_sum) - (j == label ? on : off)) * grad_scale;
+            dz[j] =
+                (expf(z[j] - z[arg] - log_sum) - gnet_smoothed_target(eps, classes, j == label)) *
+                grad_scale;
     }
     loss_s[threadIdx.x] = loss;
     hits_s[threadIdx.x] = hits;

@@ -10,6 +10,14 @@
 #define GNET_HOST_DEVICE
 #endif
 
+/* q_k, the smoothed target of class k: (1 - eps) + eps/classes for the label, eps/classes for
+ * the others; with eps = 0 exactly 1 and 0, so dlogits = p - q keep their unsmoothed bits. */
+static inline GNET_HOST_DEVICE float gnet_smoothed_target(float eps, int classes, int is_label)
+{
+    float off = eps / (float)classes;
+    return is_label ? 1.0f - eps + off : off;
+}
+
 /* -sum_k q_k log p_k for q = (1 - eps) onehot + eps/classes, as PyTorch splits it:
  * (1 - eps) nll + eps/classes sum_k -log p_k, where log p_k = z[k] - z[arg] - log_sum (arg:
  * the row's argmax) and nll = -log p_label. eps = 0 returns the nll itself: the unsmoothed
