@@ -389,14 +389,16 @@ def side_legend(ax):
 
 
 def plot_steps(ax, runs, names, colours, target, crit):
-    for method in method_order(runs):
+    for i, method in enumerate(method_order(runs)):
         group = [r for r in runs if r["method"] == method]
         hit = [r for r in group if r["hit"]]
         ax.plot([r["batch"] for r in hit], [r["hit"]["step"] for r in hit], "-o",
                 color=colours[method], label=names.get(method, method))
+        # One row per method along the top edge, so that methods missing at the same batch
+        # stay apart.
         missed = [r["batch"] for r in group if not r["hit"]]
-        ax.plot(missed, [0.97] * len(missed), "^", color=colours[method], mfc="none",
-                ms=9, transform=ax.get_xaxis_transform())
+        ax.plot(missed, [0.97 - 0.045 * i] * len(missed), "^", color=colours[method],
+                mfc="none", ms=9, transform=ax.get_xaxis_transform())
     reached = [r for r in runs if r["hit"]]
     batch_axis(ax, runs)
     if reached:
@@ -412,7 +414,7 @@ def plot_steps(ax, runs, names, colours, target, crit):
         ax.axvline(crit[0], color="grey", linestyle="--",
                    label=f"predicted critical batch {crit[0]:,.0f}")
     if any(not r["hit"] for r in runs):
-        ax.plot([], [], "^", color="grey", mfc="none", label="not reached (top edge)")
+        ax.plot([], [], "^", color="grey", mfc="none", label="not reached (rows at the top, one per method)")
     ax.set_ylabel(f"steps to test acc {target:g}")
     side_legend(ax)
 

@@ -83,7 +83,7 @@ PY
   grep -qF '<svg' "$tmp/out/$name.svg" || fail "D: $name.svg is not an SVG"
 done
 for want in "plain SGD, lr 0.05" "momentum 0.9 + linear scaling + warmup" "LARS" "perfect scaling" \
-    "not reached (top edge)" "predicted critical batch 118"; do
+    "not reached (rows at the top, one per method)" "predicted critical batch 118"; do
   grep -qF "$want" "$tmp/out/steps_to_target.svg" || fail "D: steps_to_target.svg lacks '$want'"
 done
 for want in "LARS" "target 0.8" "best test acc (first 4 epochs)"; do
