@@ -448,7 +448,8 @@ def plot_noise(axes, runs, names, crit):
         ax.set_title(names.get(method, method), fontsize="medium")
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="x-small")
+        # Below the panel: inside, the legend of eight batches hides the curves.
+        ax.legend(fontsize="x-small", ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     axes[0].set_ylabel("B_simple")
 
 
