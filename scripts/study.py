@@ -414,7 +414,8 @@ def plot_steps(ax, runs, names, colours, target, crit):
         ax.axvline(crit[0], color="grey", linestyle="--",
                    label=f"predicted critical batch {crit[0]:,.0f}")
     if any(not r["hit"] for r in runs):
-        ax.plot([], [], "^", color="grey", mfc="none", label="not reached (rows at the top, one per method)")
+        ax.plot([], [], "^", color="grey", mfc="none",
+                label="not reached (rows at the top, one per method)")
     ax.set_ylabel(f"steps to test acc {target:g}")
     side_legend(ax)
 
