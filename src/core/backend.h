@@ -35,6 +35,17 @@ typedef struct {
     int k, stride, pad; /* max: padding counts as -inf, floor mode; avg: no padding */
 } gnet_pool_desc;
 
+/* The per-step scalars of the adam op: the betas and eps as configured, c1 = 1 - beta1 and
+ * c2 = 1 - beta2; bc1 = 1 - beta1^t and bc2_sqrt = sqrt(1 - beta2^t) at the 1-based step t;
+ * AdamW: decay = 1 - lr*wd (its decoupled weight decay) and step_size = lr/bc1; LAMB: wd (0
+ * for a bias). Computed in double on the host, as PyTorch computes them in Python, then
+ * rounded to float. */
+typedef struct {
+    float beta1, c1, beta2, c2, eps, bc1, bc2_sqrt;
+    float decay, step_size; /* AdamW */
+    float wd;               /* LAMB */
+} gnet_adam_args;
+
 typedef struct gnet_backend gnet_backend;
 struct gnet_backend {
     const char *name; /* "cpu" or "cuda" */
@@ -121,13 +132,28 @@ struct gnet_backend {
     void (*tally_take)(gnet_backend *be, double *loss_sum, int64_t *correct);
     /* PyTorch SGD over count floats: d = scale*(g + wd*p); buf = m*buf + d (buf = d on the
      * first step); d = nesterov ? d + m*buf : buf (when m > 0); p -= lr*d. momentum_buf may
-     * be NULL when m == 0. scale is 1 for SGD (then d is bit for bit PyTorch's) and LARS's
-     * trust ratio per tensor (optim.h). */
+     * be NULL when m == 0. scale is 1 for SGD (then d is bit for bit PyTorch's), LARS's
+     * trust ratio per tensor, or LAMB's (with m = wd = 0: p -= lr*(trust*dir); optim.h). */
     void (*sgd)(gnet_backend *be, float *p, const float *g, float *momentum_buf, size_t count,
                 float lr, float m, float wd, int nesterov, int first_step, float scale);
+    /* Adam's moments and direction over count floats, in torch.optim.AdamW's order of
+     * operations (a: gnet_adam_args, its bias corrections computed by the caller per step):
+     *   m = beta1*m + c1*g;  v = beta2*v + (c2*g)*g
+     *   denom = sqrt(v)/bc2_sqrt + eps
+     * then, with dir == NULL (AdamW): p = p*decay - (step_size*m)/denom;
+     * with dir != NULL (LAMB): dir = (m/bc1)/denom + wd*p, and p is left as it is. The moment
+     * buffers m and v start at zero (alloc), as PyTorch's exp_avg and exp_avg_sq do. */
+    void (*adam)(gnet_backend *be, float *p, const float *g, float *m, float *v, float *dir,
+                 size_t count, const gnet_adam_args *a);
     /* The sum of (a[i] - b[i])^2 over count floats (b NULL: of a[i]^2), accumulated in double,
      * returned to the host (waits for the stream): gradient and weight norms. */
     double (*sumsq)(gnet_backend *be, const float *a, const float *b, size_t count);
+    /* a seen as `units` contiguous rows of `len` floats: out[u] = the sum of row u's squares,
+     * accumulated in double, rounded to float (out: backend memory, units floats). Queued:
+     * per-unit norms without a host wait per unit (gradient clipping, clip.h). */
+    void (*unit_sumsq)(gnet_backend *be, const float *a, size_t units, size_t len, float *out);
+    /* a[u*len + j] *= factor[u] for every unit u < units (factor: backend memory). */
+    void (*scale_units)(gnet_backend *be, float *a, size_t units, size_t len, const float *factor);
     /* dst = src, both backend memory. */
     void (*copy)(gnet_backend *be, float *dst, const float *src, size_t count);
 };

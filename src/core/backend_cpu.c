@@ -640,6 +640,22 @@ static void cpu_sgd(gnet_backend *be, float *p, const float *g, float *buf, size
     }
 }
 
+static void cpu_adam(gnet_backend *be, float *p, const float *g, float *m, float *v, float *dir,
+                     size_t count, const gnet_adam_args *a)
+{
+    (void)be;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < count; i++) {
+        m[i] = a->beta1 * m[i] + a->c1 * g[i];
+        v[i] = a->beta2 * v[i] + (a->c2 * g[i]) * g[i];
+        float denom = sqrtf(v[i]) / a->bc2_sqrt + a->eps;
+        if (dir)
+            dir[i] = (m[i] / a->bc1) / denom + a->wd * p[i];
+        else
+            p[i] = p[i] * a->decay - (a->step_size * m[i]) / denom;
+    }
+}
+
 static double cpu_sumsq(gnet_backend *be, const float *a, const float *b, size_t count)
 {
     (void)be;
@@ -650,6 +666,28 @@ static double cpu_sumsq(gnet_backend *be, const float *a, const float *b, size_t
         s += d * d;
     }
     return s;
+}
+
+static void cpu_unit_sumsq(gnet_backend *be, const float *a, size_t units, size_t len, float *out)
+{
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (size_t u = 0; u < units; u++) {
+        double s = 0.0;
+        for (size_t j = 0; j < len; j++)
+            s += (double)a[u * len + j] * (double)a[u * len + j];
+        out[u] = (float)s;
+    }
+}
+
+/* One unit (a whole tensor, for --clip-norm) is split across the threads by elements. */
+static void cpu_scale_units(gnet_backend *be, float *a, size_t units, size_t len,
+                            const float *factor)
+{
+    (void)be;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < units * len; i++)
+        a[i] *= factor[i / len];
 }
 
 /* ---------- memory and lifetime ---------- */
@@ -729,7 +767,10 @@ gnet_backend *gnet_backend_cpu_create(int threads)
     be->tally_close = cpu_tally_close;
     be->tally_take = cpu_tally_take;
     be->sgd = cpu_sgd;
+    be->adam = cpu_adam;
     be->sumsq = cpu_sumsq;
+    be->unit_sumsq = cpu_unit_sumsq;
+    be->scale_units = cpu_scale_units;
     be->copy = cpu_copy;
     return be;
 }

@@ -37,6 +37,7 @@ struct gnet_cuda_ctx {
     int device;
     gnet_cuda_math math;
     int deterministic; /* GNET_CUDNN_DETERMINISTIC, read once at creation (backend_cuda.h) */
+    int plan_log;      /* GNET_CUDNN_PLANS, likewise */
     cudaStream_t stream;
     cudnnHandle_t cudnn;
     cublasHandle_t cublas;
@@ -64,6 +65,7 @@ void *gnet_cuda_ctx_stream(gnet_cuda_ctx *c) { return c->stream; }
 void *gnet_cuda_cudnn(gnet_cuda_ctx *c) { return c->cudnn; }
 gnet_cuda_math gnet_cuda_ctx_math(gnet_cuda_ctx *c) { return c->math; }
 int gnet_cuda_ctx_deterministic(gnet_cuda_ctx *c) { return c->deterministic; }
+int gnet_cuda_ctx_plan_log(gnet_cuda_ctx *c) { return c->plan_log; }
 
 /* ---------- memory ---------- */
 
@@ -399,6 +401,12 @@ static void cuda_sgd(gnet_backend *be, float *p, const float *g, float *buf, siz
                              scale));
 }
 
+static void cuda_adam(gnet_backend *be, float *p, const float *g, float *m, float *v, float *dir,
+                      size_t count, const gnet_adam_args *a)
+{
+    CUDA_CHECK(gnet_cuda_adam(ctx_of(be)->stream, p, g, m, v, dir, count, a));
+}
+
 static double cuda_sumsq(gnet_backend *be, const float *a, const float *b, size_t count)
 {
     gnet_cuda_ctx *c = ctx_of(be);
@@ -410,6 +418,17 @@ static double cuda_sumsq(gnet_backend *be, const float *a, const float *b, size_
     for (int i = 0; i < GNET_CUDA_SUMSQ_BLOCKS; i++)
         s += c->partial_host[i];
     return s;
+}
+
+static void cuda_unit_sumsq(gnet_backend *be, const float *a, size_t units, size_t len, float *out)
+{
+    CUDA_CHECK(gnet_cuda_unit_sumsq(ctx_of(be)->stream, a, units, len, out));
+}
+
+static void cuda_scale_units(gnet_backend *be, float *a, size_t units, size_t len,
+                             const float *factor)
+{
+    CUDA_CHECK(gnet_cuda_scale_units(ctx_of(be)->stream, a, units, len, factor));
 }
 
 static void cuda_copy(gnet_backend *be, float *dst, const float *src, size_t count)
@@ -566,6 +585,19 @@ static int deterministic_from_env(void)
     gnet_fatal(1);
 }
 
+/* GNET_CUDNN_PLANS=1: the cuDNN planner prints each convolution's plan per direction
+ * (scripts/gpu_check.sh sets it); unset, empty or 0: silent. Read once, like the above. */
+static int plan_log_from_env(void)
+{
+    const char *v = getenv("GNET_CUDNN_PLANS");
+    if (!v || !*v || strcmp(v, "0") == 0)
+        return 0;
+    if (strcmp(v, "1") == 0)
+        return 1;
+    gnet_errorf("GNET_CUDNN_PLANS must be 0 or 1, not \"%s\"", v);
+    gnet_fatal(1);
+}
+
 static void install_ops(gnet_backend *be)
 {
     be->destroy = cuda_destroy;
@@ -587,7 +619,10 @@ static void install_ops(gnet_backend *be)
     be->tally_close = cuda_tally_close;
     be->tally_take = cuda_tally_take;
     be->sgd = cuda_sgd;
+    be->adam = cuda_adam;
     be->sumsq = cuda_sumsq;
+    be->unit_sumsq = cuda_unit_sumsq;
+    be->scale_units = cuda_scale_units;
     be->copy = cuda_copy;
     gnet_cuda_conv_install(be);
 }
@@ -602,6 +637,7 @@ gnet_backend *gnet_backend_cuda_create(int device, gnet_cuda_math math, const ch
     c->device = device;
     c->math = math;
     c->deterministic = deterministic_from_env();
+    c->plan_log = plan_log_from_env();
     snprintf(c->oom_hint, sizeof c->oom_hint, "%s", oom_hint ? oom_hint : "");
     ctx_open(c);
     async_open(c);

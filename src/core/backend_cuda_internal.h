@@ -57,11 +57,20 @@ cudaError_t gnet_cuda_softmax_xent(void *stream, int n, int classes, const float
 /* The SGD of backend.h in one pass over the arena. */
 cudaError_t gnet_cuda_sgd(void *stream, float *p, const float *g, float *buf, size_t count,
                           float lr, float m, float wd, int nesterov, int first_step, float scale);
+/* The adam op of backend.h in one pass over count floats (dir NULL: AdamW's update). */
+cudaError_t gnet_cuda_adam(void *stream, float *p, const float *g, float *m, float *v, float *dir,
+                           size_t count, const gnet_adam_args *a);
 /* Blocks of the sum-of-squares kernel: partial[GNET_CUDA_SUMSQ_BLOCKS] (device) receives one
  * double per block; the caller adds them. b may be NULL (sum of a^2). */
 #define GNET_CUDA_SUMSQ_BLOCKS 256
 cudaError_t gnet_cuda_sumsq(void *stream, const float *a, const float *b, size_t count,
                             double *partial);
+
+/* The unit_sumsq and scale_units ops of backend.h (a block per unit for the sums). */
+cudaError_t gnet_cuda_unit_sumsq(void *stream, const float *a, size_t units, size_t len,
+                                 float *out);
+cudaError_t gnet_cuda_scale_units(void *stream, float *a, size_t units, size_t len,
+                                  const float *factor);
 
 /* backend_cuda_cudnn.c: the table's conv and pool entries. */
 void gnet_cuda_conv_install(gnet_backend *be);
@@ -80,6 +89,8 @@ void *gnet_cuda_cudnn(gnet_cuda_ctx *c);
 gnet_cuda_math gnet_cuda_ctx_math(gnet_cuda_ctx *c);
 /* Whether backward algorithms are chosen deterministic first (GNET_CUDNN_DETERMINISTIC). */
 int gnet_cuda_ctx_deterministic(gnet_cuda_ctx *c);
+/* Whether the planner prints one line per convolution and direction (GNET_CUDNN_PLANS=1). */
+int gnet_cuda_ctx_plan_log(gnet_cuda_ctx *c);
 
 #ifdef __cplusplus
 }

@@ -162,6 +162,25 @@ __global__ void sgd_k(float *p, const float *g, float *buf, size_t count, float 
     }
 }
 
+// The adam op of backend.h, rounded operation by operation as the CPU backend computes it
+// (the _rn intrinsics: no FMA contraction; IEEE sqrt and division), so the two agree.
+__global__ void adam_k(float *p, const float *g, float *m, float *v, float *dir, size_t count,
+                       gnet_adam_args a)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float mi = __fadd_rn(__fmul_rn(a.beta1, m[i]), __fmul_rn(a.c1, g[i]));
+        float vi = __fadd_rn(__fmul_rn(a.beta2, v[i]), __fmul_rn(__fmul_rn(a.c2, g[i]), g[i]));
+        m[i] = mi;
+        v[i] = vi;
+        float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), a.bc2_sqrt), a.eps);
+        if (dir)
+            dir[i] = __fadd_rn(__fdiv_rn(__fdiv_rn(mi, a.bc1), denom), __fmul_rn(a.wd, p[i]));
+        else
+            p[i] = __fsub_rn(__fmul_rn(p[i], a.decay), __fdiv_rn(__fmul_rn(a.step_size, mi), denom));
+    }
+}
+
 // Each block sums the squares of its grid-stride share in double and writes one partial:
 // the host adds the GNET_CUDA_SUMSQ_BLOCKS partials in a fixed order (no atomics), so the
 // result does not depend on scheduling.
@@ -183,6 +202,37 @@ __global__ void sumsq_k(const float *a, const float *b, size_t count, double *pa
     }
     if (threadIdx.x == 0)
         partial[blockIdx.x] = s[0];
+}
+
+// One block per unit (grid-striding over units): its threads sum the unit's squares in
+// double, reduced in shared memory in a fixed order.
+__global__ void unit_sumsq_k(const float *a, size_t units, size_t len, float *out)
+{
+    __shared__ double s[kThreads];
+    for (size_t u = blockIdx.x; u < units; u += gridDim.x) {
+        double acc = 0.0;
+        for (size_t j = threadIdx.x; j < len; j += blockDim.x) {
+            double x = (double)a[u * len + j];
+            acc += x * x;
+        }
+        s[threadIdx.x] = acc;
+        __syncthreads();
+        for (int half = blockDim.x / 2; half > 0; half /= 2) {
+            if ((int)threadIdx.x < half)
+                s[threadIdx.x] += s[threadIdx.x + half];
+            __syncthreads();
+        }
+        if (threadIdx.x == 0)
+            out[u] = (float)s[0];
+        __syncthreads(); // s is reused by the next unit
+    }
+}
+
+__global__ void scale_units_k(float *a, size_t len, size_t count, const float *factor)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x)
+        a[i] = __fmul_rn(a[i], factor[i / len]);
 }
 
 } // namespace
@@ -261,10 +311,33 @@ cudaError_t gnet_cuda_sgd(void *stream, float *p, const float *g, float *buf, si
     return cudaGetLastError();
 }
 
+cudaError_t gnet_cuda_adam(void *stream, float *p, const float *g, float *m, float *v, float *dir,
+                           size_t count, const gnet_adam_args *a)
+{
+    adam_k<<<blocks_for(count), kThreads, 0, as_stream(stream)>>>(p, g, m, v, dir, count, *a);
+    return cudaGetLastError();
+}
+
 cudaError_t gnet_cuda_sumsq(void *stream, const float *a, const float *b, size_t count,
                             double *partial)
 {
     sumsq_k<<<GNET_CUDA_SUMSQ_BLOCKS, kThreads, 0, as_stream(stream)>>>(a, b, count, partial);
+    return cudaGetLastError();
+}
+
+cudaError_t gnet_cuda_unit_sumsq(void *stream, const float *a, size_t units, size_t len,
+                                 float *out)
+{
+    unsigned blocks = (unsigned)(units < 65535 ? (units == 0 ? 1 : units) : 65535);
+    unit_sumsq_k<<<blocks, kThreads, 0, as_stream(stream)>>>(a, units, len, out);
+    return cudaGetLastError();
+}
+
+cudaError_t gnet_cuda_scale_units(void *stream, float *a, size_t units, size_t len,
+                                  const float *factor)
+{
+    size_t count = units * len;
+    scale_units_k<<<blocks_for(count), kThreads, 0, as_stream(stream)>>>(a, len, count, factor);
     return cudaGetLastError();
 }
 

@@ -19,7 +19,6 @@
 #include "core/h5util.h"
 #include "core/log.h"
 
-#define OPT_GROUP "optimizer"
 #define META_GROUP "meta"
 /* Per tensor: zlib's CRC-32 of its float32 little-endian bytes, as a uint32 attribute. */
 #define CRC_ATTR "crc32"
@@ -57,6 +56,9 @@ static const struct {
     {"weight_decay", A_F64, offsetof(gnet_ckpt_meta, weight_decay), 0},
     {"optimizer", A_I32, offsetof(gnet_ckpt_meta, optimizer), 1},
     {"lars_eta", A_F64, offsetof(gnet_ckpt_meta, lars_eta), 1},
+    {"adam_beta1", A_F64, offsetof(gnet_ckpt_meta, adam_beta1), 1},
+    {"adam_beta2", A_F64, offsetof(gnet_ckpt_meta, adam_beta2), 1},
+    {"adam_eps", A_F64, offsetof(gnet_ckpt_meta, adam_eps), 1},
     {"since_loss", A_F64, offsetof(gnet_ckpt_meta, since_loss), 1},
     {"since_seen", A_F64, offsetof(gnet_ckpt_meta, since_seen), 1},
     {"gns_g2_ema", A_F64, offsetof(gnet_ckpt_meta, gns_g2_ema), 1},
@@ -71,6 +73,9 @@ static const struct {
     {"target_wall_s", A_F64, offsetof(gnet_ckpt_meta, target_wall_s), 1},
     {"target_test_acc", A_F64, offsetof(gnet_ckpt_meta, target_test_acc), 1},
     {"label_smoothing", A_F64, offsetof(gnet_ckpt_meta, label_smoothing), 1},
+    {"clip", A_I32, offsetof(gnet_ckpt_meta, clip), 1},
+    {"clip_norm", A_F64, offsetof(gnet_ckpt_meta, clip_norm), 1},
+    {"agc_lambda", A_F64, offsetof(gnet_ckpt_meta, agc_lambda), 1},
 };
 #define N_META_ATTRS ((int)(sizeof META_ATTRS / sizeof META_ATTRS[0]))
 
@@ -193,13 +198,16 @@ static int write_params(hid_t loc, const char *path, const char *prefix,
     return 0;
 }
 
-static int write_momentum(hid_t file, const char *path, const gnet_param_spec *specs, int n,
-                          const float *momentum)
+/* One state buffer as its group. */
+static int write_state(hid_t file, const char *path, const gnet_param_spec *specs, int n,
+                       const char *group, const float *arena)
 {
-    hid_t g = gnet_h5_create_group(file, OPT_GROUP);
+    hid_t g = gnet_h5_create_group(file, group);
     if (g < 0)
-        return ckpt_fail("save", path, "creating group '%s': %s", OPT_GROUP, gnet_h5_strerror());
-    int rc = write_params(g, path, OPT_GROUP "/", specs, n, momentum);
+        return ckpt_fail("save", path, "creating group '%s': %s", group, gnet_h5_strerror());
+    char prefix[80];
+    (void)snprintf(prefix, sizeof prefix, "%s/", group);
+    int rc = write_params(g, path, prefix, specs, n, arena);
     H5Gclose(g);
     return rc;
 }
@@ -226,7 +234,8 @@ typedef struct {
     const char *path;
     const gnet_param_spec *specs;
     int n;
-    const float *params, *momentum;
+    const float *params;
+    const gnet_ckpt_state *state;
     const gnet_ckpt_meta *meta;
 } save_job;
 
@@ -240,8 +249,9 @@ static int write_contents(hid_t file, void *ctx)
         return ckpt_fail("save", j->path, "%s", e.msg);
     if (write_params(file, j->path, "", j->specs, j->n, j->params) < 0)
         return -1;
-    if (j->momentum && write_momentum(file, j->path, j->specs, j->n, j->momentum) < 0)
-        return -1;
+    for (int i = 0; j->state && i < j->state->n; i++)
+        if (write_state(file, j->path, j->specs, j->n, j->state->group[i], j->state->data[i]) < 0)
+            return -1;
     if (j->meta && write_meta(file, j->path, j->meta) < 0)
         return -1;
     return 0;
@@ -262,8 +272,28 @@ static int check_finite(const char *path, const char *prefix, const gnet_param_s
     return 0;
 }
 
+/* Each state buffer's values, as check_finite does the parameters'. */
+static int check_state_finite(const char *path, const gnet_param_spec *specs, int n,
+                              const gnet_ckpt_state *state)
+{
+    for (int i = 0; state && i < state->n; i++) {
+        char prefix[80];
+        (void)snprintf(prefix, sizeof prefix, "%s/", state->group[i]);
+        if (check_finite(path, prefix, specs, n, state->data[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int check_state(const char *op, const char *path, const gnet_ckpt_state *state)
+{
+    if (state && (state->n < 0 || state->n > GNET_CKPT_STATES_MAX))
+        return ckpt_fail(op, path, "invalid state buffer count %d", state->n);
+    return 0;
+}
+
 int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const float *params,
-                   const float *momentum, const gnet_ckpt_meta *meta)
+                   const gnet_ckpt_state *state, const gnet_ckpt_meta *meta)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (!path || !*path)
@@ -271,12 +301,13 @@ int gnet_ckpt_save(const char *path, const gnet_param_spec *specs, int n, const 
     char why[512];
     if (gnet_output_check(path, NULL, why, sizeof why) < 0)
         return ckpt_fail("save", path, "%s", why);
-    if (check_specs("save", path, specs, n) < 0 || check_finite(path, "", specs, n, params) < 0 ||
-        (momentum && check_finite(path, OPT_GROUP "/", specs, n, momentum) < 0))
+    if (check_specs("save", path, specs, n) < 0 || check_state("save", path, state) < 0 ||
+        check_finite(path, "", specs, n, params) < 0 ||
+        check_state_finite(path, specs, n, state) < 0)
         return -1;
     /* Built in memory, then written with plain write(2) (core/durable.h): a full disk is
      * ours to report and clean up, never HDF5's to trip over. */
-    save_job j = {path, specs, n, params, momentum, meta};
+    save_job j = {path, specs, n, params, state, meta};
     gnet_h5_err e;
     size_t size = 0;
     void *image =
@@ -422,13 +453,15 @@ static hid_t open_group(hid_t file, const char *path, const char *name)
     return g;
 }
 
-static int read_momentum(const ckpt_in *in, hid_t file, const gnet_param_spec *specs, int n,
-                         float *buf)
+static int read_state(const ckpt_in *in, hid_t file, const gnet_param_spec *specs, int n,
+                      const char *group, float *buf)
 {
-    hid_t g = open_group(file, in->path, OPT_GROUP);
+    hid_t g = open_group(file, in->path, group);
     if (g < 0)
         return -1;
-    int rc = read_params(in, g, OPT_GROUP "/", specs, n, buf);
+    char prefix[80];
+    (void)snprintf(prefix, sizeof prefix, "%s/", group);
+    int rc = read_params(in, g, prefix, specs, n, buf);
     H5Gclose(g);
     return rc;
 }
@@ -485,8 +518,9 @@ static int check_version(hid_t file, ckpt_in *in)
     return 0;
 }
 
+/* sbuf[i]: scratch for state group i. */
 static int load_file(const char *path, const gnet_param_spec *specs, int n, float *pbuf,
-                     float *mbuf, gnet_ckpt_meta *meta)
+                     const gnet_ckpt_state *state, float *const *sbuf, gnet_ckpt_meta *meta)
 {
     ckpt_in in = {.path = path};
     hid_t f = open_for_read(&in);
@@ -495,8 +529,8 @@ static int load_file(const char *path, const gnet_param_spec *specs, int n, floa
     int rc = check_version(f, &in);
     if (rc == 0)
         rc = read_params(&in, f, "", specs, n, pbuf);
-    if (rc == 0 && mbuf)
-        rc = read_momentum(&in, f, specs, n, mbuf);
+    for (int i = 0; rc == 0 && state && i < state->n; i++)
+        rc = read_state(&in, f, specs, n, state->group[i], sbuf[i]);
     if (rc == 0 && meta)
         rc = read_meta(f, path, meta);
     H5Fclose(f);
@@ -512,31 +546,35 @@ static void scatter(const gnet_param_spec *specs, int n, const float *packed, fl
 }
 
 int gnet_ckpt_load(const char *path, const gnet_param_spec *specs, int n, float *params,
-                   float *momentum, gnet_ckpt_meta *meta)
+                   const gnet_ckpt_state *state, gnet_ckpt_meta *meta)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (!path || !*path)
         return ckpt_fail("load", "(none)", "empty path");
-    if (check_specs("load", path, specs, n) < 0)
+    if (check_specs("load", path, specs, n) < 0 || check_state("load", path, state) < 0)
         return -1;
     size_t total = 1; /* never malloc(0) */
     for (int i = 0; i < n; i++)
         total += specs[i].count;
+    int n_state = state ? state->n : 0, ok = 1;
     float *pbuf = gnet_malloc(total * sizeof(float), path);
-    float *mbuf = momentum ? gnet_malloc(total * sizeof(float), path) : NULL;
+    float *sbuf[GNET_CKPT_STATES_MAX] = {NULL};
+    for (int i = 0; i < n_state; i++)
+        ok &= (sbuf[i] = gnet_malloc(total * sizeof(float), path)) != NULL;
     gnet_ckpt_meta m;
     memset(&m, 0, sizeof m);
     int rc = -1;
-    if (pbuf && (!momentum || mbuf))
-        rc = load_file(path, specs, n, pbuf, mbuf, meta ? &m : NULL);
+    if (pbuf && ok)
+        rc = load_file(path, specs, n, pbuf, state, sbuf, meta ? &m : NULL);
     if (rc == 0) {
         scatter(specs, n, pbuf, params);
-        if (mbuf)
-            scatter(specs, n, mbuf, momentum);
+        for (int i = 0; i < n_state; i++)
+            scatter(specs, n, sbuf[i], state->data[i]);
         if (meta)
             *meta = m;
     }
     free(pbuf);
-    free(mbuf);
+    for (int i = 0; i < n_state; i++)
+        free(sbuf[i]);
     return rc;
 }

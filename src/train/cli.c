@@ -31,7 +31,14 @@ typedef struct {
 static const char *const DEVICES[] = {"cpu", "cuda", "auto", NULL};
 static const char *const COMMS[] = {"mpi", "nccl", NULL};
 static const char *const PRECISIONS[] = {"fp32", "tf32", "bf16", NULL};
-static const char *const OPTIMIZERS[] = {"sgd", "lars", NULL};
+/* Indexed by gnet_opt_kind, as optim.c's table names them (test_optim checks). */
+static const char *const OPTIMIZERS[] = {[GNET_OPT_SGD] = "sgd",
+                                         [GNET_OPT_LARS] = "lars",
+                                         [GNET_OPT_ADAMW] = "adamw",
+                                         [GNET_OPT_LAMB] = "lamb",
+                                         NULL};
+/* --clip's rules (--clip-norm is the other one: gnet_options_clip). */
+static const char *const CLIPS[] = {"none", "agc", NULL};
 /* Indexed by the GNET_AUGMENT_* flags they set. */
 static const char *const AUGMENTS[] = {"none", "flip", "crop", "flip-crop", NULL};
 static const char *const WEIGHT_INITS[] = {
@@ -51,10 +58,16 @@ static const opt_def OPTIONS[] = {
     {"--lr", "LR", "learning rate (default 0.05)", OPT_REAL, OFF(lr), 0, 1e6},
     {"--momentum", "M", "SGD momentum (default 0)", OPT_REAL, OFF(momentum), 0, 1},
     {"--nesterov", NULL, "Nesterov momentum", OPT_FLAG, OFF(nesterov), 0, 0},
-    {"--weight-decay", "WD", "L2 weight decay (default 0)", OPT_REAL, OFF(weight_decay), 0, 1},
+    {"--weight-decay", "WD", "weight decay (default 0): L2, added to the gradient, for sgd and lars; decoupled for adamw and lamb", OPT_REAL, OFF(weight_decay), 0, 1},
     {"--label-smoothing", "EPS", "label smoothing: the loss's target is (1 - EPS) onehot + EPS/classes, as PyTorch's CrossEntropyLoss(label_smoothing=EPS); train and test loss (default 0)", OPT_REAL, OFF(label_smoothing), 0, 0.999999},
-    {"--optimizer", "O", "sgd or lars (layer-wise trust ratio, You et al. 2017; docs/training.md) (default sgd)", OPT_CHOICE, OFF(optimizer), 0, 0, OPTIMIZERS},
+    {"--optimizer", "O", "sgd, lars (layer-wise trust ratio, You et al. 2017), adamw (torch.optim.AdamW) or lamb (You et al. 2019); docs/training.md (default sgd)", OPT_CHOICE, OFF(optimizer), 0, 0, OPTIMIZERS},
     {"--lars-eta", "ETA", "LARS trust coefficient (default 0.001)", OPT_REAL, OFF(lars_eta), 1e-12, 1e6},
+    {"--adam-beta1", "B1", "adamw and lamb: the first moment's factor, PyTorch's betas[0] (default 0.9)", OPT_REAL, OFF(adam_beta1), 0, 0.999999},
+    {"--adam-beta2", "B2", "adamw and lamb: the second moment's factor, PyTorch's betas[1] (default 0.999)", OPT_REAL, OFF(adam_beta2), 0, 0.999999},
+    {"--adam-eps", "EPS", "adamw and lamb: added to sqrt(v_hat), PyTorch's eps (default 1e-8)", OPT_REAL, OFF(adam_eps), 1e-30, 1},
+    {"--clip-norm", "C", "clip the gradient's global L2 norm to C, as torch.nn.utils.clip_grad_norm_ (default: no clipping)", OPT_REAL, OFF(clip_norm), 1e-12, 1e12},
+    {"--clip", "K", "none (default) or agc: adaptive gradient clipping per unit, as NFNets (the final classifier unclipped; docs/training.md)", OPT_CHOICE, OFF(clip), 0, 0, CLIPS},
+    {"--agc-lambda", "L", "--clip agc: a unit's gradient norm is clipped to L x its weight norm (default 0.01)", OPT_REAL, OFF(agc_lambda), 1e-12, 1e6},
     {"--lr-scale", "RULE", "none, linear or sqrt: scale --lr by B/base-batch or its square root (default none)", OPT_CHOICE, OFF(lr_scale), 0, 0, LR_SCALES},
     {"--base-batch", "B", "the batch size --lr is meant for, for --lr-scale (default 256)", OPT_INT, OFF(base_batch), 1, 65536},
     {"--lr-schedule", "S", "constant, step or cosine (default constant)", OPT_CHOICE, OFF(lr_schedule), 0, 0, LR_SCHEDULES},
@@ -133,7 +146,11 @@ static void defaults(gnet_options *o)
     o->optimizer = "sgd";
     o->weight_init = "xavier";
     o->augment = "none";
+    o->clip = "none";
     o->lars_eta = 0.001;
+    o->adam_beta1 = 0.9;
+    o->adam_beta2 = 0.999;
+    o->adam_eps = 1e-8;
     o->noise_ema = 0.95;
 }
 
@@ -264,6 +281,22 @@ static const opt_def *find(const char *name, size_t dashes)
     return NULL;
 }
 
+/* --clip-norm and --clip agc are two rules for one gradient: one at a time (docs/training.md). */
+static int check_clip(const gnet_options *o)
+{
+    int agc = strcmp(o->clip, "agc") == 0;
+    if (agc && o->clip_norm > 0) {
+        gnet_errorf_once("--clip-norm %g: not with --clip agc (one clipping rule at a time)",
+                         o->clip_norm);
+        return 2;
+    }
+    if (!agc && o->agc_lambda > 0) {
+        gnet_errorf_once("--agc-lambda %g: only with --clip agc", o->agc_lambda);
+        return 2;
+    }
+    return 0;
+}
+
 static int check_schedule(const gnet_options *o)
 {
     gnet_lr_schedule s = gnet_options_lr_schedule(o);
@@ -374,12 +407,18 @@ static int check_combination(gnet_options *o, const gnet_options *given)
         gnet_errorf_once("--nesterov: needs --momentum > 0 (as in PyTorch)");
         return 2;
     }
+    if (o->momentum != 0.0 && gnet_optim_rule_of(gnet_options_optimizer(o))->adam) {
+        gnet_errorf_once("--momentum: not used by --optimizer %s (its moments are "
+                         "--adam-beta1 and --adam-beta2)",
+                         o->optimizer);
+        return 2;
+    }
     if (!o->print_shapes && !o->idx_dir && !o->synthetic && !o->data_dir) {
         gnet_errorf_once("no data: give --data DIR (from gnet_prepare), --idx DIR (e.g. "
                          "/usr/share/datasets/fashion-mnist) or --synthetic N");
         return 2;
     }
-    return check_schedule(o);
+    return check_clip(o) ? 2 : check_schedule(o);
 }
 
 /* The command line, over whatever *o holds. */
@@ -633,7 +672,32 @@ unsigned gnet_options_augment(const gnet_options *o)
     return (unsigned)choice_index(AUGMENTS, o->augment);
 }
 
-int gnet_options_lars(const gnet_options *o) { return strcmp(o->optimizer, "lars") == 0; }
+gnet_opt_kind gnet_options_optimizer(const gnet_options *o)
+{
+    return (gnet_opt_kind)choice_index(OPTIMIZERS, o->optimizer);
+}
+
+gnet_optim_config gnet_options_optim_config(const gnet_options *o)
+{
+    return (gnet_optim_config){.kind = gnet_options_optimizer(o),
+                               .momentum = (float)o->momentum,
+                               .weight_decay = (float)o->weight_decay,
+                               .nesterov = o->nesterov,
+                               .lars_eta = (float)o->lars_eta,
+                               .beta1 = (float)o->adam_beta1,
+                               .beta2 = (float)o->adam_beta2,
+                               .eps = (float)o->adam_eps};
+}
+
+gnet_clip_config gnet_options_clip(const gnet_options *o)
+{
+    if (o->clip_norm > 0)
+        return (gnet_clip_config){.kind = GNET_CLIP_NORM, .max_norm = o->clip_norm};
+    if (strcmp(o->clip, "agc") == 0)
+        return (gnet_clip_config){.kind = GNET_CLIP_AGC,
+                                  .lambda = o->agc_lambda > 0 ? o->agc_lambda : 0.01};
+    return (gnet_clip_config){.kind = GNET_CLIP_NONE};
+}
 
 gnet_lr_schedule gnet_options_lr_schedule(const gnet_options *o)
 {

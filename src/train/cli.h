@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/clip.h"
 #include "core/model.h"
 #include "core/optim.h"
 
@@ -27,12 +28,14 @@ typedef struct {
     int progress_off;
     double lr_gamma, lr_min;
     double lars_eta, target_acc, noise_ema, label_smoothing;
+    double adam_beta1, adam_beta2, adam_eps;
+    double clip_norm, agc_lambda; /* 0: unset (--agc-lambda's effective default 0.01) */
     int64_t eval_every;
     int noise_scale, version;
     uint64_t seed;
     const char *device, *comm, *idx_dir, *data_dir, *save_path, *init_path, *eval_path;
     const char *config_path, *lr_schedule, *lr_scale, *precision, *optimizer, *weight_init,
-        *augment;
+        *augment, *clip;
     const char *out_dir, *resume_path, *trace_path;
     gnet_owned_str *owned; /* the config file's strings, freed by gnet_options_free */
 } gnet_options;
@@ -59,8 +62,14 @@ gnet_init_scheme gnet_options_init_scheme(const gnet_options *o);
 /* --augment's GNET_AUGMENT_* flags (data/loader.h). */
 unsigned gnet_options_augment(const gnet_options *o);
 
-/* --optimizer lars. */
-int gnet_options_lars(const gnet_options *o);
+/* --optimizer's rule. */
+gnet_opt_kind gnet_options_optimizer(const gnet_options *o);
+
+/* The optimizer these options configure (--optimizer and its hyperparameters). */
+gnet_optim_config gnet_options_optim_config(const gnet_options *o);
+
+/* The gradient clipping of these options (--clip-norm, --clip agc, --agc-lambda). */
+gnet_clip_config gnet_options_clip(const gnet_options *o);
 
 /* The learning-rate schedule of these options, for gnet_lr_at. */
 gnet_lr_schedule gnet_options_lr_schedule(const gnet_options *o);

@@ -142,9 +142,10 @@ static int open_model(gnet_run *r)
     if (check_host_memory(r) || !(r->m = gnet_model_create(r->be, r->micro, r->size)))
         return -1;
     size_t n = r->m->n_weights;
-    /* Host staging for the parameters and, with momentum, its buffer (checkpoints). */
+    /* Host staging for the parameters and the optimizer's state buffers (checkpoints). */
     r->zeros = gnet_calloc((size_t)r->micro * GNET_CLASSES, sizeof(float), "the zero gradient");
-    r->host = gnet_malloc(2 * n * sizeof(float), "the host copy of the parameters");
+    r->host = gnet_malloc((1 + GNET_OPTIM_STATES_MAX) * n * sizeof(float),
+                          "the host copy of the parameters");
     if (!r->zeros || !r->host)
         return -1;
     r->x = r->be->alloc(r->be, (size_t)r->micro * r->size * r->size);
@@ -152,9 +153,9 @@ static int open_model(gnet_run *r)
     r->be->reserve_upload(r->be, (size_t)r->micro * r->size * r->size);
     r->be->on_wait = watch_comm;
     r->be->on_wait_ctx = r->comm;
-    gnet_sgd_config sc = {(float)o->lr, (float)o->momentum,   (float)o->weight_decay,
-                          o->nesterov,  gnet_options_lars(o), (float)o->lars_eta};
-    r->opt = gnet_sgd_create(r->be, r->m->params_spec, r->m->n_params, n, sc);
+    r->opt = gnet_optim_create(r->be, r->m->params_spec, r->m->n_params, n,
+                               gnet_options_optim_config(o));
+    r->clip = gnet_clip_create(r->be, r->m->params_spec, r->m->n_params, n, gnet_options_clip(o));
     /* Under accumulation, the noise scale needs the gradient sum before each micro-batch. */
     if (o->noise_scale && o->accum_steps > 1)
         r->snap = r->be->alloc(r->be, n);
@@ -174,7 +175,8 @@ void gnet_run_close(gnet_run *r)
     gnet_dataset_free(&r->train_set);
     gnet_dataset_free(&r->test_set);
     gnet_reducer_destroy(r->red);
-    gnet_sgd_destroy(r->opt);
+    gnet_optim_destroy(r->opt);
+    gnet_clip_destroy(r->clip);
     if (r->be) {
         r->be->on_wait = NULL; /* the communicator may go first (gnet_device_close) */
         if (r->x)

@@ -50,14 +50,50 @@ int gnet_state_check_replicas(gnet_run *r, const char *when)
     return 0;
 }
 
-/* Rank 0's parameters (and momentum) go to every rank, so replicas start identical. */
+/* Rank 0's parameters (and optimizer state) go to every rank, so replicas start identical. */
 static int share_from_rank0(gnet_run *r)
 {
     size_t n = r->m->n_weights;
     r->comm->broadcast(r->comm, r->m->params, n, 0);
-    if (r->opt->momentum)
-        r->comm->broadcast(r->comm, r->opt->momentum, n, 0);
+    for (int i = 0; i < r->opt->n_states; i++)
+        r->comm->broadcast(r->comm, r->opt->state[i], n, 0);
     return gnet_state_check_replicas(r, "after the initial broadcast");
+}
+
+_Static_assert(GNET_OPTIM_STATES_MAX <= GNET_CKPT_STATES_MAX, "a checkpoint holds every state");
+
+/* The optimizer's state buffers as the checkpoint's groups: the backend's (on_device) or
+ * their host staging after the parameters in r->host. */
+static gnet_ckpt_state ckpt_state(const gnet_run *r, int on_device)
+{
+    gnet_ckpt_state s = {.n = r->opt->n_states};
+    for (int i = 0; i < s.n; i++) {
+        s.group[i] = r->opt->rule->states[i];
+        s.data[i] = on_device ? r->opt->state[i] : r->host + (size_t)(i + 1) * r->m->n_weights;
+    }
+    return s;
+}
+
+/* Adam's hyperparameters must be the checkpoint's: its moments were averaged with them. */
+static int check_adam(const gnet_run *r, const char *file, const gnet_ckpt_meta *m)
+{
+    const gnet_options *o = r->o;
+    const struct {
+        const char *name;
+        double was, now;
+    } opts[] = {{"--adam-beta1", m->adam_beta1, o->adam_beta1},
+                {"--adam-beta2", m->adam_beta2, o->adam_beta2},
+                {"--adam-eps", m->adam_eps, o->adam_eps}};
+    if (!r->opt->rule->adam)
+        return 0;
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (opts[i].was != opts[i].now) {
+            gnet_errorf("--resume %s: the checkpoint was trained with %s %g, this run asks for "
+                        "%g (its exp_avg and exp_avg_sq were averaged with that value)",
+                        file, opts[i].name, opts[i].was, opts[i].now);
+            return -1;
+        }
+    return 0;
 }
 
 static int init_params(gnet_run *r, const char *path)
@@ -76,11 +112,44 @@ static int init_params(gnet_run *r, const char *path)
     return share_from_rank0(r);
 }
 
+/* A checkpoint's optimizer number as --optimizer names it. */
+static const char *optimizer_name(int32_t kind)
+{
+    return kind >= 0 && kind < GNET_OPT_KINDS ? gnet_optim_rule_of((gnet_opt_kind)kind)->name
+                                              : "(unknown)";
+}
+
+/* A checkpoint's gradient clipping (older files: none). */
+static gnet_clip_config clip_of(const gnet_ckpt_meta *m)
+{
+    return (gnet_clip_config){(gnet_clip_kind)m->clip, m->clip_norm, m->agc_lambda};
+}
+
+static int clip_differs(gnet_clip_config c, const gnet_ckpt_meta *m)
+{
+    gnet_clip_config k = clip_of(m);
+    return c.kind != k.kind || (c.kind == GNET_CLIP_NORM && c.max_norm != k.max_norm) ||
+           (c.kind == GNET_CLIP_AGC && c.lambda != k.lambda);
+}
+
+/* The clipping as the options that choose it. */
+static const char *clip_text(gnet_clip_config c, char *buf, size_t n)
+{
+    if (c.kind == GNET_CLIP_NORM)
+        (void)snprintf(buf, n, "--clip-norm %g", c.max_norm);
+    else if (c.kind == GNET_CLIP_AGC)
+        (void)snprintf(buf, n, "--clip agc --agc-lambda %g", c.lambda);
+    else
+        (void)snprintf(buf, n, "--clip none");
+    return buf;
+}
+
 /* What must match for the resumed run to be the run the checkpoint belongs to. */
 static int check_compatible(const gnet_run *r, const char *file, const gnet_ckpt_meta *m)
 {
     const gnet_options *o = r->o;
     const char *why = "the data order and the step count depend on it";
+    char a[64], b[64];
     if (m->batch_size != o->batch_size)
         gnet_errorf("--resume %s: the checkpoint was trained with --batch-size %d, this run asks "
                     "for %d (%s)",
@@ -105,12 +174,16 @@ static int check_compatible(const gnet_run *r, const char *file, const gnet_ckpt
         gnet_errorf("--resume %s: the checkpoint was trained with --label-smoothing %g, this run "
                     "asks for %g (the epoch's loss so far was summed with that value)",
                     file, m->label_smoothing, o->label_smoothing);
-    else if (m->optimizer != gnet_options_lars(o))
+    else if (clip_differs(gnet_options_clip(o), m))
+        gnet_errorf("--resume %s: the checkpoint was trained with %s, this run asks for %s (the "
+                    "run so far was clipped that way; --init starts a new run from its weights)",
+                    file, clip_text(clip_of(m), a, sizeof a), clip_text(gnet_options_clip(o), b, sizeof b));
+    else if (m->optimizer != (int32_t)r->opt->cfg.kind)
         gnet_errorf("--resume %s: the checkpoint was trained with --optimizer %s, this run asks "
-                    "for %s (its momentum buffer belongs to that one)",
-                    file, m->optimizer ? "lars" : "sgd", o->optimizer);
+                    "for %s (its optimizer state belongs to that one)",
+                    file, optimizer_name(m->optimizer), o->optimizer);
     else
-        return 0;
+        return check_adam(r, file, m);
     return -1;
 }
 
@@ -118,13 +191,13 @@ static int check_compatible(const gnet_run *r, const char *file, const gnet_ckpt
 static int load_rank0(gnet_run *r, const char *file, gnet_ckpt_meta *m)
 {
     size_t n = r->m->n_weights;
-    float *mom = r->opt->momentum ? r->host + n : NULL;
-    if (gnet_ckpt_load(file, r->m->params_spec, r->m->n_params, r->host, mom, m) ||
+    gnet_ckpt_state host = ckpt_state(r, 0), dev = ckpt_state(r, 1);
+    if (gnet_ckpt_load(file, r->m->params_spec, r->m->n_params, r->host, &host, m) ||
         check_compatible(r, file, m))
         return -1;
     r->be->upload(r->be, r->m->params, r->host, n);
-    if (mom)
-        r->be->upload(r->be, r->opt->momentum, mom, n);
+    for (int i = 0; i < host.n; i++)
+        r->be->upload(r->be, dev.data[i], host.data[i], n);
     if (m->ranks != r->comm->world)
         gnet_infof("resuming on %d rank(s) a run checkpointed on %d: the batches are the same, "
                    "float sums may differ in the last bits\n",
@@ -186,6 +259,7 @@ int gnet_state_init(gnet_run *r, const char *path, gnet_progress *p)
 static gnet_ckpt_meta meta_of(const gnet_run *r, const gnet_progress *p, const double tally[3])
 {
     const gnet_options *o = r->o;
+    gnet_clip_config clip = gnet_options_clip(o);
     gnet_ckpt_meta m = {.epoch = p->epoch,
                         .step = p->step,
                         .epoch_step = p->epoch_step,
@@ -203,9 +277,15 @@ static gnet_ckpt_meta meta_of(const gnet_run *r, const gnet_progress *p, const d
                         .lr = o->lr,
                         .momentum = o->momentum,
                         .weight_decay = o->weight_decay,
-                        .optimizer = gnet_options_lars(o),
+                        .optimizer = (int32_t)r->opt->cfg.kind,
                         .lars_eta = o->lars_eta,
+                        .adam_beta1 = o->adam_beta1,
+                        .adam_beta2 = o->adam_beta2,
+                        .adam_eps = o->adam_eps,
                         .label_smoothing = o->label_smoothing,
+                        .clip = (int32_t)clip.kind,
+                        .clip_norm = clip.max_norm,
+                        .agc_lambda = clip.lambda,
                         .since_loss = p->since_loss,
                         .since_seen = p->since_seen,
                         .gns_g2_ema = p->noise.g2_ema,
@@ -249,13 +329,14 @@ int gnet_state_save(gnet_run *r, const gnet_progress *p)
     int ok = 1;
     if (r->comm->rank == 0) {
         size_t n = r->m->n_weights;
-        float *mom = r->opt->momentum ? r->host + n : NULL;
+        gnet_ckpt_state host = ckpt_state(r, 0), dev = ckpt_state(r, 1);
         r->be->download(r->be, r->host, r->m->params, n);
-        if (mom)
-            r->be->download(r->be, mom, r->opt->momentum, n);
+        for (int i = 0; i < host.n; i++)
+            r->be->download(r->be, host.data[i], dev.data[i], n);
         gnet_ckpt_meta m = meta_of(r, p, tally);
         remove_stale_temps(r->save_path);
-        ok = gnet_ckpt_save(r->save_path, r->m->params_spec, r->m->n_params, r->host, mom, &m) == 0;
+        ok = gnet_ckpt_save(r->save_path, r->m->params_spec, r->m->n_params, r->host, &host, &m) ==
+             0;
     }
     return gnet_run_agree(r->comm, ok);
 }

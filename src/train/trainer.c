@@ -102,7 +102,9 @@ static gnet_step_norms train_step(gnet_run *r, const gnet_batch *b, float lr, gn
         sn.local += r->red->sqnorm;
         sn.global = r->be->sumsq(r->be, r->m->grads, NULL, r->m->n_weights);
     }
-    gnet_sgd_step(r->opt, r->m->params, r->m->grads, lr);
+    /* After the noise scale's norm (it measures the gradient itself), before the update. */
+    r->clipped = gnet_clip_apply(r->clip, r->m->params, r->m->grads);
+    gnet_optim_step(r->opt, r->m->params, r->m->grads, lr);
     r->be->tally_close(r->be);
     gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "all-reduce wait", t2, t3);
     gnet_trace_span(r->trace, GNET_TRACK_TRAIN, "optimizer", t3, gnet_now());
@@ -294,6 +296,13 @@ static void queue_step(gnet_run *r, gnet_progress *p, const gnet_batch *b, float
         gnet_fatal(1);
     }
     r->pending[slot] = (gnet_pending_step){p->step, p->epoch, p->epoch_step, b->global_valid, sn};
+    /* The run's first step says whether clipping acted (tests/clip_test.sh reads it). */
+    if (r->clip && p->step == 1 && r->clipped.total_norm > 0)
+        gnet_report_line(r->report, "--clip-norm at step 1: gradient norm %.6g, factor %.6g",
+                         r->clipped.total_norm, r->clipped.coef);
+    else if (r->clip && p->step == 1)
+        gnet_report_line(r->report, "--clip agc at step 1: %zu of %zu units clipped",
+                         r->clipped.clipped, r->clipped.units);
 }
 
 /* Within an epoch after a step: an evaluation every --eval-every steps, then a checkpoint
