@@ -92,6 +92,9 @@ static int count_entries(const char *dir, const char *needle)
     return count;
 }
 
+/* m as the one state buffer SGD saves (/optimizer), or NULL. */
+#define MOM(m) ((m) ? &(gnet_ckpt_state){.n = 1, .group = {"optimizer"}, .data = {(float *)(m)}} : NULL)
+
 static void join(char *out, size_t cap, const char *dir, const char *name)
 {
     if ((size_t)snprintf(out, cap, "%s/%s", dir, name) >= cap)
@@ -104,12 +107,12 @@ static void test_round_trip(const char *dir, const gnet_param_spec *specs, size_
     join(path, sizeof path, dir, "full.h5");
     float *p = filled(arena, 1.0f), *m = filled(arena, -3.0f);
     gnet_ckpt_meta meta = sample_meta();
-    EXPECT(gnet_ckpt_save(path, specs, N_SPECS, p, m, &meta) == 0);
+    EXPECT(gnet_ckpt_save(path, specs, N_SPECS, p, MOM(m), &meta) == 0);
 
     float *p2 = calloc(arena, sizeof(float)), *m2 = calloc(arena, sizeof(float));
     gnet_ckpt_meta meta2;
     memset(&meta2, 0, sizeof meta2);
-    EXPECT(gnet_ckpt_load(path, specs, N_SPECS, p2, m2, &meta2) == 0);
+    EXPECT(gnet_ckpt_load(path, specs, N_SPECS, p2, MOM(m2), &meta2) == 0);
     EXPECT(same_params(specs, N_SPECS, p, p2));
     EXPECT(same_params(specs, N_SPECS, m, m2));
     EXPECT(p2[0] == 0.0f && p2[arena - 1] == 0.0f); /* gaps not written */
@@ -146,7 +149,7 @@ static void test_without_momentum(const char *dir, const gnet_param_spec *specs,
     gnet_ckpt_meta meta;
     memset(&meta, 0x5a, sizeof meta);
     gnet_ckpt_meta meta_before = meta;
-    EXPECT(gnet_ckpt_load(path, specs, N_SPECS, p3, m3, NULL) == -1);
+    EXPECT(gnet_ckpt_load(path, specs, N_SPECS, p3, MOM(m3), NULL) == -1);
     EXPECT(gnet_ckpt_load(path, specs, N_SPECS, p3, NULL, &meta) == -1);
     EXPECT(same_params(specs, N_SPECS, p3, m2)); /* still all zero */
     EXPECT(same_params(specs, N_SPECS, m3, m2));
@@ -162,7 +165,7 @@ static int load_capturing(const char *path, const gnet_param_spec *specs, float 
 {
     test_capture cap;
     test_capture_begin(&cap);
-    int rc = gnet_ckpt_load(path, specs, N_SPECS, p, m, NULL);
+    int rc = gnet_ckpt_load(path, specs, N_SPECS, p, MOM(m), NULL);
     test_capture_end(&cap, g_err, sizeof g_err);
     fputs(g_err, stderr);
     return rc;
@@ -197,7 +200,7 @@ static void test_validation(const char *dir, const gnet_param_spec *specs, size_
     char path[512];
     join(path, sizeof path, dir, "valid.h5");
     float *p = filled(arena, 1.0f);
-    EXPECT(gnet_ckpt_save(path, specs, N_SPECS, p, p, NULL) == 0);
+    EXPECT(gnet_ckpt_save(path, specs, N_SPECS, p, MOM(p), NULL) == 0);
     free(p);
 
     gnet_param_spec bad[N_SPECS];
@@ -350,7 +353,7 @@ static void test_checksums(const char *dir, const gnet_param_spec *specs, size_t
     join(valid, sizeof valid, dir, "checked.h5");
     join(path, sizeof path, dir, "damaged.h5");
     float *p = filled(arena, 1.0f), *m = filled(arena, -2.0f), *got = calloc(arena, sizeof(float));
-    EXPECT(gnet_ckpt_save(valid, specs, N_SPECS, p, m, NULL) == 0);
+    EXPECT(gnet_ckpt_save(valid, specs, N_SPECS, p, MOM(m), NULL) == 0);
 
     /* One flipped bit anywhere: refused by the seal before libhdf5 reads the file. */
     copy_file(valid, path);
@@ -480,7 +483,7 @@ static void expect_save_refused(const char *dir, const char *path, const gnet_pa
 {
     static char before[1 << 16], after[1 << 16];
     long n = file_bytes(path, before, sizeof before);
-    EXPECT(gnet_ckpt_save(path, specs, N_SPECS, p, m, NULL) == -1);
+    EXPECT(gnet_ckpt_save(path, specs, N_SPECS, p, MOM(m), NULL) == -1);
     EXPECT(file_bytes(path, after, sizeof after) == n && memcmp(before, after, (size_t)n) == 0);
     EXPECT(count_entries(dir, ".tmp.") == 0);
 }
@@ -491,7 +494,7 @@ static void test_non_finite(const char *dir, const gnet_param_spec *specs, size_
     join(valid, sizeof valid, dir, "finite.h5");
     join(path, sizeof path, dir, "poisoned.h5");
     float *p = filled(arena, 1.0f), *m = filled(arena, -2.0f);
-    EXPECT(gnet_ckpt_save(valid, specs, N_SPECS, p, m, NULL) == 0);
+    EXPECT(gnet_ckpt_save(valid, specs, N_SPECS, p, MOM(m), NULL) == 0);
 
     /* Loading: a NaN in a weight, an infinity in a momentum buffer, checksums valid. */
     copy_file(valid, path);

@@ -202,7 +202,8 @@ static void check_model_step(const char *python, const char *script, int size, i
     snprintf(cmd, sizeof cmd, "%s %s --ckpt %s --batch %s --lr %g --momentum %g --weight-decay %g --out %s",
              python, script, ckpt, bpath, (double)LR, (double)MOMENTUM, (double)WD, out);
     float *ref = malloc(sizeof(float) * m->n_weights);
-    gnet_sgd *opt = gnet_sgd_create(be, m->params_spec, m->n_params, m->n_weights, (gnet_sgd_config){LR, MOMENTUM, WD, 0, 0, 0.0f});
+    gnet_optim *opt = gnet_optim_create(be, m->params_spec, m->n_params, m->n_weights,
+                                        (gnet_optim_config){.kind = GNET_OPT_SGD, .momentum = MOMENTUM, .weight_decay = WD});
     if (run_reference(cmd) == 0) {
         gnet_model_forward(m, x);
         double loss_sum;
@@ -215,14 +216,14 @@ static void check_model_step(const char *python, const char *script, int size, i
         EXPECT(load_prefixed(out, m, "grad/", ref) == 0);
         compare_tensors(m, m->grads, ref, "grad");
 
-        gnet_sgd_step(opt, m->params, m->grads, LR);
+        gnet_optim_step(opt, m->params, m->grads, LR);
         EXPECT(load_prefixed(out, m, "after/", ref) == 0);
         compare_tensors(m, m->params, ref, "after");
     }
     free(ref);
     free(y);
     be->free(be, x);
-    gnet_sgd_destroy(opt);
+    gnet_optim_destroy(opt);
     gnet_model_destroy(m);
     be->destroy(be);
 }

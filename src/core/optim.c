@@ -6,38 +6,25 @@
 #include "core/alloc.h"
 #include "core/log.h"
 
-gnet_sgd *gnet_sgd_create(gnet_backend *be, const gnet_param_spec *specs, int n_specs, size_t count,
-                          gnet_sgd_config cfg)
+/* The momentum buffer, when the config keeps one. */
+static float *momentum_buf(const gnet_optim *o, size_t offset)
 {
-    gnet_sgd *o = gnet_calloc(1, sizeof *o, "the optimizer");
-    if (!o)
-        gnet_fatal(1);
-    o->be = be;
-    o->cfg = cfg;
-    o->specs = specs;
-    o->n_specs = n_specs;
-    o->count = count;
-    if (cfg.momentum != 0.0f)
-        o->momentum = be->alloc(be, count);
-    return o;
+    return o->n_states ? o->state[0] + offset : NULL;
 }
 
-void gnet_sgd_destroy(gnet_sgd *o)
+static void sgd_arena(gnet_optim *o, float *p, const float *g, float lr)
 {
-    if (!o)
-        return;
-    if (o->momentum)
-        o->be->free(o->be, o->momentum);
-    free(o);
+    const gnet_optim_config *c = &o->cfg;
+    o->be->sgd(o->be, p, g, momentum_buf(o, 0), o->count, lr, c->momentum, c->weight_decay,
+               c->nesterov, o->steps == 0, 1.0f);
 }
 
 /* LARS's step on one tensor (see optim.h). The norms come back to the host: a few dozen
  * small reductions per step, not one fused pass. */
-static void lars_tensor(gnet_sgd *o, const gnet_param_spec *s, float *p, const float *g, float lr)
+static void lars_tensor(gnet_optim *o, const gnet_param_spec *s, float *p, const float *g, float lr)
 {
     gnet_backend *be = o->be;
-    const gnet_sgd_config *c = &o->cfg;
-    float *buf = o->momentum ? o->momentum + s->offset : NULL;
+    const gnet_optim_config *c = &o->cfg;
     float wd = 0.0f, trust = 1.0f;
     if (s->ndim > 1) {
         double w = sqrt(be->sumsq(be, p + s->offset, NULL, s->count));
@@ -47,19 +34,133 @@ static void lars_tensor(gnet_sgd *o, const gnet_param_spec *s, float *p, const f
             trust = (float)(c->lars_eta * w / (gn + c->weight_decay * w + 1e-8));
         }
     }
-    be->sgd(be, p + s->offset, g + s->offset, buf, s->count, lr, c->momentum, wd, c->nesterov,
-            o->steps == 0, trust);
+    be->sgd(be, p + s->offset, g + s->offset, momentum_buf(o, s->offset), s->count, lr,
+            c->momentum, wd, c->nesterov, o->steps == 0, trust);
 }
 
-void gnet_sgd_step(gnet_sgd *o, float *params, const float *grads, float lr)
+/* Adam's scalars at this step (t = steps + 1), in double as PyTorch's Python computes them. */
+static gnet_adam_args adam_args(const gnet_optim *o, float lr, float wd)
 {
-    if (o->cfg.lars) {
-        for (int i = 0; i < o->n_specs; i++)
-            lars_tensor(o, &o->specs[i], params, grads, lr);
-    } else {
-        o->be->sgd(o->be, params, grads, o->momentum, o->count, lr, o->cfg.momentum,
-                   o->cfg.weight_decay, o->cfg.nesterov, o->steps == 0, 1.0f);
+    const gnet_optim_config *c = &o->cfg;
+    double t = (double)(o->steps + 1), b1 = c->beta1, b2 = c->beta2;
+    double bc1 = 1.0 - pow(b1, t);
+    return (gnet_adam_args){.beta1 = c->beta1,
+                            .c1 = (float)(1.0 - b1),
+                            .beta2 = c->beta2,
+                            .c2 = (float)(1.0 - b2),
+                            .eps = c->eps,
+                            .bc1 = (float)bc1,
+                            .bc2_sqrt = (float)sqrt(1.0 - pow(b2, t)),
+                            .decay = (float)(1.0 - (double)lr * wd),
+                            .step_size = (float)(lr / bc1),
+                            .wd = wd};
+}
+
+static void adamw_arena(gnet_optim *o, float *p, const float *g, float lr)
+{
+    gnet_adam_args a = adam_args(o, lr, o->cfg.weight_decay);
+    o->be->adam(o->be, p, g, o->state[0], o->state[1], NULL, o->count, &a);
+}
+
+/* LAMB's step on one tensor (see optim.h): u into the scratch buffer, its norm and the
+ * weight's on the host, then w -= lr * (trust * u) with the sgd op (no momentum, no decay).
+ * A bias gets no decay and trust 1, as LARS's biases do. */
+static void lamb_tensor(gnet_optim *o, const gnet_param_spec *s, float *p, const float *g, float lr)
+{
+    gnet_backend *be = o->be;
+    float *w = p + s->offset, *u = o->scratch;
+    int weight = s->ndim > 1;
+    gnet_adam_args a = adam_args(o, lr, weight ? o->cfg.weight_decay : 0.0f);
+    be->adam(be, w, g + s->offset, o->state[0] + s->offset, o->state[1] + s->offset, u, s->count,
+             &a);
+    float trust = 1.0f;
+    if (weight) {
+        double wn = sqrt(be->sumsq(be, w, NULL, s->count));
+        double un = sqrt(be->sumsq(be, u, NULL, s->count));
+        if (wn > 0.0 && un > 0.0)
+            trust = (float)(wn / un);
     }
+    be->sgd(be, w, u, NULL, s->count, lr, 0.0f, 0.0f, 0, 0, trust);
+}
+
+static const gnet_optim_rule RULES[GNET_OPT_KINDS] = {
+    [GNET_OPT_SGD] = {.name = "sgd",
+                      .reference = "torch.optim.SGD(momentum, dampening=0, weight_decay, nesterov)",
+                      .n_states = 1,
+                      .states = {"optimizer"},
+                      .momentum_only = 1,
+                      .arena_step = sgd_arena},
+    [GNET_OPT_LARS] = {.name = "lars",
+                       .reference = "pl_bolts.optimizers.lars.LARS (Lightning Bolts; "
+                                    "tests/ref/lars_ref.py)",
+                       .n_states = 1,
+                       .states = {"optimizer"},
+                       .momentum_only = 1,
+                       .tensor_step = lars_tensor},
+    [GNET_OPT_ADAMW] = {.name = "adamw",
+                        .reference = "torch.optim.AdamW(betas, eps, weight_decay, amsgrad=False)",
+                        .n_states = 2,
+                        .states = {"exp_avg", "exp_avg_sq"},
+                        .adam = 1,
+                        .arena_step = adamw_arena},
+    [GNET_OPT_LAMB] = {.name = "lamb",
+                       .reference = "You et al. 2019, Algorithm 2 with phi = identity "
+                                    "(tests/ref/lamb_ref.py)",
+                       .n_states = 2,
+                       .states = {"exp_avg", "exp_avg_sq"},
+                       .adam = 1,
+                       .scratch = 1,
+                       .tensor_step = lamb_tensor},
+};
+
+const gnet_optim_rule *gnet_optim_rule_of(gnet_opt_kind kind) { return &RULES[kind]; }
+
+static size_t largest_tensor(const gnet_param_spec *specs, int n_specs)
+{
+    size_t most = 0;
+    for (int i = 0; i < n_specs; i++)
+        most = specs[i].count > most ? specs[i].count : most;
+    return most;
+}
+
+gnet_optim *gnet_optim_create(gnet_backend *be, const gnet_param_spec *specs, int n_specs,
+                              size_t count, gnet_optim_config cfg)
+{
+    gnet_optim *o = gnet_calloc(1, sizeof *o, "the optimizer");
+    if (!o)
+        gnet_fatal(1);
+    o->be = be;
+    o->cfg = cfg;
+    o->rule = &RULES[cfg.kind];
+    o->specs = specs;
+    o->n_specs = n_specs;
+    o->count = count;
+    o->n_states = o->rule->momentum_only && cfg.momentum == 0.0f ? 0 : o->rule->n_states;
+    for (int i = 0; i < o->n_states; i++)
+        o->state[i] = be->alloc(be, count);
+    if (o->rule->scratch)
+        o->scratch = be->alloc(be, largest_tensor(specs, n_specs));
+    return o;
+}
+
+void gnet_optim_destroy(gnet_optim *o)
+{
+    if (!o)
+        return;
+    for (int i = 0; i < o->n_states; i++)
+        o->be->free(o->be, o->state[i]);
+    if (o->scratch)
+        o->be->free(o->be, o->scratch);
+    free(o);
+}
+
+void gnet_optim_step(gnet_optim *o, float *params, const float *grads, float lr)
+{
+    if (o->rule->arena_step)
+        o->rule->arena_step(o, params, grads, lr);
+    else
+        for (int i = 0; i < o->n_specs; i++)
+            o->rule->tensor_step(o, &o->specs[i], params, grads, lr);
     o->steps++;
 }
 

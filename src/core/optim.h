@@ -1,13 +1,22 @@
-/* SGD with PyTorch's semantics (momentum, dampening 0, Nesterov, L2 weight decay added to the
- * gradient) over the whole parameter arena in one fused pass, or LARS, and the learning-rate
- * schedule hook the trainer asks once per step. The momentum buffer is one arena with the
- * parameters' offsets, so checkpoints and resumption treat it like the parameters.
+/* The optimizers, as one table of update rules over the parameter arena (optim.c), and the
+ * learning-rate schedule hook the trainer asks once per step. Each rule's state (SGD's
+ * momentum buffer; Adam's exp_avg and exp_avg_sq) is one backend allocation per kind with
+ * the parameters' offsets, so checkpoints, resumption and broadcasts treat it like the
+ * parameters. The rules (docs/training.md has each one's formulas):
  *
- * LARS (You, Gitman, Ginsburg 2017) as PyTorch Lightning Bolts' LARS optimizer does it, per
- * tensor: a weight (more than one dimension) whose norm and gradient norm are both nonzero
- * gets d = trust * (g + wd*w) with trust = eta*|w| / (|g| + wd*|w| + 1e-8); a bias (one
- * dimension) or a tensor with a zero norm gets d = g, no weight decay and no trust ratio.
- * Then the momentum buffer and the update are SGD's on d: buf = m*buf + d, w -= lr*buf. */
+ * sgd    torch.optim.SGD (momentum, dampening 0, Nesterov, L2 weight decay added to the
+ *        gradient), over the whole arena in one fused pass; bit for bit PyTorch's.
+ * lars   Lightning Bolts' LARS (You, Gitman, Ginsburg 2017), per tensor: a weight (more than
+ *        one dimension) whose norm and gradient norm are both nonzero gets
+ *        d = trust * (g + wd*w) with trust = eta*|w| / (|g| + wd*|w| + 1e-8); a bias (one
+ *        dimension) or a tensor with a zero norm gets d = g, no weight decay and no trust
+ *        ratio. Then SGD's momentum and update on d: buf = m*buf + d, w -= lr*buf.
+ * adamw  torch.optim.AdamW (amsgrad off), over the whole arena in one fused pass: the
+ *        decoupled decay w *= 1 - lr*wd, then Adam's bias-corrected moments.
+ * lamb   You et al. 2019 (LAMB), per tensor: Adam's bias-corrected r = m_hat/(sqrt(v_hat) +
+ *        eps), u = r + wd*w, w -= lr * trust * u with trust = |w|/|u| (1 when either is 0);
+ *        a bias (one dimension) gets u = r and trust 1. No PyTorch class: tests/ref/lamb_ref.py
+ *        states it in torch. */
 #ifndef GNET_OPTIM_H
 #define GNET_OPTIM_H
 
@@ -16,28 +25,62 @@
 #include "core/backend.h"
 #include "core/params.h"
 
-typedef struct {
-    float lr, momentum, weight_decay;
-    int nesterov;
-    int lars;       /* 0: SGD over the arena at once; 1: LARS, tensor by tensor */
-    float lars_eta; /* LARS's trust coefficient */
-} gnet_sgd_config;
+/* The rules, in the table's order; the number is the checkpoint's /meta optimizer (files from
+ * before AdamW hold 0 or 1, or none: SGD). */
+typedef enum { GNET_OPT_SGD, GNET_OPT_LARS, GNET_OPT_ADAMW, GNET_OPT_LAMB, GNET_OPT_KINDS } gnet_opt_kind;
 
 typedef struct {
+    gnet_opt_kind kind;
+    float momentum, weight_decay; /* weight_decay: L2 for sgd/lars, decoupled for adamw/lamb */
+    int nesterov;
+    float lars_eta;           /* LARS's trust coefficient */
+    float beta1, beta2, eps;  /* adamw and lamb (PyTorch's betas and eps) */
+} gnet_optim_config;
+
+/* State kinds a rule may keep. */
+#define GNET_OPTIM_STATES_MAX 2
+
+typedef struct gnet_optim gnet_optim;
+
+/* One row of the table. Exactly one of arena_step (one pass over the whole arena) and
+ * tensor_step (called for each tensor in arena order) is set. */
+typedef struct {
+    const char *name;      /* --optimizer's value */
+    const char *reference; /* what it equals */
+    /* Its state kinds, named as the checkpoint's HDF5 groups; with momentum_only, they exist
+     * only when momentum != 0 (PyTorch's SGD keeps no buffer without momentum). */
+    int n_states;
+    const char *states[GNET_OPTIM_STATES_MAX];
+    int momentum_only;
+    int adam;      /* uses beta1, beta2, eps (a resumed run must have the same) */
+    int scratch;   /* needs a tensor-sized work buffer (LAMB's u) */
+    void (*arena_step)(gnet_optim *o, float *params, const float *grads, float lr);
+    void (*tensor_step)(gnet_optim *o, const gnet_param_spec *s, float *params,
+                        const float *grads, float lr);
+} gnet_optim_rule;
+
+/* The row of a kind. */
+const gnet_optim_rule *gnet_optim_rule_of(gnet_opt_kind kind);
+
+struct gnet_optim {
     gnet_backend *be;
-    gnet_sgd_config cfg;
-    const gnet_param_spec *specs; /* the tensors, for LARS */
+    gnet_optim_config cfg;
+    const gnet_optim_rule *rule;
+    const gnet_param_spec *specs; /* the tensors, for per-tensor rules */
     int n_specs;
     size_t count;
-    float *momentum; /* backend memory; NULL when cfg.momentum == 0 */
-    int64_t steps;   /* updates applied so far (PyTorch's buffer starts at the first) */
-} gnet_sgd;
+    int n_states;                        /* the rule's states this config keeps (0 or n_states) */
+    float *state[GNET_OPTIM_STATES_MAX]; /* backend memory, count floats each, zero at first */
+    float *scratch;                      /* the largest tensor's size, or NULL */
+    int64_t steps; /* updates applied so far (Adam's bias corrections use steps + 1) */
+};
 
-/* specs[n_specs]: the arena's tensors (count floats in all), kept for LARS. */
-gnet_sgd *gnet_sgd_create(gnet_backend *be, const gnet_param_spec *specs, int n_specs, size_t count,
-                          gnet_sgd_config cfg);
-void gnet_sgd_destroy(gnet_sgd *o);
-void gnet_sgd_step(gnet_sgd *o, float *params, const float *grads, float lr);
+/* specs[n_specs]: the arena's tensors (count floats in all), kept for per-tensor rules. */
+gnet_optim *gnet_optim_create(gnet_backend *be, const gnet_param_spec *specs, int n_specs,
+                              size_t count, gnet_optim_config cfg);
+void gnet_optim_destroy(gnet_optim *o);
+/* One update of params from grads (the global batch's mean gradient) at learning rate lr. */
+void gnet_optim_step(gnet_optim *o, float *params, const float *grads, float lr);
 
 /* Learning rate as a function of the global optimizer step (0-based): a linear warmup, then
  * a constant, step or cosine schedule. The peak lr is the configured lr after the

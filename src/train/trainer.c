@@ -4,6 +4,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -580,6 +581,10 @@ int gnet_train(const gnet_options *o, gnet_comm *comm, const char *command_line)
             char version[768];
             gnet_report_log(r.report, "%s", gnet_dist_version(version, sizeof version));
             gnet_report_line(r.report, "device: %s", r.dev.summary);
+            char *where = gnet_device_where(&r.dev, comm); /* every rank's host, once */
+            if (where)
+                gnet_report_line(r.report, "%s", where);
+            free(where);
             if (o->noise_scale && !r.noise_on)
                 gnet_report_line(r.report,
                                  "--noise-scale: one rank without --accum-steps has no second "

@@ -24,7 +24,8 @@ static void load(const char *path, int with_state)
     gnet_ckpt_meta meta;
     for (size_t i = 0; i < g_arena; i++)
         params[i] = momentum[i] = before[i] = (float)i;
-    int rc = gnet_ckpt_load(path, g_specs, FIX_CKPT_SPECS, params, with_state ? momentum : NULL,
+    gnet_ckpt_state state = {.n = 1, .group = {"optimizer"}, .data = {momentum}};
+    int rc = gnet_ckpt_load(path, g_specs, FIX_CKPT_SPECS, params, with_state ? &state : NULL,
                             with_state ? &meta : NULL);
     FUZZ_ASSERT(rc == 0 || rc == -1);
     if (rc != 0) {

@@ -133,7 +133,8 @@ static void ckpt_seeds(const char *work)
         char path[1024];
         size_t n;
         snprintf(path, sizeof path, "%s/ckpt.h5", work);
-        FUZZ_ASSERT(gnet_ckpt_save(path, specs, FIX_CKPT_SPECS, p, kinds[k].momentum ? m : NULL,
+        gnet_ckpt_state state = {.n = 1, .group = {"optimizer"}, .data = {m}};
+        FUZZ_ASSERT(gnet_ckpt_save(path, specs, FIX_CKPT_SPECS, p, kinds[k].momentum ? &state : NULL,
                                    kinds[k].meta ? &meta : NULL) == 0);
         uint8_t *b = slurp(path, 0, &n);
         seed("ckpt", kinds[k].name, b, n);
