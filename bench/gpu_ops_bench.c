@@ -621,6 +621,9 @@ static gnet_backend *open_dut(int cpu_vs_cpu, int device, int threads, gnet_cuda
 
 int main(int argc, char **argv)
 {
+    /* Line-buffered even into a pipe: a kill or a crash inside cuDNN keeps every line printed
+     * so far, the one naming the op included (scripts/gpu_check.sh). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     int batch = bench_arg_int(argc, argv, "--batch", 64), size = bench_arg_int(argc, argv, "--resize", 96);
     int threads = bench_arg_int(argc, argv, "--threads", 0);
     int device = atoi(bench_arg_str(argc, argv, "--device", "0"));

@@ -41,6 +41,9 @@ static void print_result(gnet_backend *be, gnet_model *m, const char *name, cons
 
 int main(int argc, char **argv)
 {
+    /* Line-buffered even into a pipe: a kill or a crash inside cuDNN keeps every line printed
+     * so far, the one naming the op included (scripts/gpu_check.sh). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     int batch = bench_arg_int(argc, argv, "--batch", 64), size = bench_arg_int(argc, argv, "--resize", 96);
     int steps = bench_arg_int(argc, argv, "--steps", 20), warmup = bench_arg_int(argc, argv, "--warmup", 3);
     int samples = bench_arg_int(argc, argv, "--samples", 3);

@@ -10,7 +10,9 @@ One step = forward + cross-entropy (mean) + backward + torch.optim.SGD step (lr 
 momentum, as d2l's train_ch6), eager, net in train mode, Xavier init, on one fixed random
 batch (torch.rand(N,1,R,R), random labels; seed 0). The warmup steps are not timed.
 Precision (cuda): fp32 = TF32 off in cuDNN and cuBLAS (PyTorch's cuDNN default allows it,
-so it is switched off explicitly, as gnet's fp32 does); tf32 = allowed in both; bf16 =
+so it is switched off explicitly, as gnet's fp32 does); tf32 = allowed in both; set through
+fp32_precision ("ieee" / "tf32") on PyTorch >= 2.9, through allow_tf32 before, and read back
+into the JSON line ("torch_fp32_math": the API and the conv and matmul settings); bf16 =
 torch.autocast(bfloat16) around forward and loss, fp32 weights and gradients (AMP): its
 activations between layers are stored in bf16 (gnet's bf16 keeps them in fp32).
 On the CPU only fp32 is accepted.
@@ -20,7 +22,8 @@ or each in turn in this one process (both: False first, each after its own warmu
 algorithms are chosen again under the new setting).
 Prints one line of JSON per deterministic setting:
   {"impl": "pytorch", "device", "precision", "cudnn_deterministic", "batch", "resize",
-   "threads", "img_per_s", "step_ms", "samples_img_per_s", "peak_rss_mb"[, "peak_gpu_mb"]}
+   "threads", "img_per_s", "step_ms", "samples_img_per_s", "peak_rss_mb", "torch",
+   "torch_fp32_math"[, "peak_gpu_mb"]}
 A sample is --steps timed steps (the GPU synchronised before and after); img_per_s and step_ms
 are the median over --samples samples (one sample of a few steps is noisy), each sample's
 img/s listed in samples_img_per_s. peak_rss_mb is the process's peak RSS (getrusage
@@ -65,16 +68,37 @@ def parse_args(argv):
     return args
 
 
+def _has_fp32_precision():
+    """PyTorch >= 2.9 sets TF32 through fp32_precision ("ieee" / "tf32"), which replaces the
+    allow_tf32 flags (mixing the two raises); 1.13 (Debian's) has only allow_tf32."""
+    return hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision")
+
+
 def set_precision(args):
     """The math of the step; returns the autocast context the forward runs in."""
     if args.device != "cuda":
         return contextlib.nullcontext()
     tf32 = args.precision == "tf32"
-    torch.backends.cudnn.allow_tf32 = tf32
-    torch.backends.cuda.matmul.allow_tf32 = tf32
+    if _has_fp32_precision():
+        mode = "tf32" if tf32 else "ieee"
+        torch.backends.cudnn.conv.fp32_precision = mode
+        torch.backends.cuda.matmul.fp32_precision = mode
+    else:
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
     if args.precision == "bf16":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def precision_used():
+    """What PyTorch reports it uses for fp32 convolutions and matmuls, read back after
+    set_precision (the JSON line's "torch_fp32_math"), by whichever API this PyTorch has."""
+    if _has_fp32_precision():
+        return {"api": "fp32_precision", "cudnn_conv": torch.backends.cudnn.conv.fp32_precision,
+                "matmul": torch.backends.cuda.matmul.fp32_precision}
+    return {"api": "allow_tf32", "cudnn_conv": "tf32" if torch.backends.cudnn.allow_tf32 else "ieee",
+            "matmul": "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee"}
 
 
 def sync(args):
@@ -110,6 +134,8 @@ def result(args, deterministic, each):
         "step_ms": round(1000.0 * dt, 3),
         "samples_img_per_s": [round(args.batch / t, 2) for t in each],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        "torch": torch.__version__,
+        "torch_fp32_math": precision_used(),
     }
     if args.device == "cuda":
         out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

@@ -784,6 +784,9 @@ static void model_checks(int cpu_vs_cpu)
 
 int main(int argc, char **argv)
 {
+    /* Line-buffered even into a pipe: a kill or a crash inside cuDNN keeps every line printed
+     * so far, the one naming the op included (scripts/gpu_check.sh). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     int cpu_vs_cpu = argc > 1 && strcmp(argv[1], "--cpu-vs-cpu") == 0;
     char why[160] = "";
     if (!cpu_vs_cpu && gnet_cuda_device_count(why, sizeof why) < 1) {
