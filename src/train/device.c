@@ -138,6 +138,36 @@ void gnet_device_close(gnet_device *d)
     memset(d, 0, sizeof *d);
 }
 
+#define WHERE_LINE 224 /* bytes of one rank's line, its NUL included */
+
+char *gnet_device_where(const gnet_device *d, gnet_comm *boot)
+{
+    if (boot->world < 2)
+        return NULL;
+    char host[64] = "?", line[WHERE_LINE];
+    if (gethostname(host, sizeof host) != 0)
+        (void)snprintf(host, sizeof host, "?");
+    host[sizeof host - 1] = '\0';
+    int dev_len = (int)strcspn(d->summary, ";");
+    (void)snprintf(line, sizeof line, "rank %d of %d: host %s, local rank %d of %d, %.*s", boot->rank,
+                   boot->world, host, boot->local_rank, boot->local_size, dev_len, d->summary);
+    /* Rank 0 collects the lines one broadcast per rank (every rank takes part in each). */
+    char *all = boot->rank == 0 ? gnet_malloc((size_t)boot->world * WHERE_LINE, "the ranks' hosts")
+                                : NULL;
+    size_t used = 0;
+    for (int r = 0; r < boot->world; r++) {
+        char buf[WHERE_LINE];
+        if (r == boot->rank)
+            memcpy(buf, line, sizeof buf);
+        boot->broadcast_bytes(boot, buf, sizeof buf, r);
+        buf[sizeof buf - 1] = '\0';
+        if (all)
+            used += (size_t)snprintf(all + used, (size_t)boot->world * WHERE_LINE - used, "%s%s",
+                                     r ? "\n" : "", buf);
+    }
+    return all;
+}
+
 void gnet_device_versions(char *buf, size_t n)
 {
 #ifdef GNET_CUDA

@@ -28,6 +28,14 @@ typedef struct {
 int gnet_device_open(gnet_device *d, const gnet_options *o, gnet_comm *boot);
 void gnet_device_close(gnet_device *d);
 
+/* Where every rank runs, for the log of a run of several ranks: on rank 0, one line per rank,
+ * "rank R of W: host H, local rank L of N, DEVICE" (DEVICE: the rank's summary without its
+ * "; no CUDA" note), joined by newlines, malloc'd for the caller to free; NULL on the other
+ * ranks, with a single rank, or out of memory. A collective of `boot` (the communicator that
+ * started the process, which knows the local ranks): every rank calls it, once the run has
+ * started, so that a refused run still prints nothing. */
+char *gnet_device_where(const gnet_device *d, gnet_comm *boot);
+
 /* What this build computes and communicates with, for --version and the log: "CUDA off" or
  * "CUDA on (CUDA runtime ..., cuDNN ..., NCCL ...)". */
 void gnet_device_versions(char *buf, size_t n);
