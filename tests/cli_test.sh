@@ -37,6 +37,16 @@ expect_error 2 "--label-smoothing: '-0.1' is out of range" --synthetic 10 --labe
 # The resolved options (config.ini's text) carry it.
 "$bin" --synthetic 10 --label-smoothing 0.1 --dry-run 2>&1 | grep -qx "label-smoothing = 0.1" ||
   { echo "FAIL: --dry-run does not print label-smoothing = 0.1"; fail=1; }
+expect_error 2 "--optimizer: 'adam' is not one of sgd, lars, adamw, lamb" --synthetic 10 --optimizer adam
+expect_error 2 "--adam-beta1: '1' is out of range" --synthetic 10 --optimizer adamw --adam-beta1 1
+expect_error 2 "--adam-beta1: '-0.1' is out of range" --synthetic 10 --optimizer adamw --adam-beta1 -0.1
+expect_error 2 "--adam-beta2: '1' is out of range" --synthetic 10 --optimizer lamb --adam-beta2 1
+expect_error 2 "--adam-eps: '0' is out of range" --synthetic 10 --optimizer adamw --adam-eps 0
+expect_error 2 "--adam-eps: 'x' is not a number" --synthetic 10 --optimizer adamw --adam-eps x
+expect_error 2 "--momentum: not used by --optimizer adamw" --synthetic 10 --optimizer adamw --momentum 0.9
+expect_error 2 "--momentum: not used by --optimizer lamb" --synthetic 10 --optimizer lamb --momentum 0.9
+"$bin" --synthetic 10 --optimizer adamw --adam-beta2 0.99 --dry-run 2>&1 | grep -qx "adam-beta2 = 0.99" ||
+  { echo "FAIL: --dry-run does not print adam-beta2 = 0.99"; fail=1; }
 expect_error 2 "no data" --epochs 1
 expect_error 2 "--idx and --synthetic" --synthetic 10 --idx /nonexistent
 expect_error 1 "/nonexistent" --idx /nonexistent

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Exits 0 when two gnet checkpoints hold bit-identical parameters and momentum buffers
-(every dataset at the root and under /optimizer), else prints the first difference and
+(every dataset at the root and in the optimizer's state groups: /optimizer, /exp_avg,
+/exp_avg_sq), else prints the first difference and
 exits 1. usage: same_weights.py A.h5 B.h5"""
 import sys
 
@@ -10,8 +11,9 @@ import numpy as np
 
 def tensors(f):
     out = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
-    if "optimizer" in f:
-        out.update({"optimizer/" + k: v[()] for k, v in f["optimizer"].items()})
+    for group in ("optimizer", "exp_avg", "exp_avg_sq"):
+        if group in f:
+            out.update({group + "/" + k: v[()] for k, v in f[group].items()})
     return out
 
 
