@@ -1409,6 +1409,74 @@ static void test_sgd(void)
     free(ref);
 }
 
+/* ---------- Adam ---------- */
+
+/* The adam op's scalars for step t (1-based), as optim.c computes them. */
+static gnet_adam_args adam_scalars(int t, float lr, float wd)
+{
+    const double b1 = 0.9, b2 = 0.99;
+    double bc1 = 1.0 - pow(b1, t);
+    return (gnet_adam_args){.beta1 = (float)b1, .c1 = (float)(1.0 - b1), .beta2 = (float)b2,
+                            .c2 = (float)(1.0 - b2), .eps = 1e-6f, .bc1 = (float)bc1,
+                            .bc2_sqrt = (float)sqrt(1.0 - pow(b2, t)),
+                            .decay = (float)(1.0 - (double)lr * wd),
+                            .step_size = (float)(lr / bc1), .wd = wd};
+}
+
+/* Three steps of AdamW (dir NULL) or LAMB's direction (dir given) against the formulas of
+ * backend.h in double, from the backend's state each step: params or direction, and both
+ * moments, within 1e-5 of max(1, |value|) (the direction m_hat/sqrt(v_hat) is of order 1,
+ * its small values the rounding of a cancelled m) and of the moments' max(1e-3, |m|, |v|). */
+static void adam_case(int lamb)
+{
+    enum { N = SGD_N };
+    const float lr = 0.01f, wd = 0.1f;
+    float *p = fmalloc(N), *g = fmalloc(N), *m = fmalloc(N), *v = fmalloc(N), *got = fmalloc(N);
+    double *rp = dmalloc(N), *rm = dmalloc(N), *rv = dmalloc(N), *sc = dmalloc(N);
+    double *one = dmalloc(N);
+    fill(p, N, -1.0f, 1.0f);
+    float *pb = dev_from_host(p, N), *gb = dev_alloc(N), *mb = dev_alloc(N), *vb = dev_alloc(N);
+    float *db = lamb ? dev_alloc(N) : NULL;
+    for (int t = 1; t <= 3; t++) {
+        fill(g, N, -1.0f, 1.0f);
+        be->upload(be, gb, g, N);
+        be->download(be, p, pb, N);
+        be->download(be, m, mb, N);
+        be->download(be, v, vb, N);
+        gnet_adam_args a = adam_scalars(t, lr, wd);
+        for (int i = 0; i < N; i++) {
+            rm[i] = 0.9 * m[i] + 0.1 * g[i];
+            rv[i] = 0.99 * v[i] + 0.01 * (double)g[i] * g[i];
+            double denom = sqrt(rv[i] / (1.0 - pow(0.99, t))) + 1e-6;
+            double r = rm[i] / (1.0 - pow(0.9, t)) / denom;
+            rp[i] = lamb ? r + (double)wd * p[i] : p[i] * (1.0 - (double)lr * wd) - lr * r;
+            sc[i] = fmax(1.0, fabs(rp[i]));
+            one[i] = fmax(1e-3, fmax(fabs(rm[i]), fabs(rv[i])));
+        }
+        be->adam(be, pb, gb, mb, vb, db, N, &a);
+        char label[96];
+        be->download(be, got, lamb ? db : pb, N);
+        snprintf(label, sizeof label, "adam %s step %d: %s", lamb ? "lamb" : "adamw", t,
+                 lamb ? "direction" : "params");
+        compare(label, got, rp, sc, N, 1e-5);
+        be->download(be, got, mb, N);
+        compare("adam: exp_avg", got, rm, one, N, 1e-5);
+        be->download(be, got, vb, N);
+        compare("adam: exp_avg_sq", got, rv, one, N, 1e-5);
+    }
+    be->free(be, pb), be->free(be, gb), be->free(be, mb), be->free(be, vb);
+    if (db)
+        be->free(be, db);
+    free(p), free(g), free(m), free(v), free(got), free(rp), free(rm), free(rv), free(sc), free(one);
+}
+
+/* AdamW's full update and LAMB's direction (the adam op's two forms). */
+static void test_adam(void)
+{
+    adam_case(0);
+    adam_case(1);
+}
+
 /* ---------- main: one case per run ---------- */
 
 static const test_case k_cases[] = {
@@ -1432,6 +1500,7 @@ static const test_case k_cases[] = {
     TEST_CASE(softmax_xent_smoothed_forward),
     TEST_CASE(softmax_xent_smoothed_backward),
     TEST_CASE(sgd),
+    TEST_CASE(adam),
     TEST_CASE(sumsq_copy),
 };
 
