@@ -414,6 +414,35 @@ static void test_sgd(float m, float wd, int nesterov, float scale)
     duo_free(&duo, buf);
 }
 
+/* Three steps of the adam op on both backends: AdamW's update (lamb 0) or LAMB's direction,
+ * then both moments. */
+static void test_adam(int lamb)
+{
+    const size_t n = 100003;
+    pair p = duo_random_plain(&duo, n, -1.0f, 1.0f), m = duo_random_plain(&duo, n, 0.0f, 0.0f);
+    pair v = duo_random_plain(&duo, n, 0.0f, 0.0f), d = duo_random_plain(&duo, n, 0.0f, 0.0f);
+    for (int t = 1; t <= 3; t++) {
+        double bc1 = 1.0 - pow(0.9, t);
+        gnet_adam_args a = {.beta1 = 0.9f, .c1 = 0.1f, .beta2 = 0.999f, .c2 = 0.001f,
+                            .eps = 1e-8f, .bc1 = (float)bc1,
+                            .bc2_sqrt = (float)sqrt(1.0 - pow(0.999, t)),
+                            .decay = 1.0f - 0.01f * 0.05f, .step_size = (float)(0.01 / bc1),
+                            .wd = 0.05f};
+        pair g = duo_random_plain(&duo, n, -1.0f, 1.0f);
+        cpu->adam(cpu, p.c, g.c, m.c, v.c, lamb ? d.c : NULL, n, &a);
+        gpu->adam(gpu, p.g, g.g, m.g, v.g, lamb ? d.g : NULL, n, &a);
+        duo_free(&duo, g);
+    }
+    check_plain(lamb ? "adam (lamb): direction after 3 steps" : "adam (adamw): params after 3 steps",
+                lamb ? d : p, n);
+    check_plain("adam: exp_avg", m, n);
+    check_plain("adam: exp_avg_sq", v, n);
+    duo_free(&duo, p);
+    duo_free(&duo, m);
+    duo_free(&duo, v);
+    duo_free(&duo, d);
+}
+
 /* The squared norm of a and of a - b: double sums in another order, so close, not equal. */
 static void test_sumsq(void)
 {
@@ -689,6 +718,15 @@ static void p_sgd(gnet_backend *be, float *p, const float *g, float *momentum_bu
         perturb(momentum_buf, count);
 }
 
+static void p_adam(gnet_backend *be, float *p, const float *g, float *m, float *v, float *dir,
+                   size_t count, const gnet_adam_args *a)
+{
+    g_orig.adam(be, p, g, m, v, dir, count, a);
+    perturb(dir ? dir : p, count);
+    perturb(m, count);
+    perturb(v, count);
+}
+
 static double p_sumsq(gnet_backend *be, const float *a, const float *b, size_t count)
 {
     return g_orig.sumsq(be, a, b, count) * (1.0 + PERTURB);
@@ -716,6 +754,7 @@ static gnet_backend *perturbed(gnet_backend *be)
     be->softmax_xent = p_softmax_xent;
     be->tally_take = p_tally_take;
     be->sgd = p_sgd;
+    be->adam = p_adam;
     be->sumsq = p_sumsq;
     return be;
 }
@@ -725,8 +764,8 @@ static gnet_backend *perturbed(gnet_backend *be)
 /* The comparisons op_checks makes: convolution 14 cases x (forward + dw, db plain and
  * accumulated) + data gradient of the 12 with more than one input channel = 82; pooling
  * 6 x 2 = 12; element-wise and concat 4; linear 1 + 2 x 3 = 7; softmax 3 x 3 = 9; tallies
- * 3 x 2 + 1 = 7; SGD 5 + 4 momentum buffers = 9; sumsq 2. */
-#define OP_COMPARISONS 132
+ * 3 x 2 + 1 = 7; SGD 5 + 4 momentum buffers = 9; Adam 2 x 3 = 6; sumsq 2. */
+#define OP_COMPARISONS 138
 /* Also: the staged uploads, 6; the model 4 times (logits, loss, 116 gradients). */
 #define EXPECTED_COMPARISONS (OP_COMPARISONS + 6 + 4 * (2 + 116))
 
@@ -747,6 +786,9 @@ static void op_checks(void)
     test_sgd(0.9f, 5e-4f, 0, 1.0f);
     test_sgd(0.9f, 5e-4f, 1, 1.0f);
     test_sgd(0.9f, 5e-4f, 0, 0.37f);
+    printf("adam\n");
+    test_adam(0);
+    test_adam(1);
     test_sumsq();
 }
 
