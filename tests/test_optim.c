@@ -1,4 +1,5 @@
-/* Learning-rate schedules: each kind's value at chosen steps against numbers computed by
+/* The optimizer table (--optimizer's rows, AdamW's and LAMB's first step by hand) and
+ * learning-rate schedules: each kind's value at chosen steps against numbers computed by
  * hand, warmup alone and with each schedule, the batch-size scaling rules, and the schedule
  * gnet_dist's options build (the constant default must be the configured lr bit for bit). */
 #include "core/optim.h"
@@ -111,6 +112,78 @@ static void test_options(void)
     EXPECT(s.kind == GNET_LR_STEP && s.base_lr == 0.2f && s.step_epochs == 3 && s.gamma == 0.5f);
 }
 
+/* The optimizer table: every --optimizer value parses to its own row (cli.c's names are the
+ * table's), each row has exactly one step function and its states, and the options reach the
+ * config. */
+static void test_optimizer_table(void)
+{
+    for (int k = 0; k < GNET_OPT_KINDS; k++) {
+        const gnet_optim_rule *r = gnet_optim_rule_of((gnet_opt_kind)k);
+        char *argv[] = {"gnet_dist", "--synthetic", "10", "--optimizer", (char *)r->name, NULL};
+        gnet_options o;
+        EXPECT(gnet_cli_parse(5, argv, &o) == 0);
+        EXPECT(gnet_options_optimizer(&o) == (gnet_opt_kind)k);
+        gnet_options_free(&o);
+        EXPECT(!r->arena_step != !r->tensor_step);
+        EXPECT(r->n_states >= 1 && r->n_states <= GNET_OPTIM_STATES_MAX && r->reference);
+    }
+    char *argv[] = {"gnet_dist", "--synthetic", "10", "--optimizer", "lamb", "--adam-beta1", "0.8",
+                    "--adam-beta2", "0.95", "--adam-eps", "1e-6", "--weight-decay", "0.01", NULL};
+    gnet_options o;
+    EXPECT(gnet_cli_parse(13, argv, &o) == 0);
+    gnet_optim_config c = gnet_options_optim_config(&o);
+    EXPECT(c.kind == GNET_OPT_LAMB && c.beta1 == 0.8f && c.beta2 == 0.95f && c.eps == 1e-6f);
+    EXPECT(c.weight_decay == 0.01f && c.momentum == 0.0f);
+    gnet_options_free(&o);
+}
+
+/* One weight [2,2] then one bias [2] in a 6-float arena, on the CPU backend. */
+static gnet_optim *tiny(gnet_backend *be, gnet_param_spec *specs, gnet_optim_config c)
+{
+    specs[0] = (gnet_param_spec){"w", 2, {2, 2}, 0, 4};
+    specs[1] = (gnet_param_spec){"b", 1, {2}, 4, 2};
+    return gnet_optim_create(be, specs, 2, 6, c);
+}
+
+/* AdamW's and LAMB's first step by hand (t = 1: m_hat = g, v_hat = g^2, r = g/(|g| + eps)),
+ * and the states each config keeps. */
+static void test_adam_family(void)
+{
+    gnet_backend *be = gnet_backend_cpu_create(1);
+    gnet_param_spec specs[2];
+    gnet_optim_config c = {.kind = GNET_OPT_SGD, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    gnet_optim *o = tiny(be, specs, c);
+    EXPECT(o->n_states == 0 && !o->scratch); /* SGD without momentum keeps no buffer */
+    gnet_optim_destroy(o);
+    c.kind = GNET_OPT_ADAMW;
+    c.weight_decay = 0.5f;
+    o = tiny(be, specs, c);
+    EXPECT(o->n_states == 2 && !o->scratch);
+    float p[6] = {1, 2, 2, 4, 1, -1}, g[6] = {0.5f, -0.25f, 1, 0, 2, -2};
+    gnet_optim_step(o, p, g, 0.1f);
+    /* w *= 1 - 0.1*0.5, then -= 0.1 * g/(|g| + 1e-8): 0.95 - 0.1, 1.9 + 0.1, ..., 3.8 - 0 */
+    EXPECT_NEAR(p[0], 0.85, 1e-6);
+    EXPECT_NEAR(p[1], 2.0, 1e-6);
+    EXPECT_NEAR(p[3], 3.8, 1e-6);
+    EXPECT_NEAR(p[5], -0.85, 1e-6); /* AdamW decays the biases too */
+    gnet_optim_destroy(o);
+    c.kind = GNET_OPT_LAMB;
+    o = tiny(be, specs, c);
+    EXPECT(o->n_states == 2 && o->scratch);
+    float q[6] = {3, 0, 0, 4, 1, -1}, h[6] = {1, 1, -1, 0, 2, -2};
+    gnet_optim_step(o, q, h, 0.1f);
+    /* weight: u = (1, 1, -1, 0) + 0.5 (3, 0, 0, 4) = (2.5, 1, -1, 2), |u| = sqrt(12.25),
+     * trust = 5/3.5; bias: u = (1, -1), trust 1, no decay */
+    double trust = 5.0 / 3.5;
+    EXPECT_NEAR(q[0], 3 - 0.1 * trust * 2.5, 1e-6);
+    EXPECT_NEAR(q[3], 4 - 0.1 * trust * 2.0, 1e-6);
+    EXPECT_NEAR(q[4], 0.9, 1e-6);
+    EXPECT_NEAR(q[5], -0.9, 1e-6);
+    EXPECT(o->steps == 1);
+    gnet_optim_destroy(o);
+    be->destroy(be);
+}
+
 int main(void)
 {
     test_constant();
@@ -121,5 +194,7 @@ int main(void)
     test_warmup_step();
     test_scaling();
     test_options();
+    test_optimizer_table();
+    test_adam_family();
     TEST_MAIN_END();
 }
