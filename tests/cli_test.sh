@@ -37,6 +37,15 @@ expect_error 2 "--label-smoothing: '-0.1' is out of range" --synthetic 10 --labe
 # The resolved options (config.ini's text) carry it.
 "$bin" --synthetic 10 --label-smoothing 0.1 --dry-run 2>&1 | grep -qx "label-smoothing = 0.1" ||
   { echo "FAIL: --dry-run does not print label-smoothing = 0.1"; fail=1; }
+# Gradient clipping: ranges, one rule at a time, --agc-lambda only with --clip agc.
+expect_error 2 "--clip-norm: '0' is out of range" --synthetic 10 --clip-norm 0
+expect_error 2 "--clip-norm: '-1' is out of range" --synthetic 10 --clip-norm -1
+expect_error 2 "--clip: 'norm' is not one of none, agc" --synthetic 10 --clip norm
+expect_error 2 "--agc-lambda: '0' is out of range" --synthetic 10 --clip agc --agc-lambda 0
+expect_error 2 "--clip-norm 1: not with --clip agc" --synthetic 10 --clip agc --clip-norm 1
+expect_error 2 "--agc-lambda 0.02: only with --clip agc" --synthetic 10 --agc-lambda 0.02
+"$bin" --synthetic 10 --clip agc --agc-lambda 0.02 --dry-run 2>&1 | grep -qx "agc-lambda = 0.02" ||
+  { echo "FAIL: --dry-run does not print agc-lambda = 0.02"; fail=1; }
 expect_error 2 "--optimizer: 'adam' is not one of sgd, lars, adamw, lamb" --synthetic 10 --optimizer adam
 expect_error 2 "--adam-beta1: '1' is out of range" --synthetic 10 --optimizer adamw --adam-beta1 1
 expect_error 2 "--adam-beta1: '-0.1' is out of range" --synthetic 10 --optimizer adamw --adam-beta1 -0.1
