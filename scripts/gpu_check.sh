@@ -5,31 +5,39 @@
 #                                    in build-gpu/, then .gpu_bundle/gnet-gpu.tar.xz with the
 #                                    binaries, the non-CUDA shared libraries they load (ldd) and
 #                                    the Fashion-MNIST IDX files
-#   scripts/gpu_check.sh --run       there (one H100/H200, no MPI/HDF5/oneDNN packages, no
-#                                    network): unpack, find cuDNN/cuBLAS/NCCL (PyTorch's nvidia-*
-#                                    pip packages), then, the likeliest to fail first, each piece
-#                                    with its own time cap:
-#                                      0. the machine, and every binary's libraries resolved
+#   scripts/gpu_check.sh --run [S]   there (one H100/H200, no MPI/HDF5/oneDNN packages, no
+#                                    network), S the device call's timeout_s (default 560): unpack,
+#                                    find cuDNN/cuBLAS/NCCL (PyTorch's nvidia-* pip packages), then,
+#                                    the likeliest to fail first, each piece with its own time cap:
+#                                      0. what ran: the machine, the bundle's source commit, the
+#                                         libraries each binary loads there, gnet_dist --version
 #                                      1. test_cuda_ops: every op and the whole model, CUDA vs CPU
 #                                      2. gnet_dist --device cuda --comm nccl, one process, 30 steps
-#                                      3. gnet_gpu_ops_bench: every op of the step on GoogLeNet's
+#                                      3. gnet_gpu_ops_bench fp32: every op of the step on GoogLeNet's
 #                                         96x96 shapes at batch 64, error vs the CPU and GPU time
-#                                         (a Markdown table), fp32 then bf16
-#                                      4. training-step benchmark, gnet vs PyTorch, batch 64/256/1024
-#                                         at 96x96, fp32 / tf32 / bf16, both cuDNN algorithm
-#                                         preferences, median of 3 samples (a Markdown table)
-#                                      5. one epoch on the real data at 96x96
-#                                    then a summary (each piece's exit status and time)
+#                                         (a Markdown table), with the cuDNN plan lines
+#                                      4. training-step benchmark, gnet vs PyTorch, batch 1024/256/64
+#                                         (the one that matters most first) at 96x96, fp32 / tf32 /
+#                                         bf16, both cuDNN algorithm preferences, median of 3 samples
+#                                      5. gnet_gpu_ops_bench bf16
+#                                      6. one epoch on the real data at 96x96
+#                                    then a summary (each piece's exit status and time), always
+#                                    last: every cap keeps the kill grace and the summary's time
 #   scripts/gpu_check.sh --dry-run   here: --bundle, unpack into a temp dir, check that every
 #                                    binary resolves its libraries from the bundle + the CUDA
 #                                    toolkit, run what runs without a GPU (test_cuda_ops and the
 #                                    two GPU benchmarks must skip with 77, the per-op harness with a
 #                                    CPU in the GPU's place, the PyTorch benchmark on the CPU with
-#                                    a tiny batch, the CPU fallback of gnet_dist), print the GPU plan
+#                                    a tiny batch, the CPU fallback of gnet_dist), the cuDNN plan
+#                                    lines of the shared pure code (test_cudnn_pick), then --run
+#                                    itself with a short budget (every GPU piece fails here): at
+#                                    most 8 files under $OUT, the summary last
 #
-# The GPU session runs (device tool): command "scripts/gpu_check.sh --run", carry [".gpu_bundle"],
-# timeout_s 560. Output goes to stdout and, when $OUT is set, under $OUT: gpu_check.log (all of
-# it), one NAME.log per piece, bench.md (the table) and bench.jsonl (every benchmark's JSON line).
+# The GPU session runs (device tool): command "scripts/gpu_check.sh --run 560", carry
+# [".gpu_bundle"], timeout_s 560 (the same number: the script fits itself in it). Output goes to
+# stdout and, when $OUT is set, under $OUT (4 files; the device tool returns at most 8):
+# gpu_check.log (all of it), logs.tar (one NAME.log per piece and bench.log, appended as each
+# piece ends), bench.md (the table) and bench.jsonl (every benchmark's JSON line).
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,7 +65,7 @@ build_gpu() {
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGNET_CUDA=ON -DGNET_SANITIZE=OFF \
     -DGNET_FUZZ=OFF -DGNET_TSAN=OFF >/dev/null ||
     die "cmake failed (is the CUDA toolkit at /usr/local/cuda?)"
-  cmake --build "$build" -j "${GNET_JOBS:-2}" --target gnet_dist test_cuda_ops gnet_gpu_step_bench gnet_gpu_ops_bench \
+  cmake --build "$build" -j "${GNET_JOBS:-2}" --target gnet_dist test_cuda_ops gnet_gpu_step_bench gnet_gpu_ops_bench test_cudnn_pick \
     >"$build/gpu_check_build.log" 2>&1 || { tail -30 "$build/gpu_check_build.log"; die "build failed"; }
 }
 
@@ -146,32 +154,41 @@ check_libs() {
 
 step() { say; say "## $*"; }
 
+# timeout -k's grace: SIGKILL this long after a SIGTERM that is not obeyed.
+kill_grace=10
+
 # Seconds a command may take: at most $1, and never past the deadline minus $2 seconds kept
-# for later pieces (the whole --run must end within its call of 560 s).
+# for later pieces minus the kill grace (a command may outlive its cap by that much).
 cap() {
-  local left=$((deadline - SECONDS - ${2:-0}))
+  local left=$((deadline - SECONDS - ${2:-0} - kill_grace))
   [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"
 }
 
 # Whether $1 seconds are left before the deadline once $2 are kept for later pieces.
-time_for() { [ $((deadline - SECONDS - ${2:-0})) -ge "$1" ]; }
+time_for() { [ $((deadline - SECONDS - ${2:-0} - kill_grace)) -ge "$1" ]; }
 
 # timeout SECONDS CMD..., then SIGKILL 10 s after the SIGTERM: gnet_dist turns SIGTERM into
 # a stop flag it only reads between steps, so a hang before them (NCCL init, a stream
 # synchronise) would otherwise outlive its limit and the call.
-timeout_k() { timeout -k 10 "$@"; }
+timeout_k() { timeout -k "$kill_grace" "$@"; }
+
+# Adds $logs/NAME to $res/logs.tar at once (one file for every log: the device tool returns
+# at most 8; appended per piece, so a cut call keeps the logs of the pieces that ended).
+keep_log() { tar -C "$logs" -rf "$res/logs.tar" "$1"; }
 
 # piece NAME MAX RESERVE CMD...: CMD capped at MAX seconds (less when the deadline minus
-# RESERVE is nearer), its output on stdout and in $res/NAME.log; the exit status and time go
-# to the summary. Skipped when fewer than 20 seconds are left for it.
+# RESERVE is nearer), line-buffered (stdbuf -oL: a kill keeps what it printed), its output on
+# stdout and in logs.tar's NAME.log; the exit status and time go to the summary. Skipped when
+# fewer than 20 seconds are left for it.
 piece() {
   local name=$1 max=$2 reserve=$3 t0=$SECONDS limit rc; shift 3
   if ! time_for 20 "$reserve"; then
     say "$name: skipped (no time left)"; summary+=("$name: skipped (no time left)"); return
   fi
   limit=$(cap "$max" "$reserve")
-  timeout_k "$limit" "$@" 2>&1 | tee "$res/$name.log"
+  timeout_k "$limit" stdbuf -oL -eL "$@" 2>&1 | tee "$logs/$name.log"
   rc=${PIPESTATUS[0]}
+  keep_log "$name.log"
   local what="exit $rc"
   [[ $rc == 124 || $rc == 137 ]] && what="TIMED OUT (exit $rc)"
   say "$name: $what after $((SECONDS - t0)) s (cap $limit s)"
@@ -211,10 +228,10 @@ record() {
 bench_gnet() {
   local batch=$1 prec=$2 det=$3 key="gnet|$2|$3|$1" out
   if ! time_for 20 "$bench_reserve"; then cells[$key]="no time"; return; fi
-  out=$(timeout_k "$(cap 60 "$bench_reserve")" "${genv[@]}" "GNET_CUDNN_DETERMINISTIC=$det" \
+  out=$(timeout_k "$(cap 60 "$bench_reserve")" stdbuf -oL "${genv[@]}" "GNET_CUDNN_DETERMINISTIC=$det" \
         "$g/bin/gnet_gpu_step_bench" --batch "$batch" --resize 96 --precision "$prec" \
         --steps "$(steps_for "$batch")" --warmup 3 --samples "$bench_samples" 2>&1)
-  printf '%s\n' "$out" >>"$res/bench.log"
+  printf '%s\n' "$out" >>"$logs/bench.log"
   record "$key" "$(grep '"impl":"gnet"' <<<"$out")"
   [ "${cells[$key]}" = error ] && say "gnet batch $batch $prec deterministic=$det: $out" >&2
 }
@@ -223,10 +240,10 @@ bench_gnet() {
 bench_torch() {
   local batch=$1 prec=$2 out det
   if ! time_for 30 "$bench_reserve"; then cells["torch|$prec|0|$batch"]="no time"; cells["torch|$prec|1|$batch"]="no time"; return; fi
-  out=$(timeout_k "$(cap 150 "$bench_reserve")" "$python" "$root/bench/torch_bench.py" --device cuda \
+  out=$(timeout_k "$(cap 150 "$bench_reserve")" "$python" -u "$root/bench/torch_bench.py" --device cuda \
         --precision "$prec" --batch "$batch" --resize 96 --steps "$(steps_for "$batch")" --warmup 3 \
         --samples "$bench_samples" --cudnn-deterministic both 2>&1)
-  printf '%s\n' "$out" >>"$res/bench.log"
+  printf '%s\n' "$out" >>"$logs/bench.log"
   for det in 0 1; do
     local want=false; [ $det = 1 ] && want=true
     record "torch|$prec|$det|$batch" "$(grep "\"cudnn_deterministic\": $want" <<<"$out")"
@@ -291,9 +308,9 @@ bench_report() {
   done
 }
 
-# Piece 4: batch-major (the small batches are the surest to finish), then precision; gnet with
-# both algorithm preferences, PyTorch with both in one process. Each measurement is skipped
-# once the time kept for the epoch would be touched.
+# Piece 4: batch-major in the order given (the batch that matters most first), then precision;
+# gnet with both algorithm preferences, PyTorch with both in one process. Each measurement is
+# skipped once the time kept for the later pieces would be touched.
 bench_table() {
   local sizes=$1 batch prec t0=$SECONDS
   declare -gA cells=() meds=()
@@ -308,26 +325,41 @@ bench_table() {
   done
   say
   bench_report "$sizes" | tee "$res/bench.md"
+  [ -f "$logs/bench.log" ] && keep_log bench.log
   summary+=("bench: $((SECONDS - t0)) s, $(grep -c . "$res/bench.jsonl") results (of $(( $(wc -w <<<"$sizes") * 12 ))) in bench.jsonl")
 }
 
 # ---------- --run ----------
 
+# The libraries that decide what runs, as each binary loads them there.
+loaded_libs() {
+  local b
+  for b in "$g"/bin/*; do
+    say "$(basename "$b"):"
+    "${genv[@]}" ldd "$b" | grep -E 'lib(cudnn|cublas|cudart|nccl|event|stdc\+\+)[^ ]*\.so' | sed 's/ (0x[0-9a-f]*)$//'
+  done
+}
+
+# What ran: the machine, the bundle's source, the libraries as loaded there, the versions.
 machine() {
   nvidia-smi -L 2>&1 || true
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv 2>&1 || true
+  grep -E '^(PRETTY_NAME|VERSION_ID)=' /etc/os-release 2>&1
   ldd --version 2>&1 | head -1
-  "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1
+  say "bundle source (git HEAD, then uncommitted changes):"; cat "$g/SOURCE"
+  "$python" -c 'import torch; n = torch.cuda.nccl.version() if torch.cuda.is_available() else None; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "nccl", n)' 2>&1
+  say "gnet_dist --version as loaded here:"; "${genv[@]}" "$g/bin/gnet_dist" --version 2>&1
+  loaded_libs
   check_libs
 }
 
 # Each piece's status, the failing ops, and the step table again (the end of the log is what
-# a truncated view shows).
+# a truncated view shows): always the last section.
 run_summary() {
-  step "summary ($SECONDS s of the call)"
+  step "summary ($SECONDS s of the call's $budget s)"
   printf '%s\n' "${summary[@]}"
   local f
-  for f in "$res"/ops-*.log; do
+  for f in "$logs"/ops-*.log; do
     [ -f "$f" ] || continue
     say "$(basename "$f" .log): $(tail -n 1 "$f")"
     grep -F '**FAIL**' "$f" | head -20
@@ -335,34 +367,41 @@ run_summary() {
   [ -f "$res/bench.md" ] && { say; cat "$res/bench.md"; }
 }
 
+# The call's budget ($1: the device call's timeout_s), less the summary's time; every cap
+# also keeps the kill grace (cap).
+summary_s=15
 gpu_run() {
-  # The call's 560 s, less the kill grace and the summary (GNET_CHECK_BUDGET: a shorter one, to
-  # try the caps and skips here).
-  deadline=$((SECONDS + ${GNET_CHECK_BUDGET:-525}))
+  budget=${1:-560}
+  [[ $budget =~ ^[0-9]+$ ]] && [ "$budget" -ge 60 ] || die "--run SECONDS: the call's timeout_s, at least 60 (not '$budget')"
+  deadline=$((SECONDS + budget - summary_s))
   python=${GNET_PYTHON:-python3}
   summary=()
   unpack
   res=${OUT:-$work/out}
-  mkdir -p "$res"
+  logs=$work/logs
+  mkdir -p "$res" "$logs"
   cd "$g" || die "cannot enter $g"
+  say "budget: $budget s (the summary keeps $summary_s s, each cap the $kill_grace s kill grace)"
   set_library_path
-  # Each piece's RESERVE keeps time for those after it (ops ~2 x 60, bench >= 150, epoch 90),
-  # so that a hang costs its own piece, not the rest.
-  step "0. machine and libraries"
-  machine 2>&1 | tee "$res/machine.log"
+  # Each piece's RESERVE keeps time for those after it, so that a hang costs its own piece,
+  # not the rest: the benchmark's batch 1024 comes right after the correctness pieces.
+  step "0. what ran: machine, bundle source, libraries as loaded here"
+  machine 2>&1 | tee "$logs/machine.log"
   summary+=("libraries: $([ "${PIPESTATUS[0]}" = 0 ] && echo "all resolved" || echo "SOME UNRESOLVED (machine.log)")")
-  step "1. CUDA ops and the whole model against the CPU backend (fp32, rel err <= 1e-4)"
-  piece test_cuda_ops 150 360 "${genv[@]}" bin/test_cuda_ops
-  step "2. gnet_dist on the GPU: single-rank NCCL, 1920 synthetic images at 96x96, 30 steps + evaluation"
-  piece gnet_dist 90 330 "${genv[@]}" bin/gnet_dist --device cuda --comm nccl --synthetic 1920 --batch-size 64 \
-    --resize 96 --epochs 1 --no-progress
-  step "3. every op of the step, CUDA vs CPU, batch 64 at 96x96 (error and GPU time per call)"
-  piece ops-fp32 75 270 "${genv[@]}" bin/gnet_gpu_ops_bench --batch 64 --resize 96 --precision fp32
-  piece ops-bf16 60 240 "${genv[@]}" bin/gnet_gpu_ops_bench --batch 64 --resize 96 --precision bf16
+  keep_log machine.log
+  step "1. CUDA ops and the whole model against the CPU backend (fp32, rel err <= 1e-4; CUDA_LAUNCH_BLOCKING=1: a fault names its op)"
+  piece test_cuda_ops 150 330 "${genv[@]}" CUDA_LAUNCH_BLOCKING=1 bin/test_cuda_ops
+  step "2. gnet_dist on the GPU: single-rank NCCL (NCCL_DEBUG=WARN), 1920 synthetic images at 96x96, 30 steps + evaluation"
+  piece gnet_dist 90 300 "${genv[@]}" NCCL_DEBUG=WARN GNET_CUDNN_PLANS=1 bin/gnet_dist --device cuda --comm nccl \
+    --synthetic 1920 --batch-size 64 --resize 96 --epochs 1 --no-progress
+  step "3. every op of the step, CUDA vs CPU, batch 64 at 96x96, fp32 (error and GPU time per call; cuDNN plan lines)"
+  piece ops-fp32 75 240 "${genv[@]}" GNET_CUDNN_PLANS=1 bin/gnet_gpu_ops_bench --batch 64 --resize 96 --precision fp32
   step "4. training step, gnet vs PyTorch (eager, tests/ref/googlenet.py), 96x96, same GPU"
-  bench_reserve=90
-  bench_table "64 256 1024"
-  step "5. one epoch of Fashion-MNIST at 96x96 (batch 250: divides 60000 and 10000)"
+  bench_reserve=$((60 + 90))
+  bench_table "1024 256 64"
+  step "5. the same per-op table in bf16 (cuDNN plan lines: any bf16 -> fp32 fallback)"
+  piece ops-bf16 60 90 "${genv[@]}" GNET_CUDNN_PLANS=1 bin/gnet_gpu_ops_bench --batch 64 --resize 96 --precision bf16
+  step "6. one epoch of Fashion-MNIST at 96x96 (batch 250: divides 60000 and 10000)"
   piece epoch 150 0 "${genv[@]}" bin/gnet_dist --idx "$g/data" --resize 96 --device cuda --epochs 1 \
     --batch-size 250 --no-progress
   run_summary
@@ -424,6 +463,32 @@ dry_torch() {
   [[ ${cells["torch|fp32|1|2"]} =~ ^[0-9]+\ \( ]] || { say "FAIL: the table did not parse the lines"; return 1; }
 }
 
+# The cuDNN plan lines: the planner's pure code (src/core/cudnn_pick.c, shared with the CUDA
+# backend) on hand-made candidate lists; the real lines need cuDNN on a GPU.
+dry_plans() {
+  step "cuDNN plan lines from the shared pure code (test_cudnn_pick plan_lines; on the GPU: GNET_CUDNN_PLANS=1)"
+  "$build/tests/test_cudnn_pick" plan_lines
+}
+
+# --run itself here with a 120 s budget from the command line (every GPU piece fails at
+# once): at most 8 files under $OUT, what the budget allowed, the summary the last section.
+dry_gpu_run() {
+  local out log rc=0 n
+  step "--run 120 here (no GPU: every GPU piece fails): files under \$OUT, the budget, the summary last"
+  out=$(mktemp -d)
+  OUT=$out GNET_PYTHON=$python "$0" --run 120 >"$out.log" 2>&1
+  n=$(find "$out" -type f | wc -l)
+  say "files under \$OUT: $n ($(cd "$out" && find . -type f | sed 's|^\./||' | sort | paste -sd' ' -)); logs.tar: $(tar -tf "$out/logs.tar" 2>/dev/null | paste -sd' ' -)"
+  [ "$n" -le 8 ] || { say "FAIL: $n files under \$OUT (the device tool returns at most 8)"; rc=1; }
+  grep -q '^budget: 120 s' "$out.log" || { say "FAIL: the budget of the command line was not taken"; rc=1; }
+  log=$(awk '/^## /{last=$0} END{print last}' "$out.log")
+  [[ $log == "## summary"* ]] || { say "FAIL: the last section is '$log', not the summary"; rc=1; }
+  say "last section: $log"
+  sed -n '/^## summary/,$p' "$out.log" | head -20
+  rm -rf "$out" "$out.log"
+  return $rc
+}
+
 dry_run() {
   local t0=$SECONDS
   make_bundle
@@ -436,9 +501,11 @@ dry_run() {
   dry_no_gpu || rc=1
   dry_cpu || rc=1
   dry_torch || rc=1
+  dry_plans || rc=1
   step "what --run does on the GPU machine (each piece: name, cap s, seconds kept for later ones)"
   sed -n '/^gpu_run()/,/^}/p' "$0" | grep -E 'step "|piece |bench_table "' | sed 's/^ */  /'
   rm -rf "$work"
+  dry_gpu_run || rc=1
   say
   say "dry run (after the bundle) took $((SECONDS - t1)) s: $([ $rc = 0 ] && echo OK || echo FAILED)"
   return $rc
@@ -447,7 +514,7 @@ dry_run() {
 case "${1:-}" in
   --bundle) make_bundle ;;
   --run)
-    if [ -n "${OUT:-}" ]; then gpu_run 2>&1 | tee "$OUT/gpu_check.log"; else gpu_run; fi ;;
+    if [ -n "${OUT:-}" ]; then gpu_run "${2:-}" 2>&1 | tee "$OUT/gpu_check.log"; else gpu_run "${2:-}"; fi ;;
   --dry-run) dry_run ;;
-  *) die "usage: scripts/gpu_check.sh --bundle | --run | --dry-run" ;;
+  *) die "usage: scripts/gpu_check.sh --bundle | --run [SECONDS] | --dry-run" ;;
 esac
