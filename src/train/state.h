@@ -1,6 +1,6 @@
 /* The training state across processes and time: initial parameters (from the seed or
- * --init) made identical on every rank, checkpoints of the whole state (parameters, SGD
- * momentum, where training stands and the epoch's metrics so far; the data order and every
+ * --init) made identical on every rank, checkpoints of the whole state (parameters, the
+ * optimizer's state buffers, where training stands and the epoch's metrics so far; the data order and every
  * random choice derive from (seed, epoch, step), so that is the loader's and the RNG's state
  * too), and exact resumption from one. All functions are collective: every rank calls them
  * at the same point. They return 0, or -1 on every rank after the failing rank printed why. */
