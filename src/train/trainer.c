@@ -273,6 +273,21 @@ static int after_step(gnet_run *r, gnet_progress *p, const gnet_pending_step *s,
  * its verdict. The step loop keeps one (the step it just queued runs on while the one before
  * is judged: the host never waits for its newest step); whatever needs every step's loss
  * (epoch end, evaluation, checkpoint, --max-steps, a stop, the end) keeps none. */
+/* Weights that are not finite while the loss still is: a NaN pre-activation comes out of a
+ * ReLU as 0 on both backends (oneDNN's fused ReLU, the CUDA bias_act), so a NaN weight behind
+ * one never reaches the loss. Checked where every step is drained anyway: one sum of squares
+ * (NaN or infinite when any weight is); the replicas are equal, so every rank agrees. */
+static int weights_diverged(gnet_run *r, gnet_progress *p)
+{
+    if (p->step == 0 || isfinite(r->be->sumsq(r->be, r->m->params, NULL, r->m->n_weights)))
+        return 0;
+    p->diverged_step = p->step;
+    gnet_errorf_once("training diverged: a weight is NaN or infinite after step %" PRId64
+                     " although the loss is finite; lower --lr (%g) or add --warmup-epochs",
+                     p->step, r->o->lr);
+    return GNET_EXIT_DIVERGED;
+}
+
 static int settle(gnet_run *r, gnet_progress *p, int keep, int *stop)
 {
     while (r->pending_fifo.count > keep) {
@@ -281,7 +296,7 @@ static int settle(gnet_run *r, gnet_progress *p, int keep, int *stop)
         if (rc)
             return rc;
     }
-    return 0;
+    return keep == 0 ? weights_diverged(r, p) : 0;
 }
 
 /* Queues one step on the backend, and moves p's counters on; its loss is read later. */
