@@ -177,7 +177,8 @@ __global__ void adam_k(float *p, const float *g, float *m, float *v, float *dir,
         if (dir)
             dir[i] = __fadd_rn(__fdiv_rn(__fdiv_rn(mi, a.bc1), denom), __fmul_rn(a.wd, p[i]));
         else
-            p[i] = __fsub_rn(__fmul_rn(p[i], a.decay), __fdiv_rn(__fmul_rn(a.step_size, mi), denom));
+            p[i] = __fsub_rn(__fmul_rn(p[i], a.decay),
+                             __fdiv_rn(__fmul_rn(a.step_size, mi), denom));
     }
 }
 

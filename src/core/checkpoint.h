@@ -62,9 +62,10 @@ typedef struct {
     int32_t batch_size, resize;
     double lr, momentum, weight_decay;
     /* Optional attributes (checkpoints before them read as 0): the optimizer (gnet_opt_kind:
-     * 0 SGD, 1 LARS, 2 AdamW, 3 LAMB), LARS's eta and Adam's betas and eps; the training loss since the last evaluation record; the gradient noise
-     * scale's moving averages (train/noise.h); where --target-acc was reached (step 0: not);
-     * the loss's label smoothing. */
+     * 0 SGD, 1 LARS, 2 AdamW, 3 LAMB), LARS's eta and Adam's betas and eps; the training
+     * loss since the last evaluation record; the gradient noise scale's moving averages
+     * (train/noise.h); where --target-acc was reached (step 0: not); the loss's label
+     * smoothing. */
     int32_t optimizer;
     double lars_eta;
     double adam_beta1, adam_beta2, adam_eps;

@@ -27,7 +27,13 @@
 
 /* The rules, in the table's order; the number is the checkpoint's /meta optimizer (files from
  * before AdamW hold 0 or 1, or none: SGD). */
-typedef enum { GNET_OPT_SGD, GNET_OPT_LARS, GNET_OPT_ADAMW, GNET_OPT_LAMB, GNET_OPT_KINDS } gnet_opt_kind;
+typedef enum {
+    GNET_OPT_SGD,
+    GNET_OPT_LARS,
+    GNET_OPT_ADAMW,
+    GNET_OPT_LAMB,
+    GNET_OPT_KINDS
+} gnet_opt_kind;
 
 typedef struct {
     gnet_opt_kind kind;
