@@ -112,6 +112,7 @@ expect_error "--batch-size: '12\\x1b[31mX' is not an integer" --synthetic 10 --b
 printf 'lr-schedule = step\n' >"$tmp/step.ini"
 expect_error "--lr-schedule step: needs --lr-step-epochs N" --synthetic 10 --config "$tmp/step.ini"
 expect_error "--warmup-epochs 10: must be less than --epochs 10" --synthetic 10 --warmup-epochs 10
+expect_error "--warmup-steps 5: give it or --warmup-epochs 1, not both" --synthetic 10 --warmup-steps 5 --warmup-epochs 1
 expect_error "--lr-min 0.1: above the peak learning rate 0.05" --synthetic 10 --lr-schedule cosine --lr-min 0.1
 expect_error "--batch-size 10 is not divisible by 1 rank(s) x 4 accumulation step(s)" \
   --synthetic 10 --batch-size 10 --accum-steps 4 --dry-run

@@ -53,6 +53,19 @@ static void test_warmup(void)
     EXPECT(gnet_lr_at(&s, 49, 10) == 0.4f);
 }
 
+/* --warmup-steps counts steps, whatever the epoch length: 4 steps of 10-step epochs, and
+ * cosine starts where those 4 end. */
+static void test_warmup_steps(void)
+{
+    gnet_lr_schedule c = {GNET_LR_CONSTANT, 0.4f, .epochs = 5, .warmup_steps = 4};
+    EXPECT_LR(&c, 0, 10, 0.1);
+    EXPECT_LR(&c, 3, 10, 0.4);
+    EXPECT(gnet_lr_at(&c, 4, 10) == 0.4f);
+    gnet_lr_schedule s = {GNET_LR_COSINE, 1.0f, .epochs = 1, .warmup_steps = 4};
+    EXPECT_LR(&s, 4, 10, 1.0);
+    EXPECT_LR(&s, 7, 10, 0.5);
+}
+
 /* Cosine starts where warmup ends: 1 warmup epoch then 40 cosine steps of 5 epochs x 10. */
 static void test_warmup_cosine(void)
 {
@@ -191,6 +204,7 @@ int main(void)
     test_cosine();
     test_warmup();
     test_warmup_cosine();
+    test_warmup_steps();
     test_warmup_step();
     test_scaling();
     test_options();

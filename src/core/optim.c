@@ -164,6 +164,12 @@ void gnet_optim_step(gnet_optim *o, float *params, const float *grads, float lr)
     o->steps++;
 }
 
+/* Warmup's length in steps: --warmup-steps when given, else whole epochs. */
+static int64_t warmup_len(const gnet_lr_schedule *s, int64_t steps_per_epoch)
+{
+    return s->warmup_steps > 0 ? s->warmup_steps : s->warmup_epochs * steps_per_epoch;
+}
+
 /* The schedule's lr at a step, which warmup ramps up to. */
 static double decayed(const gnet_lr_schedule *s, int64_t step, int64_t steps_per_epoch)
 {
@@ -176,7 +182,7 @@ static double decayed(const gnet_lr_schedule *s, int64_t step, int64_t steps_per
         /* SGDR's annealing without restarts, over the steps after warmup, so that warmup
          * ends at the peak lr. */
         const double pi = 3.14159265358979323846;
-        int64_t start = s->warmup_epochs * steps_per_epoch;
+        int64_t start = warmup_len(s, steps_per_epoch);
         double t = (double)(step - start) / (double)(s->epochs * steps_per_epoch - start);
         t = fmin(fmax(t, 0.0), 1.0);
         return s->min_lr + (s->base_lr - s->min_lr) * 0.5 * (1.0 + cos(pi * t));
@@ -189,7 +195,7 @@ static double decayed(const gnet_lr_schedule *s, int64_t step, int64_t steps_per
 float gnet_lr_at(const gnet_lr_schedule *s, int64_t step, int64_t steps_per_epoch)
 {
     double lr = decayed(s, step, steps_per_epoch);
-    int64_t warmup = s->warmup_epochs * steps_per_epoch;
+    int64_t warmup = warmup_len(s, steps_per_epoch);
     /* (step + 1) / warmup: the first step already moves (lr/warmup), the last warmup step
      * reaches the full lr. */
     if (step < warmup)

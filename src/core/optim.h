@@ -101,6 +101,7 @@ typedef struct {
     float base_lr;     /* the peak lr, already scaled for the batch size */
     int epochs;        /* cosine: the length of training, where it reaches min_lr */
     int warmup_epochs; /* ramp up linearly over these first W epochs: step s < W gets (s+1)/W */
+    int64_t warmup_steps; /* > 0: ramp up over this many steps instead (a step budget's unit) */
     int step_epochs;   /* step: multiply by gamma every step_epochs epochs */
     float gamma, min_lr;
 } gnet_lr_schedule;

@@ -75,6 +75,7 @@ static const opt_def OPTIONS[] = {
     {"--lr-gamma", "G", "step schedule: the factor (default 0.1)", OPT_REAL, OFF(lr_gamma), 0, 1},
     {"--lr-min", "LR", "cosine schedule: the lr it ends at (default 0)", OPT_REAL, OFF(lr_min), 0, 1e6},
     {"--warmup-epochs", "W", "raise the lr linearly to its peak over the first W epochs (default 0)", OPT_INT, OFF(warmup_epochs), 0, 100000},
+    {"--warmup-steps", "N", "raise the lr linearly to its peak over the first N optimizer steps instead of --warmup-epochs (default 0)", OPT_I64, OFF(warmup_steps), 0, 1e15},
     {"--epochs", "N", "epochs (default 10)", OPT_INT, OFF(epochs), 1, 100000},
     {"--eval-every", "N", "also evaluate every N optimizer steps: an eval record in metrics.jsonl (default: at epoch ends only)", OPT_I64, OFF(eval_every), 1, 1e15},
     {"--target-acc", "A", "end the run at the first evaluation whose test acc is >= A; the final record says when", OPT_REAL, OFF(target_acc), 1e-9, 1},
@@ -302,6 +303,11 @@ static int check_schedule(const gnet_options *o)
     gnet_lr_schedule s = gnet_options_lr_schedule(o);
     if (s.kind == GNET_LR_STEP && s.step_epochs == 0) {
         gnet_errorf_once("--lr-schedule step: needs --lr-step-epochs N");
+        return 2;
+    }
+    if (s.warmup_steps > 0 && s.warmup_epochs > 0) {
+        gnet_errorf_once("--warmup-steps %" PRId64 ": give it or --warmup-epochs %d, not both",
+                         s.warmup_steps, s.warmup_epochs);
         return 2;
     }
     if (s.warmup_epochs >= s.epochs) {
@@ -707,6 +713,7 @@ gnet_lr_schedule gnet_options_lr_schedule(const gnet_options *o)
         .base_lr = (float)gnet_lr_scaled(o->lr, rule, o->batch_size, o->base_batch),
         .epochs = o->epochs,
         .warmup_epochs = o->warmup_epochs,
+        .warmup_steps = o->warmup_steps,
         .step_epochs = o->lr_step_epochs,
         .gamma = (float)o->lr_gamma,
         .min_lr = (float)o->lr_min,

@@ -19,7 +19,7 @@ typedef struct gnet_owned_str gnet_owned_str;
 typedef struct {
     int batch_size, epochs, resize, threads, synthetic, train_limit, test_limit;
     int accum_steps, drop_last, no_overlap, no_prefetch;
-    int64_t max_steps;
+    int64_t max_steps, warmup_steps;
     double lr, momentum, weight_decay, bucket_mb;
     int nesterov, no_shuffle, print_shapes, dry_run;
     int warmup_epochs, lr_step_epochs, base_batch;
