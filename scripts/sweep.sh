@@ -114,7 +114,7 @@ failed=()
 for i in "${!entries[@]}"; do
   gnet_grid_entry "${entries[i]}" "grid"
   run=$sweep/$GNET_GRID_NAME
-  if gnet_job_finished "$run"; then
+  if gnet_job_finished "$run" "$(gnet_job_max_steps "${extra[@]}")"; then
     echo "sweep.sh: $run: finished already"
     continue
   fi

@@ -17,8 +17,30 @@ gnet_job_bin() {
 }
 
 # True when RUN_DIR's metrics.jsonl holds the record gnet_dist writes at the end of a run.
+# With MAX_STEPS ($2, a --max-steps the run is given now): only when that record is of a run
+# that got at least that far, or that ended by itself (target reached, diverged). A run
+# stopped by a smaller --max-steps (a tuner's earlier rung) is not finished: it resumes.
 gnet_job_finished() {
-  [ -f "$1/metrics.jsonl" ] && grep -q '"final": *true' "$1/metrics.jsonl"
+  local final
+  [ -f "$1/metrics.jsonl" ] || return 1
+  final=$(grep '"final": *true' "$1/metrics.jsonl" | tail -n 1)
+  [ -n "$final" ] || return 1
+  [ -n "${2:-}" ] || return 0
+  [[ $final == *'"target_reached": true'* || $final == *'"diverged": true'* ]] && return 0
+  [[ $final =~ \"steps\":\ *([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge "$2" ]
+}
+
+# The value of the last --max-steps N (or --max-steps=N) in ARGS, or nothing.
+gnet_job_max_steps() {
+  local m=
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --max-steps) [ $# -ge 2 ] && m=$2 && shift ;;
+      --max-steps=*) m=${1#--max-steps=} ;;
+    esac
+    shift
+  done
+  echo "$m"
 }
 
 # The options that continue RUN_DIR: --out RUN_DIR, and --resume RUN_DIR when an earlier
@@ -83,8 +105,10 @@ gnet_job_run() {
   [ -n "${SLURM_JOB_ID:-}" ] || gnet_job_die "not inside a Slurm job: submit the script with sbatch"
   local bin
   bin=$(gnet_job_bin "${GNET_ROOT:-$SLURM_SUBMIT_DIR}")
-  if gnet_job_finished "$run_dir"; then
-    echo "${GNET_JOB_PROG:-gnet job}: $run_dir is already finished (its metrics.jsonl has the final record)"
+  local max_steps
+  max_steps=$(gnet_job_max_steps "$@")
+  if gnet_job_finished "$run_dir" "$max_steps"; then
+    echo "${GNET_JOB_PROG:-gnet job}: $run_dir is already finished (its metrics.jsonl has the final record${max_steps:+ for --max-steps $max_steps})"
     return 0
   fi
   # Slurm gives each task --cpus-per-task cores (1 when not asked for). gnet_dist's own
@@ -108,7 +132,7 @@ gnet_job_run() {
   case $rc in
     0)
       # srun can also return 0 for a step cancelled while it launched: trust the record.
-      gnet_job_finished "$run_dir" ||
+      gnet_job_finished "$run_dir" "$max_steps" ||
         gnet_job_die "srun returned 0 but $run_dir/metrics.jsonl has no final record (step cancelled?)"
       echo "${GNET_JOB_PROG:-gnet job}: $run_dir finished"
       ;;
