@@ -16,10 +16,11 @@ is a resumable run directory TUNE_DIR/METHOD/bsBBBB/lrLR, evaluated every u step
 up linearly over u steps, ended by --target-acc at the first evaluation at the target.
 At each rung the trials still in run to that rung's step (a trial that reached the target,
 or diverged, has ended), then are ranked: first those that reached the target (by the step
-they reached it at), then the others by test accuracy at the rung's step, diverged ones last
-(ties: the smaller lr first); the best ceil(n / eta) go on. Once a trial has reached the
-target at step t, the others only run to the last multiple of u before t (they can only win
-by reaching it earlier), and they are compared at that step. The group's winner is the first of the last ranking;
+they reached it at), then the others by test accuracy at the rung's step (equal accuracies,
+as at chance on a plateau, by test loss; then the smaller lr first), diverged ones last; the
+best ceil(n / eta) go on. Once a trial has reached the target at step t, the others only run
+to the last multiple of u before t (they can only win by reaching it earlier), and they are
+compared at that step. The group's winner is the first of the last ranking;
 when its lr is the grid's smallest or largest, one more trial a grid factor beyond it runs
 through the same rungs against it (up to --extensions times): it stops at the first rung
 where it ranks below the winner, and replaces the winner if it ranks above it at the end.
@@ -95,17 +96,19 @@ def lr_name(lr):
 # --- ranking and the decisions of one group ------------------------------------------------
 
 def rank_key(res, lr):
-    """Smaller is better: reached (by step), then test acc at the step compared, diverged."""
+    """Smaller is better: reached (by step), then test acc at the step compared (equal
+    accuracies, as on the plateau at chance, by test loss), diverged last."""
     if res.get("reached_step") is not None:
-        return (0, res["reached_step"], lr)
+        return (0, res["reached_step"], 0, lr)
     if res.get("diverged_step") is not None:
-        return (2, -res["diverged_step"], lr)
-    return (1, -res["acc"], lr)
+        return (2, -res["diverged_step"], 0, lr)
+    loss = res.get("loss")
+    return (1, -res["acc"], math.inf if loss is None else loss, lr)
 
 
 def beats(a, b):
     """Result a ranks strictly above result b (the lr does not count)."""
-    return rank_key(a, 0)[:2] < rank_key(b, 0)[:2]
+    return rank_key(a, 0)[:3] < rank_key(b, 0)[:3]
 
 
 class Group:
@@ -144,14 +147,18 @@ class Group:
         the target between two of them)."""
         return self.b["u"] * ((t - 1) // self.b["u"])
 
-    def _limit(self, step):
-        """A rung's step, capped before the best target step so far."""
-        return step if self.best_t is None else min(step, self._before(self.best_t))
+    def _limit(self, step, lrs=()):
+        """A rung's step, capped before the best target step so far (of the decided rungs,
+        and of the trials in lrs that have reached it meanwhile)."""
+        ts = [self.oracle.reached_step(self.method, self.batch, lr) for lr in lrs]
+        ts = [t for t in ts + [self.best_t] if t is not None]
+        return min([step] + [self._before(t) for t in ts])
 
     def _run(self, lrs, step):
-        """Runs the trials to step (capped as the targets reached meanwhile say) and returns
-        (the step they are compared at, their results there)."""
-        self.oracle.run_all(self.method, self.batch, lrs, step, self._limit)
+        """Runs the trials to step (one after another, each capped as the targets reached by
+        those before it say; or all at once) and returns (the step they are compared at,
+        their results there, the best target step)."""
+        self.oracle.run_all(self.method, self.batch, lrs, step, lambda s: self._limit(s, lrs))
         reached = [self.oracle.reached_step(self.method, self.batch, lr) for lr in lrs]
         ts = [t for t in reached if t is not None] + ([self.best_t] if self.best_t else [])
         best_t = min(ts) if ts else None
@@ -170,7 +177,7 @@ class Group:
             last = k == len(self.b["rungs"]) - 1
             keep = order[:1] if last else order[:math.ceil(len(order) / self.s["eta"])]
             why = ("the winner: first of the last rung's ranking" if last else
-                   "the best ceil(%d/%g) by target step, then test acc at step %d" %
+                   "the best ceil(%d/%g) by target step, then test acc (and loss) at step %d" %
                    (len(order), self.s["eta"], cmp))
             return dict(rung=k, step=cmp, ran=alive, results=res, ranking=order, kept=keep,
                         pruned=order[len(keep):], best_t=best_t, why=why)
@@ -273,6 +280,7 @@ def trial_result(run, step):
         raise TuneError("%s: no evaluation at step %s (its last step is %d)" %
                         (run, step, f["steps"]))
     res["acc"] = at[-1]["test_acc"] if at[-1]["test_acc"] is not None else 0.0
+    res["loss"] = at[-1].get("test_loss")
     return res
 
 
