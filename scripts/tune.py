@@ -40,6 +40,8 @@ options:
   --target A           the test accuracy to reach (default 0.87)
   --extensions N       at most N trials beyond the grid's edge per group (default 2)
   --only METHOD[:BATCH]  (repeatable) run only these groups
+  --max-rung K         this time, decide no further than rung K (0-based) of each group: a
+                       pilot, or a session's share; a later run without it goes on
   --slurm              each rung's trials as one Slurm job array (sbatch --wait,
                        scripts/slurm/sweep.sbatch); --sbatch OPT (repeatable) adds sbatch options
   --status             print what is decided so far and run nothing
@@ -204,10 +206,13 @@ class Group:
                         last=last, why="the winner %g was at the grid's edge" % winner)
         return self._decide("extension", compute)
 
-    def tune(self):
-        """Runs (or reads back) every decision; returns the group's summary record."""
+    def tune(self, max_rung=None):
+        """Runs (or reads back) every decision; returns the group's summary record (None when
+        stopped after rung max_rung, before the group is decided)."""
         alive, prev, winner = list(self.grid), 0, None
         for k in range(len(self.b["rungs"])):
+            if max_rung is not None and k > max_rung:
+                return None
             rec = self._rung(k, alive, prev)
             if rec is None:
                 break
@@ -468,11 +473,11 @@ def check_settings(tune_dir, settings):
 
 def parse_args(argv):
     s = dict(DEFAULTS, slurm=False, sbatch=[], only=[], status=False, dry_run=False,
-             export=None)
+             export=None, max_rung=None)
     pos, extra = [], []
     ints = {"--np": "np", "--rungs": "rungs", "--evals-per-rung": "evals_per_rung",
             "--min-epochs": "min_epochs", "--min-steps": "min_steps",
-            "--extensions": "extensions"}
+            "--extensions": "extensions", "--max-rung": "max_rung"}
     reals = {"--eta": "eta", "--target": "target"}
     i = 0
     while i < len(argv):
@@ -516,7 +521,8 @@ def check_number(opt, text, integer):
     except ValueError:
         raise TuneError("%s: '%s' is not %s" % (opt, text, "an integer" if integer else
                                                 "a number")) from None
-    ok = {"--eta": v > 1, "--target": 0 < v <= 1, "--extensions": v >= 0}.get(opt, v >= 1)
+    ok = {"--eta": v > 1, "--target": 0 < v <= 1, "--extensions": v >= 0,
+          "--max-rung": v >= 0}.get(opt, v >= 1)
     if not ok:
         raise TuneError("%s: %s is out of range" % (opt, text))
     return v
@@ -565,7 +571,11 @@ def main(argv):
         b = runner.budgets[(method, batch)]
         path = os.path.join(runner.group_dir(method, batch), "decisions.jsonl")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        summary = Group(method, batch, grid, b, s, runner, path).tune()
+        summary = Group(method, batch, grid, b, s, runner, path).tune(s["max_rung"])
+        if summary is None:
+            print("tune.py: %s/bs%d: decided up to rung %d (--max-rung)" % (method, batch,
+                                                                          s["max_rung"]))
+            continue
         with open(os.path.join(runner.group_dir(method, batch), "summary.json.tmp"), "w") as f:
             json.dump(summary, f, indent=1)
         os.replace(os.path.join(runner.group_dir(method, batch), "summary.json.tmp"),

@@ -153,6 +153,14 @@ class Halving(unittest.TestCase):
         self.assertEqual(summary["target_step"], 12)
 
 
+    def test_max_rung_stops_before_deciding_further(self):
+        curves = {lr: Curve(flat(lr)) for lr in (0.1, 0.2, 0.4, 0.8, 1.6)}
+        ran = {}
+        g, fake = group(curves, ran=ran)
+        self.assertIsNone(g.tune(max_rung=0))
+        self.assertEqual(([r["rung"] for r in g.recorded], max(ran.values())), ([0], 20))
+
+
 class Extensions(unittest.TestCase):
     def test_a_winner_at_the_top_edge_gets_a_trial_beyond(self):
         # the accuracy grows with the lr up to 3.2: the winner moves twice (0.8, 1.6, 3.2)
