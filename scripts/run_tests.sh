@@ -24,13 +24,13 @@ if [ "${1:-}" = "--sanitize" ]; then
 fi
 cmake -S . -B "$build" "${flags[@]}" >/dev/null
 cmake --build "$build" -j "$(nproc)"
-# Under the sanitizers, the tests of the Python report scripts and of the Slurm wrappers are
-# left out: they run gnet_dist only in ways other tests already run it; so are the longest
+# Under the sanitizers, the tests of the Python report scripts, of the tuner and of the Slurm
+# wrappers are left out: they run gnet_dist only in ways other tests already run it; so are the longest
 # trainings (train: 3 epochs on 2,000 images; vs_pytorch_96), whose code paths the shorter
 # runs of resume, fault, dist and vs_pytorch_28 cover under the sanitizers, and the numeric
 # comparisons of the noise scale and LARS with PyTorch (noise, lars), whose code runs under
 # the sanitizers in resume_state (both on two ranks, resumed). Why: CI's time budget
 # (docs/reliability.md).
 skip=()
-[ "$build" = build-asan ] && skip=(-E '^(slurm|study|report|train|vs_pytorch_96|noise|lars)$')
+[ "$build" = build-asan ] && skip=(-E '^(slurm|study|report|tune_logic|tune_e2e|tune_report|train|vs_pytorch_96|noise|lars)$')
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)" "${skip[@]}"
