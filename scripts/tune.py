@@ -535,7 +535,10 @@ def selected(groups, only):
 
 
 def export(runner, groups, dest):
-    """The records of every decided group, without checkpoints, into dest."""
+    """The records of every decided group, without checkpoints, into dest (with tune.json,
+    the settings they were decided with)."""
+    os.makedirs(dest, exist_ok=True)
+    shutil.copy2(os.path.join(runner.dir, "tune.json"), os.path.join(dest, "tune.json"))
     for method, batch, _ in groups:
         src = runner.group_dir(method, batch)
         if not os.path.exists(os.path.join(src, "summary.json")):
