@@ -9,7 +9,10 @@
 #  C. a run sent SIGUSR1 mid-training (scancel --signal=USR1): exits 3, requeues itself,
 #     resumes from its checkpoint (the job output and log.txt say so) and completes all its
 #     epochs, each recorded once;
-#  D. a job whose gnet_dist is missing (GNET_BIN) fails with exit 1 and a line naming it.
+#  D. a job whose gnet_dist is missing (GNET_BIN) fails with exit 1 and a line naming it;
+#  E. scripts/tune.py --slurm: a tiny tuned group, each rung's trials one job array of 2-rank
+#     jobs (sbatch --wait), makes the same decisions from the same evaluations as the same
+#     group run locally with mpirun; a rerun submits nothing.
 # Skipped (77) only when the Slurm or munge daemons are not installed (Debian: slurm-wlm,
 # munge, which scripts/install_deps.sh installs).
 # Every wait has a timeout, together well under ctest's TIMEOUT (600 s), so that the cleanup
@@ -257,5 +260,33 @@ GNET_BIN=$tmp/no/gnet_dist timeout 60 sbatch --wait --quiet --output="$tmp/d.out
 [ $rc -eq 1 ] && grep -qF "error: gnet_dist not found or not executable: $tmp/no/gnet_dist (build it, or set GNET_BIN)" "$tmp/d.out" ||
   fail "D: a missing GNET_BIN: sbatch --wait exited with $rc; output: $(cat "$tmp/d.out")"
 ok "D: a missing gnet_dist: exit 1, $(grep -m1 error "$tmp/d.out")"
+
+
+# --- E: the tuner's rungs as job arrays, against the same group run locally ---
+start=$(date +%s)
+cat >"$tmp/tiny.ini" <<EOF
+[train]
+device = cpu
+idx = $data
+train-limit = 512
+test-limit = 256
+momentum = 0.9
+weight-init = he
+EOF
+echo "tiny 64 0.005,0.01,0.02" >"$tmp/study.txt"
+tune=("$py" "$src/scripts/tune.py" --np "$ranks" --eta 2 --rungs 2 --min-epochs 2 --min-steps 8
+      --target 0.99 --extensions 0 "$tmp/study.txt")
+timeout 240 "${tune[@]}" --slurm --sbatch --quiet --sbatch --ntasks="$ranks" \
+  --sbatch --output="$tmp/e_%A_%a.out" tune_slurm -- --threads 1 >"$tmp/e.log" 2>&1 ||
+  { cat "$tmp/e.log"; fail "E: tune.py --slurm exited with an error"; }
+grep -q "sbatch --wait --array=0-2 " "$tmp/e.log" || fail "E: rung 0 was not one array of 3 tasks"
+timeout 120 "${tune[@]}" tune_local -- --threads 1 --no-progress >"$tmp/e_local.log" 2>&1 ||
+  { cat "$tmp/e_local.log"; fail "E: tune.py (local) exited with an error"; }
+cmp -s tune_slurm/tiny/bs0064/decisions.jsonl tune_local/tiny/bs0064/decisions.jsonl ||
+  { cat tune_slurm/tiny/bs0064/decisions.jsonl tune_local/tiny/bs0064/decisions.jsonl;
+    fail "E: Slurm and local runs of the group decided differently"; }
+timeout 60 "${tune[@]}" --slurm tune_slurm -- --threads 1 >"$tmp/e2.log" 2>&1 &&
+  ! grep -q "sbatch" "$tmp/e2.log" || fail "E: a rerun of the finished group submitted jobs"
+ok "E: tune.py --slurm: the same decisions as locally, in $(($(date +%s) - start)) s"
 
 echo "slurm_test: all passed"
