@@ -197,6 +197,31 @@ def method_section(method, groups, crit):
     return "\n".join(lines)
 
 
+def by_batch(groups):
+    """Where several methods were tuned at one batch: a row per batch, a column per method."""
+    methods = list(dict.fromkeys(g["method"] for g in groups))
+    at = {}
+    for g in groups:
+        if g["summary"]:
+            at.setdefault(g["batch"], {})[g["method"]] = g
+    rows = []
+    for b in sorted(at):
+        if len(at[b]) < 2:
+            continue
+        cells = [str(b)]
+        for m in methods:
+            g = at[b].get(m)
+            cells.append("-" if g is None else f"{steps(g):,} (lr {g['summary']['winner']:g})"
+                         if steps(g) else f"not in {g['summary']['cap']:,} "
+                         f"(best {study.fmt(g['summary'].get('best_acc'), '.3f')})")
+        rows.append(cells)
+    if not rows:
+        return ""
+    return ("### The methods side by side\n\nSteps to the target of each method's best trial "
+            "at the batches tuned for more than one method:\n\n" +
+            table(["batch"] + [NAMES.get(m, m) for m in methods], rows))
+
+
 def projection(groups):
     rows = []
     for g in groups:
@@ -235,6 +260,9 @@ def markdown(groups, fixed, crit, target, plots):
                     f"its batch-{crit[1]} runs): {crit[0]:,.0f}.\n")
     for method in dict.fromkeys(g["method"] for g in groups):
         text.append(method_section(method, [g for g in groups if g["method"] == method], crit))
+    side = by_batch(groups)
+    if side:
+        text.append(side)
     text.append("### GPU projection with the tuned steps\n\n" + projection(groups))
     for p in plots:
         text.append(f"![{p}](img/{p}.png)\n")

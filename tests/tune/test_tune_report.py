@@ -65,6 +65,12 @@ class Report(unittest.TestCase):
         self.assertEqual(rows["1024"][3:5], ["0.4 (grid edge)", "not reached in 1,000"])
         self.assertIn("3 trials", rows["64"][7])
 
+    def test_methods_side_by_side(self):
+        write_group(self.root, "lamb", 1024, 0.01, 900, lrs=(0.005, 0.01, 0.02))
+        text = tune_report.by_batch(tune_report.load_groups(self.root))
+        self.assertIn("| 1024 | not in 1,000 (best 0.880) | 900 (lr 0.01) |", text)
+        self.assertNotIn("| 512 |", text)
+
     def test_into_replaces_the_section_and_writes_the_plots(self):
         page = os.path.join(self.root, "page.md")
         with open(page, "w") as f:
