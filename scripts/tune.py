@@ -289,6 +289,29 @@ def trial_result(run, step):
     return res
 
 
+def stopped_by_signal(run):
+    """The trial's log ends saying a signal stopped it with a checkpoint."""
+    try:
+        with open(os.path.join(run, "log.txt")) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    return bool(lines) and lines[-1].startswith("stopped by SIG")
+
+
+def lock(tune_dir):
+    """An exclusive lock on TUNE_DIR for this process's life: two tuners on one study would
+    run the same trial twice at once."""
+    import fcntl
+    os.makedirs(tune_dir, exist_ok=True)
+    f = open(os.path.join(tune_dir, ".lock"), "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise TuneError("%s: another tune.py is running on this study" % tune_dir) from None
+    return f
+
+
 class Runner:
     """Trials as gnet_dist runs: their configs, and running them locally or on Slurm."""
 
@@ -358,7 +381,8 @@ class Runner:
         print("tune.py: %s/bs%d %s to step %d: %s" % (method, batch, lr_name(lr), step,
                                                      " ".join(cmd)), flush=True)
         rc = subprocess.call(cmd)
-        if rc == 3:
+        if rc == 3 or (rc != 0 and stopped_by_signal(run)):
+            # (mpirun itself, signalled too, may exit 1 after its ranks stopped with exit 3)
             raise Stopped("%s stopped with a checkpoint; rerun the same command to resume" % run)
         if rc not in (0, 4) or not trial_done(run, step):
             raise TuneError("%s: gnet_dist exited with code %d (see %s/log.txt)" % (run, rc, run))
@@ -569,6 +593,7 @@ def main(argv):
         return export(runner, groups, s["export"])
     if s["dry_run"] or s["status"]:
         return show(runner, groups, s)
+    held = lock(tune_dir)  # noqa: F841  (held until exit)
     check_settings(tune_dir, s)
     for method, batch, grid in groups:
         b = runner.budgets[(method, batch)]

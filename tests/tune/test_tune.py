@@ -225,6 +225,21 @@ class Resume(unittest.TestCase):
             g.tune()
             self.assertEqual(g.recorded[0]["kept"], [1.6, 0.2])
 
+    def test_one_tuner_per_study(self):
+        with tempfile.TemporaryDirectory() as d:
+            held = tune.lock(d)
+            with self.assertRaisesRegex(tune.TuneError, "another tune.py is running"):
+                tune.lock(d)
+            held.close()
+            tune.lock(d).close()
+
+    def test_a_trial_stopped_by_a_signal(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assertFalse(tune.stopped_by_signal(d))
+            with open(os.path.join(d, "log.txt"), "w") as f:
+                f.write("epoch 1/4 ...\nstopped by SIGTERM in epoch 2 after its step 3\n")
+            self.assertTrue(tune.stopped_by_signal(d))
+
     def test_other_settings_are_refused(self):
         with tempfile.TemporaryDirectory() as d:
             tune.check_settings(d, S)
