@@ -45,7 +45,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scaling_model  # noqa: E402  (the cluster step-time model)
-from summarize import InputError, json_records, pyplot, run_cli  # noqa: E402  (one reader of metrics.jsonl)
+# one reader of metrics.jsonl, one writer of the plots
+from summarize import InputError, json_records, pyplot, run_cli, save_figures  # noqa: E402
 
 PROG = "study.py"
 METHODS = {"sgd": "plain SGD, lr 0.05", "mom": "momentum 0.9 + linear scaling + warmup",
@@ -491,13 +492,7 @@ def write_all(out_dir, text, figs):
         tmps.append((os.path.join(out_dir, "study.md" + suffix), os.path.join(out_dir, "study.md")))
         with open(tmps[-1][0], "w", encoding="utf-8") as f:
             f.write(text)
-        for name, fig in figs.items():
-            for ext in ("png", "svg"):
-                final = os.path.join(out_dir, f"{name}.{ext}")
-                tmps.append((f"{final}{suffix}.{ext}", final))
-                # No date: the same runs give the same files (diffable in git).
-                meta = {"Date": None} if ext == "svg" else {}
-                fig.savefig(tmps[-1][0], dpi=120, bbox_inches="tight", metadata=meta)
+        save_figures(figs, out_dir, suffix, tmps)
     except OSError as e:
         for tmp, _ in tmps:
             if os.path.exists(tmp):

@@ -177,6 +177,18 @@ def table(runs):
     return "\n".join([HEADER, RULE] + [row(r) for r in runs]) + "\n"
 
 
+def save_figures(figs, out_dir, suffix, tmps):
+    """Each figure as OUT_DIR/NAME.png and .svg, written under a temporary name (appended to
+    tmps as (temporary, final) for the caller to rename or remove)."""
+    for name, fig in figs.items():
+        for ext in ("png", "svg"):
+            final = os.path.join(out_dir, f"{name}.{ext}")
+            tmps.append((f"{final}{suffix}.{ext}", final))
+            # No date: the same runs give the same files (diffable in git).
+            meta = {"Date": None} if ext == "svg" else {}
+            fig.savefig(tmps[-1][0], dpi=120, bbox_inches="tight", metadata=meta)
+
+
 def write_atomic(path, text):
     tmp = f"{path}.tmp.{os.getpid()}"
     try:

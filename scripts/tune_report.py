@@ -40,7 +40,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import study  # noqa: E402  (the first study's reader: runs, targets, B_simple)
 from study import duration, scaling_model, table  # noqa: E402
-from summarize import InputError, pyplot, run_cli  # noqa: E402
+from summarize import InputError, pyplot, run_cli, save_figures  # noqa: E402
 
 PROG = "tune_report.py"
 NAMES = {"mom": "momentum 0.9, tuned lr", "lamb": "LAMB, tuned lr", "lars": "LARS, tuned lr",
@@ -327,12 +327,7 @@ def write_into(path, img_dir, text, figs):
         os.makedirs(img_dir, exist_ok=True)
         with open(tmps[0][0], "w", encoding="utf-8") as f:
             f.write(head + BEGIN + "\n" + text + "\n" + END + tail)
-        for name, fig in figs.items():
-            for ext in ("png", "svg"):
-                final = os.path.join(img_dir, f"{name}.{ext}")
-                tmps.append((final + suffix + "." + ext, final))
-                meta = {"Date": None} if ext == "svg" else {}
-                fig.savefig(tmps[-1][0], dpi=120, bbox_inches="tight", metadata=meta)
+        save_figures(figs, img_dir, suffix, tmps)
     except OSError as e:
         for tmp, _ in tmps:
             if os.path.exists(tmp):
