@@ -24,6 +24,7 @@ compared at that step. The group's winner is the first of the last ranking;
 when its lr is the grid's smallest or largest, one more trial a grid factor beyond it runs
 through the same rungs against it (up to --extensions times): it stops at the first rung
 where it ranks below the winner, and replaces the winner if it ranks above it at the end.
+A winner that has not reached the target at the cap then runs on alone to --overtime x cap.
 
 Every decision is appended to the group's decisions.jsonl (which trials ran to which step,
 their results, the ranking, which went on and why); a rerun of the same command reads them
@@ -39,6 +40,8 @@ options:
   --min-steps N        ... and at least N steps (default 1200)
   --target A           the test accuracy to reach (default 0.87)
   --extensions N       at most N trials beyond the grid's edge per group (default 2)
+  --overtime F         a winner that has not reached the target at the cap runs on alone to
+                       F x cap (default 2; 1: never); may be raised on a study in progress
   --only METHOD[:BATCH]  (repeatable) run only these groups
   --max-rung K         this time, decide no further than rung K (0-based) of each group: a
                        pilot, or a session's share; a later run without it goes on
@@ -64,8 +67,9 @@ OWNED = {"batch-size", "lr", "epochs", "eval-every", "target-acc", "warmup-epoch
          "warmup-steps", "max-steps", "checkpoint-epochs", "checkpoint-every", "lr-schedule",
          "lr-scale", "init", "resume", "out"}
 DEFAULTS = {"np": 2, "eta": 4, "rungs": 3, "evals_per_rung": 2, "min_epochs": 10,
-            "min_steps": 1200, "target": 0.87, "extensions": 2}
+            "min_steps": 1200, "target": 0.87, "extensions": 2, "overtime": 2}
 # The settings that decide what a trial is and which go on: a resumed study must keep them.
+# (--overtime only adds a decision after the last one: it may change.)
 DECIDING = ("eta", "rungs", "evals_per_rung", "min_epochs", "min_steps", "target",
             "extensions")
 
@@ -229,15 +233,30 @@ class Group:
             if not rec["won"]:
                 break
             winner = lr
-        return self._summary(winner, grid)
+        cap = self.b["cap"]
+        if self.s["overtime"] > 1 and self.oracle.reached_step(self.method, self.batch,
+                                                               winner) is None:
+            cap = self._overtime(winner)["factor"] * self.b["cap"]
+        return self._summary(winner, grid, cap)
 
-    def _summary(self, winner, grid):
+    def _overtime(self, winner):
+        """The winner alone runs on to --overtime x cap when it did not reach the target
+        within the cap (the steps the curve needs are not known before)."""
+        def compute():
+            cmp, res, best_t = self._run([winner], self.s["overtime"] * self.b["cap"])
+            return dict(lr=winner, step=cmp, result=res[lr_name(winner)], best_t=best_t,
+                        factor=self.s["overtime"],
+                        why="the winner had not reached the target at the cap")
+        return self._decide("overtime", compute)
+
+    def _summary(self, winner, grid, cap):
         res = self.oracle.result(self.method, self.batch, winner, None)
         t = res.get("reached_step")
         return dict(method=self.method, batch=self.batch, grid=grid, winner=winner,
                     reached=t is not None, target_step=t,
                     target_images=t * self.batch if t is not None else None,
-                    best_acc=res.get("best_acc"), cap=self.b["cap"], u=self.b["u"])
+                    best_acc=res.get("best_acc"), cap=cap, rung_cap=self.b["cap"],
+                    u=self.b["u"])
 
 
 # --- trials as run directories -------------------------------------------------------------
@@ -362,6 +381,14 @@ class Runner:
         for lr in lrs:
             self._local(method, batch, lr, limit(step))
 
+    def _steps_args(self, method, batch, step):
+        """--max-steps, and --epochs beyond the config's when an overtime needs them (the lr is
+        constant after warmup: the epochs only bound the run)."""
+        b = self.budgets[(method, batch)]
+        epochs = -(-step // b["steps_per_epoch"])
+        return ["--max-steps", str(step)] + (["--epochs", str(epochs)] if epochs > b["epochs"]
+                                             else [])
+
     def _out_args(self, run):
         if os.path.exists(os.path.join(run, "checkpoint.h5")):
             return ["--out", run, "--resume", run]
@@ -376,8 +403,8 @@ class Runner:
             return
         ini = self.write_config(method, batch, lr)
         launch = ["mpirun", "-np", str(self.o["np"])] if self.o["np"] > 1 else []
-        cmd = (launch + [self.bin, "--config", ini] + self.extra + ["--max-steps", str(step)] +
-               self._out_args(run))
+        cmd = (launch + [self.bin, "--config", ini] + self.extra +
+               self._steps_args(method, batch, step) + self._out_args(run))
         print("tune.py: %s/bs%d %s to step %d: %s" % (method, batch, lr_name(lr), step,
                                                      " ".join(cmd)), flush=True)
         rc = subprocess.call(cmd)
@@ -402,7 +429,7 @@ class Runner:
                 shutil.rmtree(run)
         cmd = (["sbatch", "--wait", "--array=0-%d" % (len(todo) - 1)] + self.o["sbatch"] +
                [os.path.join(ROOT, "scripts", "slurm", "sweep.sbatch"), grid, gdir] +
-               self.extra + ["--max-steps", str(step)])
+               self.extra + self._steps_args(method, batch, step))
         print("tune.py: %s/bs%d: %d trials to step %d: %s" % (method, batch, len(todo), step,
                                                              " ".join(cmd)), flush=True)
         rc = subprocess.call(cmd, env=dict(os.environ, GNET_ROOT=ROOT))
@@ -501,7 +528,7 @@ def parse_args(argv):
     pos, extra = [], []
     ints = {"--np": "np", "--rungs": "rungs", "--evals-per-rung": "evals_per_rung",
             "--min-epochs": "min_epochs", "--min-steps": "min_steps",
-            "--extensions": "extensions", "--max-rung": "max_rung"}
+            "--extensions": "extensions", "--max-rung": "max_rung", "--overtime": "overtime"}
     reals = {"--eta": "eta", "--target": "target"}
     i = 0
     while i < len(argv):
@@ -617,6 +644,18 @@ def main(argv):
     return 0
 
 
+def describe(r):
+    """One line for a decisions.jsonl record, as --status prints it."""
+    if r["kind"] == "rung":
+        return "rung %d at step %d: kept %s, pruned %s" % (r["rung"], r["step"], r["kept"],
+                                                           r["pruned"])
+    if r["kind"] == "extension":
+        return "extension %g vs %g: %s" % (r["lr"], r["against"], "won" if r["won"] else "lost")
+    return "overtime x%g for %g to step %d: %s" % (
+        r["factor"], r["lr"], r["step"], "target at step %d" % r["best_t"]
+        if r["best_t"] is not None else "target not reached")
+
+
 def show(runner, groups, s):
     for method, batch, grid in groups:
         b = runner.budgets[(method, batch)]
@@ -630,10 +669,7 @@ def show(runner, groups, s):
             with open(path) as f:
                 for line in f:
                     r = json.loads(line)
-                    print("  %s" % (("rung %d at step %d: kept %s, pruned %s" % (
-                        r["rung"], r["step"], r["kept"], r["pruned"])) if r["kind"] == "rung"
-                        else "extension %g vs %g: %s" % (r["lr"], r["against"],
-                                                          "won" if r["won"] else "lost")))
+                    print("  %s" % describe(r))
         if s["dry_run"]:
             print("  first: %s" % " ".join(
                 ["--config", runner.run_dir(method, batch, grid[0]) + ".ini"] + runner.extra +

@@ -110,8 +110,9 @@ class Halving(unittest.TestCase):
         self.assertEqual([r["kept"] for r in rungs], [[0.2, 0.4], [0.4], [0.4]])
         self.assertEqual([r["step"] for r in rungs], [20, 80, 320])
         self.assertEqual(rungs[0]["pruned"], [0.1, 0.8, 1.6])
-        # every trial ran only as far as its last rung
-        self.assertEqual(fake.ran, {0.1: 20, 0.2: 80, 0.4: 320, 0.8: 20, 1.6: 20})
+        # every trial ran only as far as its last rung; the winner, short of the target at
+        # the cap, on to 2 x cap (--overtime 2)
+        self.assertEqual(fake.ran, {0.1: 20, 0.2: 80, 0.4: 640, 0.8: 20, 1.6: 20})
         self.assertEqual((summary["winner"], summary["reached"]), (0.4, False))
 
     def test_diverged_last_ties_by_loss_then_to_the_smaller_lr(self):
@@ -159,6 +160,31 @@ class Halving(unittest.TestCase):
         g, fake = group(curves, ran=ran)
         self.assertIsNone(g.tune(max_rung=0))
         self.assertEqual(([r["rung"] for r in g.recorded], max(ran.values())), ([0], 20))
+
+
+class Overtime(unittest.TestCase):
+    def test_a_winner_short_of_the_target_runs_on_alone(self):
+        # 0.2 wins at the cap without the target, then reaches it at step 500 of 2 x 320
+        curves = {0.1: Curve(flat(0.3)), 0.2: Curve(lambda s: 0.5 + s / 10000, reach=500),
+                  0.4: Curve(flat(0.01)), 0.8: Curve(flat(0.001))}
+        g, fake = group(curves, settings=dict(S, extensions=0))
+        summary = g.tune()
+        self.assertEqual([r["kind"] for r in g.recorded], ["rung"] * 3 + ["overtime"])
+        self.assertEqual((g.recorded[-1]["lr"], fake.ran[0.2]), (0.2, 500))
+        self.assertEqual((summary["target_step"], summary["cap"], summary["rung_cap"]),
+                         (500, 640, 320))
+        self.assertEqual(fake.ran[0.1], 20)
+
+    def test_none_when_the_target_was_reached_or_with_overtime_1(self):
+        curves = {0.1: Curve(flat(0.3)), 0.2: Curve(flat(0.5), reach=100),
+                  0.4: Curve(flat(0.01)), 0.8: Curve(flat(0.001))}
+        g, _ = group(curves)
+        g.tune()
+        self.assertNotIn("overtime", [r["kind"] for r in g.recorded])
+        curves[0.2] = Curve(flat(0.5))
+        g, fake = group(curves, settings=dict(S, overtime=1, extensions=0))
+        self.assertEqual(g.tune()["cap"], 320)
+        self.assertEqual(fake.ran[0.2], 320)
 
 
 class Extensions(unittest.TestCase):
