@@ -172,7 +172,8 @@ static gnet_cudnn_candidate *ranked(gnet_conv *cv, cudnnHandle_t h, conv_dir dir
         CANDIDATES(perf, *n, c);
         free(perf);
     } else if (dir == DIR_DATA) {
-        cudnnConvolutionBwdDataAlgoPerf_t *perf = xcalloc((size_t)want * sizeof *perf, "cuDNN perf");
+        cudnnConvolutionBwdDataAlgoPerf_t *perf =
+            xcalloc((size_t)want * sizeof *perf, "cuDNN perf");
         CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, cv->w, cv->y, cv->conv, cv->x,
                                                                 want, n, perf));
         CANDIDATES(perf, *n, c);
@@ -216,7 +217,8 @@ static void plan_line(const gnet_conv *cv, conv_dir dir, const char *fallback)
         return;
     char layer[96], line[384];
     layer_name(&cv->d, layer, sizeof layer);
-    gnet_infof("%s", gnet_cudnn_plan_line(line, sizeof line, layer, dir, in_use(cv, dir), fallback));
+    gnet_infof("%s",
+               gnet_cudnn_plan_line(line, sizeof line, layer, dir, in_use(cv, dir), fallback));
 }
 
 /* Plans the directions the layer needs (the backward ones deterministic first, unless the
@@ -354,8 +356,7 @@ static const void *as_bf16(gnet_conv *cv, int stage, const float *src, size_t co
     return dst;
 }
 
-static cudnnStatus_t try_forward(gnet_conv *cv, const float *x, const float *w, float *y,
-                                 void **ys)
+static cudnnStatus_t try_forward(gnet_conv *cv, const float *x, const float *w, float *y, void **ys)
 {
     const float one = 1.0f, zero = 0.0f;
     const gnet_conv_desc *d = &cv->d;
@@ -401,10 +402,10 @@ static cudnnStatus_t try_backward_data(gnet_conv *cv, const float *dy, const flo
     }
     const gnet_cudnn_candidate *p = in_use(cv, DIR_DATA);
     CUDNN_CHECK(cudnnSetConvolutionMathType(cv->conv, p->math));
-    cudnnStatus_t st = cudnnConvolutionBackwardData(
-        handle_of(cv->c), &one, cv->w, ws, cv->y, dys, cv->conv,
-        (cudnnConvolutionBwdDataAlgo_t)p->algo, gnet_cuda_workspace(cv->c), p->workspace, &zero,
-        cv->x, dxs);
+    cudnnStatus_t st =
+        cudnnConvolutionBackwardData(handle_of(cv->c), &one, cv->w, ws, cv->y, dys, cv->conv,
+                                     (cudnnConvolutionBwdDataAlgo_t)p->algo,
+                                     gnet_cuda_workspace(cv->c), p->workspace, &zero, cv->x, dxs);
     if (st == CUDNN_STATUS_SUCCESS && is_bf16(cv))
         CUDA_CHECK(gnet_cuda_from_bf16(stream_of(cv->c), dxs, dx, gnet_shape_count(d->in), 0));
     return st;
@@ -452,7 +453,8 @@ static void cuda_conv_backward_filter(gnet_conv *cv, const float *x, const float
     cudnnStatus_t st;
     while ((st = try_backward_filter(cv, x, dy, dw, accumulate)) != CUDNN_STATUS_SUCCESS)
         recover(cv, DIR_FILTER, st, "cudnnConvolutionBackwardFilter");
-    CUDNN_CHECK(cudnnConvolutionBackwardBias(handle_of(cv->c), &one, cv->y32, dy, &beta, cv->b, db));
+    CUDNN_CHECK(
+        cudnnConvolutionBackwardBias(handle_of(cv->c), &one, cv->y32, dy, &beta, cv->b, db));
 }
 
 static void cuda_conv_destroy(gnet_conv *cv)

@@ -177,8 +177,8 @@ __global__ void adam_k(float *p, const float *g, float *m, float *v, float *dir,
         if (dir)
             dir[i] = __fadd_rn(__fdiv_rn(__fdiv_rn(mi, a.bc1), denom), __fmul_rn(a.wd, p[i]));
         else
-            p[i] = __fsub_rn(__fmul_rn(p[i], a.decay),
-                             __fdiv_rn(__fmul_rn(a.step_size, mi), denom));
+            p[i] =
+                __fsub_rn(__fmul_rn(p[i], a.decay), __fdiv_rn(__fmul_rn(a.step_size, mi), denom));
     }
 }
 
@@ -326,8 +326,7 @@ cudaError_t gnet_cuda_sumsq(void *stream, const float *a, const float *b, size_t
     return cudaGetLastError();
 }
 
-cudaError_t gnet_cuda_unit_sumsq(void *stream, const float *a, size_t units, size_t len,
-                                 float *out)
+cudaError_t gnet_cuda_unit_sumsq(void *stream, const float *a, size_t units, size_t len, float *out)
 {
     unsigned blocks = (unsigned)(units < 65535 ? (units == 0 ? 1 : units) : 65535);
     unit_sumsq_k<<<blocks, kThreads, 0, as_stream(stream)>>>(a, units, len, out);

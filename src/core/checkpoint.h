@@ -80,7 +80,7 @@ typedef struct {
      * --clip-norm's C and --clip agc's lambda. */
     int32_t clip;
     double clip_norm, agc_lambda;
-    char config[1024];      /* free-form resolved options, e.g. the command line */
+    char config[1024]; /* free-form resolved options, e.g. the command line */
 } gnet_ckpt_meta;
 
 /* State buffers (arenas with the parameters' offsets) and the group each is saved as. */

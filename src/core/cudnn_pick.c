@@ -43,17 +43,17 @@ int gnet_cudnn_order(const gnet_cudnn_candidate *c, int n, gnet_cuda_math layer,
 
 int gnet_cudnn_request_count(int max_count) { return max_count > 0 ? max_count : 1; }
 
-static const char *const FWD_NAMES[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM",
-                                        "DIRECT",        "FFT",                   "FFT_TILING",
-                                        "WINOGRAD",      "WINOGRAD_NONFUSED"};
+static const char *const FWD_NAMES[] = {
+    "IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT", "FFT", "FFT_TILING",
+    "WINOGRAD",      "WINOGRAD_NONFUSED"};
 static const char *const DATA_NAMES[] = {"ALGO_0",     "ALGO_1",   "FFT",
                                          "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
-static const char *const FILTER_NAMES[] = {"ALGO_0",   "ALGO_1",            "FFT",       "ALGO_3",
-                                           "WINOGRAD", "WINOGRAD_NONFUSED", "FFT_TILING"};
+static const char *const FILTER_NAMES[] = {
+    "ALGO_0", "ALGO_1", "FFT", "ALGO_3", "WINOGRAD", "WINOGRAD_NONFUSED", "FFT_TILING"};
 
 const char *gnet_cudnn_algo_name(gnet_conv_dir dir, int algo, char *buf, size_t n)
 {
-    const char *const *names = dir == GNET_CONV_FWD ? FWD_NAMES
+    const char *const *names = dir == GNET_CONV_FWD    ? FWD_NAMES
                                : dir == GNET_CONV_DATA ? DATA_NAMES
                                                        : FILTER_NAMES;
     int count = dir == GNET_CONV_FWD    ? (int)(sizeof FWD_NAMES / sizeof *FWD_NAMES)

@@ -34,8 +34,8 @@ static void lars_tensor(gnet_optim *o, const gnet_param_spec *s, float *p, const
             trust = (float)(c->lars_eta * w / (gn + c->weight_decay * w + 1e-8));
         }
     }
-    be->sgd(be, p + s->offset, g + s->offset, momentum_buf(o, s->offset), s->count, lr,
-            c->momentum, wd, c->nesterov, o->steps == 0, trust);
+    be->sgd(be, p + s->offset, g + s->offset, momentum_buf(o, s->offset), s->count, lr, c->momentum,
+            wd, c->nesterov, o->steps == 0, trust);
 }
 
 /* Adam's scalars at this step (t = steps + 1), in double as PyTorch's Python computes them. */

@@ -39,8 +39,8 @@ typedef struct {
     gnet_opt_kind kind;
     float momentum, weight_decay; /* weight_decay: L2 for sgd/lars, decoupled for adamw/lamb */
     int nesterov;
-    float lars_eta;           /* LARS's trust coefficient */
-    float beta1, beta2, eps;  /* adamw and lamb (PyTorch's betas and eps) */
+    float lars_eta;          /* LARS's trust coefficient */
+    float beta1, beta2, eps; /* adamw and lamb (PyTorch's betas and eps) */
 } gnet_optim_config;
 
 /* State kinds a rule may keep. */
@@ -58,11 +58,11 @@ typedef struct {
     int n_states;
     const char *states[GNET_OPTIM_STATES_MAX];
     int momentum_only;
-    int adam;      /* uses beta1, beta2, eps (a resumed run must have the same) */
-    int scratch;   /* needs a tensor-sized work buffer (LAMB's u) */
+    int adam;    /* uses beta1, beta2, eps (a resumed run must have the same) */
+    int scratch; /* needs a tensor-sized work buffer (LAMB's u) */
     void (*arena_step)(gnet_optim *o, float *params, const float *grads, float lr);
-    void (*tensor_step)(gnet_optim *o, const gnet_param_spec *s, float *params,
-                        const float *grads, float lr);
+    void (*tensor_step)(gnet_optim *o, const gnet_param_spec *s, float *params, const float *grads,
+                        float lr);
 } gnet_optim_rule;
 
 /* The row of a kind. */
@@ -98,11 +98,11 @@ typedef enum { GNET_LR_SCALE_NONE, GNET_LR_SCALE_LINEAR, GNET_LR_SCALE_SQRT } gn
 
 typedef struct {
     gnet_lr_kind kind;
-    float base_lr;     /* the peak lr, already scaled for the batch size */
-    int epochs;        /* cosine: the length of training, where it reaches min_lr */
-    int warmup_epochs; /* ramp up linearly over these first W epochs: step s < W gets (s+1)/W */
+    float base_lr;        /* the peak lr, already scaled for the batch size */
+    int epochs;           /* cosine: the length of training, where it reaches min_lr */
+    int warmup_epochs;    /* ramp up linearly over these first W epochs: step s < W gets (s+1)/W */
     int64_t warmup_steps; /* > 0: ramp up over this many steps instead (a step budget's unit) */
-    int step_epochs;   /* step: multiply by gamma every step_epochs epochs */
+    int step_epochs;      /* step: multiply by gamma every step_epochs epochs */
     float gamma, min_lr;
 } gnet_lr_schedule;
 

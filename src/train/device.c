@@ -149,11 +149,12 @@ char *gnet_device_where(const gnet_device *d, gnet_comm *boot)
         (void)snprintf(host, sizeof host, "?");
     host[sizeof host - 1] = '\0';
     int dev_len = (int)strcspn(d->summary, ";");
-    (void)snprintf(line, sizeof line, "rank %d of %d: host %s, local rank %d of %d, %.*s", boot->rank,
-                   boot->world, host, boot->local_rank, boot->local_size, dev_len, d->summary);
+    (void)snprintf(line, sizeof line, "rank %d of %d: host %s, local rank %d of %d, %.*s",
+                   boot->rank, boot->world, host, boot->local_rank, boot->local_size, dev_len,
+                   d->summary);
     /* Rank 0 collects the lines one broadcast per rank (every rank takes part in each). */
-    char *all = boot->rank == 0 ? gnet_malloc((size_t)boot->world * WHERE_LINE, "the ranks' hosts")
-                                : NULL;
+    char *all =
+        boot->rank == 0 ? gnet_malloc((size_t)boot->world * WHERE_LINE, "the ranks' hosts") : NULL;
     size_t used = 0;
     for (int r = 0; r < boot->world; r++) {
         char buf[WHERE_LINE];

@@ -75,7 +75,7 @@ typedef struct {
     gnet_backend *be;
     gnet_model *m;
     gnet_optim *opt;
-    gnet_clip *clip; /* NULL: no gradient clipping */
+    gnet_clip *clip;         /* NULL: no gradient clipping */
     gnet_clip_stats clipped; /* what it did in the last step */
     gnet_reducer *red;
     gnet_dataset train_set, test_set; /* storage of the in-memory sources */
@@ -84,7 +84,7 @@ typedef struct {
     float *x;        /* one micro-batch of input, backend memory */
     float *snap;     /* --noise-scale under accumulation: the gradient sum before a micro-batch */
     int noise_on;    /* --noise-scale with a second batch size (ranks x micro-batches > 1) */
-    float *host; /* (1 + GNET_OPTIM_STATES_MAX) x n_weights floats of host staging: the
+    float *host;     /* (1 + GNET_OPTIM_STATES_MAX) x n_weights floats of host staging: the
                   * parameters, then each optimizer state (checkpoints, replica checks) */
     float *zeros;    /* micro x GNET_CLASSES host zeros: the padding rows' loss gradient */
     int size, micro; /* image side; rows per micro-batch */

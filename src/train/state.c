@@ -177,7 +177,8 @@ static int check_compatible(const gnet_run *r, const char *file, const gnet_ckpt
     else if (clip_differs(gnet_options_clip(o), m))
         gnet_errorf("--resume %s: the checkpoint was trained with %s, this run asks for %s (the "
                     "run so far was clipped that way; --init starts a new run from its weights)",
-                    file, clip_text(clip_of(m), a, sizeof a), clip_text(gnet_options_clip(o), b, sizeof b));
+                    file, clip_text(clip_of(m), a, sizeof a),
+                    clip_text(gnet_options_clip(o), b, sizeof b));
     else if (m->optimizer != (int32_t)r->opt->cfg.kind)
         gnet_errorf("--resume %s: the checkpoint was trained with --optimizer %s, this run asks "
                     "for %s (its optimizer state belongs to that one)",
