@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # A test cluster of N hosts on this one machine: each host is a network namespace with its own
 # address (10.77.0.I/24) and host name (nodeI, in a UTS namespace per command), all joined by a
-# bridge in node1's namespace through veth pairs; every host resolves the others' names
-# (/etc/netns/NS/hosts, which `ip netns exec` mounts over /etc/hosts). The file system is the
+# bridge in node1's namespace through veth pairs; every host resolves the others' names (each
+# command runs in a mount namespace of its own, with the cluster's hosts file bound over
+# /etc/hosts; the machine's cgroup and /sys mounts stay as they are). The file system is the
 # machine's, shared by every host as a cluster's shared file system would be (a host may be
-# given a read-only view of a directory: --readonly). COMMAND runs on node1; when it ends, or on any signal
+# given a read-only view of a directory, or a private one: --readonly, --private). COMMAND runs on node1; when it ends, or on any signal
 # or error, everything is torn down: every process left in the namespaces is killed (by the PIDs
-# `ip netns pids` lists, all started inside them), the namespaces (with their interfaces) and
-# their /etc/netns entries are deleted. Nothing is made outside the namespaces (no address,
+# `ip netns pids` lists, all started inside them) and the namespaces (with their interfaces)
+# are deleted, then the cluster's directory in /tmp. Nothing is made outside the namespaces (no address,
 # route or interface of the machine's own), so any number of clusters may run side by side; a
 # cluster whose cluster.sh was killed with -9 (no trap runs) is removed by the next start.
 #
-# usage: cluster.sh [--hosts N] [--readonly HOST:DIR]... -- COMMAND [ARGS...]
+# usage: cluster.sh [--hosts N] [--readonly HOST:DIR]... [--private HOST:DIR]... -- COMMAND [ARGS...]
 #        cluster.sh --check      (exit 0 when this machine allows the cluster, else the reason)
 #        cluster.sh --list       (the namespaces of clusters of this machine, running or stale)
 #
@@ -24,22 +25,26 @@
 #   GNET_CLUSTER_MPIRUN    the mpirun options that launch over the cluster and force TCP:
 #                          --mca plm_rsh_agent ON --mca btl tcp,self --mca btl_tcp_if_include
 #                          SUBNET --mca oob_tcp_if_include SUBNET (shared memory would still
-#                          connect the "hosts", whose /dev/shm is the machine's)
+#                          connect the "hosts", whose /dev/shm is the machine's), and Open
+#                          MPI's session directories in the cluster's directory (a host lost
+#                          with kill -9 leaves its /tmp/ompi.HOST.UID behind otherwise)
 #   GNET_CLUSTER_NS_<I>    host I's network namespace (for `ip netns pids`, `ip netns identify`)
 # --readonly HOST:DIR: every command on HOST sees DIR (which must exist) read-only (a bind
 # mount in the command's own mount namespace), so that a write there from HOST fails (EROFS)
 # while the other hosts write as usual: what must only be written by one host.
+# --private HOST:DIR: every command on HOST sees an empty tmpfs of its own over DIR (which must
+# exist): a node-local directory at a path every node has, as a cluster node's /tmp is (Slurm's
+# TmpFS: the PMIx plugin of two slurmd sharing one /tmp collide on their job directories).
 #
 # Exit code: COMMAND's; 77 (ctest's skip) with one "SKIP: ..." line when the machine does not
 # allow network namespaces (not root, no iproute2/util-linux, a kernel or container without
 # them); 1 with "cluster: error: ..." when the set-up fails otherwise.
 set -uo pipefail
 
-self=$(realpath "$0")
 prefix=gnetc # namespaces gnetc<PID of cluster.sh>n<I>
 subnet_base=10.77.0
 hosts=2
-readonly=()
+readonly=() private=()
 
 die() {
   echo "cluster: error: $*" >&2
@@ -51,21 +56,21 @@ die() {
 why_not() {
   [ "$(id -u)" -eq 0 ] || { echo "not root (network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN)"; return; }
   command -v ip >/dev/null || { echo "ip not installed (Debian package iproute2)"; return; }
-  command -v unshare >/dev/null || { echo "unshare not installed (Debian package util-linux)"; return; }
+  command -v unshare >/dev/null && command -v nsenter >/dev/null ||
+    { echo "unshare or nsenter not installed (Debian package util-linux)"; return; }
   local t=${prefix}$$probe err
   if ! err=$(ip netns add "$t" 2>&1); then
     echo "network namespaces not allowed here: ip netns add: ${err:-failed}"
     return
   fi
-  err=$( { ip netns exec "$t" unshare --uts sh -c 'hostname probe' &&
+  err=$( { nsenter --net="/run/netns/$t" unshare --uts --mount sh -c 'hostname probe && mount --bind /etc/hosts /etc/hosts' &&
            ip -n "$t" link add probe0 type veth peer name probe1 &&
            ip -n "$t" link add probebr type bridge; } 2>&1) ||
     echo "network namespaces not usable here (UTS namespace, veth or bridge): ${err:-failed}"
   ip netns del "$t" 2>/dev/null
 }
 
-# Kills every process in namespace $1 (TERM, then KILL after up to 5 s) and deletes it with its
-# /etc/netns entry.
+# Kills every process in namespace $1 (TERM, then KILL after up to 5 s) and deletes it.
 remove_ns() {
   local ns=$1 pids
   pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
@@ -85,7 +90,6 @@ remove_ns() {
     done
   fi
   ip netns del "$ns" 2>/dev/null
-  rm -rf "/etc/netns/$ns"
 }
 
 # The namespaces of clusters whose cluster.sh no longer runs (killed with -9: no trap ran).
@@ -98,13 +102,6 @@ remove_stale() {
       echo "cluster: removing $ns, left by an earlier cluster (pid $pid) that did not end cleanly" >&2
       remove_ns "$ns"
     fi
-  done
-  # /etc/netns entries without their namespace
-  for ns in /etc/netns/"$prefix"*; do
-    [ -e "$ns" ] || continue
-    pid=${ns##*/"$prefix"}
-    pid=${pid%n*}
-    grep -qs cluster.sh "/proc/$pid/cmdline" || rm -rf "$ns"
   done
 }
 
@@ -125,8 +122,9 @@ while [ $# -gt 0 ]; do
   case $1 in
     --hosts) [ $# -ge 2 ] || die "--hosts needs a number"; hosts=$2; shift 2 ;;
     --readonly) [ $# -ge 2 ] || die "--readonly needs HOST:DIR"; readonly+=("$2"); shift 2 ;;
+    --private) [ $# -ge 2 ] || die "--private needs HOST:DIR"; private+=("$2"); shift 2 ;;
     --) shift; break ;;
-    *) die "unknown option '$1' (usage: cluster.sh [--hosts N] [--readonly HOST:DIR]... -- COMMAND...)" ;;
+    *) die "unknown option '$1' (usage: cluster.sh [--hosts N] [--readonly|--private HOST:DIR]... -- COMMAND...)" ;;
   esac
 done
 [ $# -ge 1 ] || die "no COMMAND (usage: cluster.sh [--hosts N] [--readonly HOST:DIR]... -- COMMAND...)"
@@ -151,7 +149,6 @@ teardown() {
   local i
   for (( i = ${#made[@]} - 1; i >= 0; i-- )); do remove_ns "${made[i]}"; done
   [ -n "$child" ] && wait "$child" 2>/dev/null
-  rmdir /etc/netns 2>/dev/null # when no other cluster uses it
   rm -rf "$dir"
   exit $rc
 }
@@ -175,8 +172,6 @@ for i in $(seq "$hosts"); do
   ns=${prefix}$$n$i
   ip netns add "$ns" || die "ip netns add $ns failed"
   made+=("$ns")
-  mkdir -p "/etc/netns/$ns"
-  cp "$dir/hosts" "/etc/netns/$ns/hosts"
   printf '%s %s %s %s\n' "${names[i - 1]}" "${addrs[i - 1]}" "$ns" "${names[i - 1]}" >>"$dir/map"
   ip -n "$ns" link set lo up || die "$ns: lo up failed"
 done
@@ -197,6 +192,12 @@ for p in "${readonly[@]}"; do
   grep -q "^$h " "$dir/map" || die "--readonly $p: no host $h"
   [ -d "$d" ] || die "--readonly $p: $d is not a directory"
   echo "$h $(realpath "$d")" >>"$dir/readonly"
+done
+for p in "${private[@]}"; do
+  h=${p%%:*} d=${p#*:}
+  grep -q "^$h " "$dir/map" || die "--private $p: no host $h"
+  [ -d "$d" ] || die "--private $p: $d is not a directory"
+  echo "$h $(realpath "$d")" >>"$dir/private"
 done
 
 # --- the launcher: `on HOST COMMAND...` (also Open MPI's rsh agent) ---
@@ -220,8 +221,14 @@ if [ -f "$dir/readonly" ]; then
     [ "$h" = "$name" ] && mounts+="mount --bind '$d' '$d' && mount -o remount,bind,ro '$d' || exit 1; "
   done <"$dir/readonly"
 fi
+if [ -f "$dir/private" ]; then
+  while read -r h d; do
+    [ "$h" = "$name" ] && mounts+="mount -t tmpfs -o size=512m,mode=1777 gnet-node-local '$d' || exit 1; "
+  done <"$dir/private"
+fi
 # (a remote shell runs its command line through a shell: so does this)
-exec ip netns exec "$ns" unshare --uts sh -c "hostname '$name' && $mounts exec sh -c \"\$0\"" "$*"
+exec nsenter --net="/run/netns/$ns" unshare --uts --mount sh -c \
+  "hostname '$name' && mount --bind '$dir/hosts' /etc/hosts && $mounts exec sh -c \"\$0\"" "$*"
 EOF
 chmod 755 "$dir/on"
 
@@ -239,7 +246,8 @@ done
 export GNET_CLUSTER_DIR=$dir
 export GNET_CLUSTER_HOSTS="${names[*]}" GNET_CLUSTER_ADDRS="${addrs[*]}"
 export GNET_CLUSTER_SUBNET=$subnet_base.0/24 GNET_CLUSTER_ON=$dir/on
-export GNET_CLUSTER_MPIRUN="--mca plm_rsh_agent $dir/on --mca btl tcp,self --mca btl_tcp_if_include $GNET_CLUSTER_SUBNET --mca oob_tcp_if_include $GNET_CLUSTER_SUBNET"
+mkdir "$dir/tmp"
+export GNET_CLUSTER_MPIRUN="--mca plm_rsh_agent $dir/on --mca btl tcp,self --mca btl_tcp_if_include $GNET_CLUSTER_SUBNET --mca oob_tcp_if_include $GNET_CLUSTER_SUBNET --mca orte_tmpdir_base $dir/tmp"
 for i in $(seq "$hosts"); do export "GNET_CLUSTER_NS_$i=${prefix}$$n$i"; done
 echo "cluster: $hosts hosts up (${names[*]} at ${addrs[*]}; namespaces ${made[*]})" >&2
 

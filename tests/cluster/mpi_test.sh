@@ -33,7 +33,7 @@ if [ "${1:-}" = --inside ]; then
   across() { # HOSTFILE NP ARGS...: mpirun over the cluster's hosts, TCP only
     local hf=$1 np=$2
     shift 2
-    timeout 150 mpirun --timeout 120 $GNET_CLUSTER_MPIRUN --hostfile "$hf" -np "$np" \
+    timeout 90 mpirun --timeout 60 $GNET_CLUSTER_MPIRUN --hostfile "$hf" -np "$np" \
       -x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM "$dist" "$@"
   }
   common=(--device cpu --data data --batch-size 32 --lr 0.05 --threads 1 --seed 11 --epochs 1 --no-progress)
@@ -117,10 +117,10 @@ if [ "${1:-}" = --inside ]; then
   mom=(--momentum 0.9 --max-steps 3)
   across hosts1 2 "${common[@]}" "${mom[@]}" --out runs/r21 >r21a.out 2>&1
   check $? "E: 3 steps on 2 hosts"
-  timeout 150 mpirun --timeout 120 -np 2 "$dist" "${common[@]}" --momentum 0.9 --max-steps 6 \
+  timeout 90 mpirun --timeout 60 -np 2 "$dist" "${common[@]}" --momentum 0.9 --max-steps 6 \
     --out runs/r21 --resume runs/r21 >r21b.out 2>&1
   check $? "E: resumed on 1 host to step 6"
-  timeout 150 mpirun --timeout 120 -np 2 "$dist" "${common[@]}" "${mom[@]}" --out runs/r12 >r12a.out 2>&1
+  timeout 90 mpirun --timeout 60 -np 2 "$dist" "${common[@]}" "${mom[@]}" --out runs/r12 >r12a.out 2>&1
   check $? "E: 3 steps on 1 host"
   across hosts1 2 "${common[@]}" --momentum 0.9 --max-steps 6 --out runs/r12 --resume runs/r12 >r12b.out 2>&1
   check $? "E: resumed on 2 hosts to step 6"
@@ -137,10 +137,12 @@ dist=$(realpath "$1") prepare=$(realpath "$2") ref=$(realpath "$3")
 py=${GNET_PYTHON:-/usr/bin/python3}
 why=$("$cluster" --check)
 [ $? -eq 0 ] || { echo "SKIP: the test cluster needs network namespaces: ${why#cluster: }"; exit 77; }
+# shellcheck source=/dev/null  # (lib.sh sets tmp and idx, the real Fashion-MNIST)
 source "$here/../lib.sh"
 need_idx
 # The first 1,282 training and 321 test images of the real Fashion-MNIST -> 4 shards (as
 # dist_test.sh: on random data an untrained net's ReLUs sit on their decision boundaries).
+# shellcheck disable=SC2154
 "$py" - "$idx" "$tmp/idx" <<'PY'
 import gzip, os, struct, sys
 src, d = sys.argv[1], sys.argv[2]
@@ -157,7 +159,7 @@ PY
 cd "$tmp" || exit 1
 hostname >hostname.txt
 common=(--device cpu --data data --batch-size 32 --lr 0.05 --threads 1 --seed 11 --epochs 1 --no-progress)
-one() { local np=$1; shift; timeout 150 mpirun --timeout 120 -np "$np" "$dist" "$@"; }
+one() { local np=$1; shift; timeout 90 mpirun --timeout 60 -np "$np" "$dist" "$@"; }
 one 1 "${common[@]}" --lr 0 --max-steps 1 --save init.h5 >/dev/null &&
   one 2 "${common[@]}" --max-steps 5 --save np2.h5 >np2.out &&
   one 4 "${common[@]}" --max-steps 5 --save np4.h5 >np4.out &&
@@ -165,4 +167,9 @@ one 1 "${common[@]}" --lr 0 --max-steps 1 --save init.h5 >/dev/null &&
 check $? "the one-host references (5 steps on 2 and 4 ranks, 6 with momentum on 2)"
 [ $fail -eq 0 ] || exit 1
 mkdir runs
-"$cluster" --readonly "node2:$tmp/runs" -- "$here/mpi_test.sh" --inside "$tmp" "$dist" "$ref"
+# (timeout: SIGTERM to cluster.sh, whose trap tears the cluster down, well before ctest's
+# TIMEOUT, whose SIGKILL no trap sees)
+timeout -k 20 420 "$cluster" --readonly "node2:$tmp/runs" -- "$here/mpi_test.sh" --inside "$tmp" "$dist" "$ref"
+rc=$?
+[ $rc -eq 124 ] && echo "FAIL: the cluster part did not end within 420 s"
+exit $rc
