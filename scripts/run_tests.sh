@@ -27,10 +27,12 @@ cmake --build "$build" -j "$(nproc)"
 # Under the sanitizers, the tests of the Python report scripts, of the tuner and of the Slurm
 # wrappers are left out: they run gnet_dist only in ways other tests already run it; so are the longest
 # trainings (train: 3 epochs on 2,000 images; vs_pytorch_96), whose code paths the shorter
-# runs of resume, fault, dist and vs_pytorch_28 cover under the sanitizers, and the numeric
-# comparisons of the noise scale and LARS with PyTorch (noise, lars), whose code runs under
-# the sanitizers in resume_state (both on two ranks, resumed). Why: CI's time budget
-# (docs/reliability.md).
+# runs of fault, dist, cli and vs_pytorch_28 cover under the sanitizers, and the numeric
+# comparisons with PyTorch of the noise scale, LARS, AdamW/LAMB and clipping (noise, lars,
+# adam, clip), whose code runs under the sanitizers in resume_state (both on two ranks,
+# resumed), test_optim and the ops tests; resume, resume_adam, outputs and config train as
+# fault and resume_state do, only with other options; the cluster tests run the same
+# gnet_dist over TCP. Why: CI's time budget (docs/reliability.md).
 skip=()
-[ "$build" = build-asan ] && skip=(-E '^(slurm|study|report|tune_logic|tune_e2e|tune_report|train|vs_pytorch_96|noise|lars)$')
+[ "$build" = build-asan ] && skip=(-E '^(slurm|study|report|tune_logic|tune_e2e|tune_report|train|vs_pytorch_96|noise|lars|adam|resume_adam|clip|resume|outputs|config|cluster_mpi|cluster_slurm)$')
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)" "${skip[@]}"
