@@ -586,13 +586,14 @@ def selected(groups, only):
 
 
 def export(runner, groups, dest):
-    """The records of every decided group, without checkpoints, into dest (with tune.json,
-    the settings they were decided with)."""
+    """The records of every group with a decision (decided, or a pilot's or a session's
+    share: the report marks those in progress), without checkpoints, into dest (with
+    tune.json, the settings they were decided with)."""
     os.makedirs(dest, exist_ok=True)
     shutil.copy2(os.path.join(runner.dir, "tune.json"), os.path.join(dest, "tune.json"))
     for method, batch, _ in groups:
         src = runner.group_dir(method, batch)
-        if not os.path.exists(os.path.join(src, "summary.json")):
+        if not os.path.exists(os.path.join(src, "decisions.jsonl")):
             continue
         out = os.path.join(dest, method, "bs%04d" % batch)
         for root, _, files in os.walk(src):
