@@ -64,6 +64,25 @@ for out in "$tmp/cli1.out" "$tmp/cli2.out"; do
   expect_value "$out" data /elsewhere
   expect_value "$out" lr 0.1
 done
+# A data source on the command line replaces the file's, whichever it is (quickstart.ini names
+# idx): --dry-run shows only it. Two on the command line, or two in one file (whatever the
+# command line says), are refused.
+for src in "data $tmp/d" "idx $tmp/i" "synthetic 50"; do
+  # shellcheck disable=SC2086 # src is an option and its value
+  dry_run "$tmp/src.out" --config "$configs/quickstart.ini" --${src% *} ${src#* }
+  expect_value "$tmp/src.out" "${src% *}" "${src#* }"
+  for key in data idx synthetic; do
+    [ "$key" = "${src% *}" ] || grep -qx "; $key: not set" "$tmp/src.out" ||
+      { echo "FAIL: --${src% *} on the command line leaves the file's $key"; cat "$tmp/src.out"; fail=1; }
+  done
+done
+expect_error "--data and --synthetic conflict: give only one data source" \
+  --config "$configs/quickstart.ini" --synthetic 50 --data "$tmp/d"
+printf 'idx = %s/i\nsynthetic = 50\n' "$tmp" >"$tmp/two_sources.ini"
+expect_error "--idx and --synthetic conflict: give only one data source" --config "$tmp/two_sources.ini"
+expect_error "--idx and --synthetic conflict: give only one data source" \
+  --config "$tmp/two_sources.ini" --data "$tmp/d"
+
 # A bad value in the file is an error even when the command line overrides it.
 printf 'batch-size = 0\n' >"$tmp/bad_overridden.ini"
 expect_error "$tmp/bad_overridden.ini:1: batch-size: '0' is out of range (1 to 65536)" \

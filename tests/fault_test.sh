@@ -3,10 +3,11 @@
 # checkpoint writes, a corrupted checkpoint, non-finite weights with valid checksums, ranks
 # that fail in evaluation or in a checkpoint, a rank that hangs, a batch too large for
 # memory. Each must cost a clear message (in --out's log.txt too) and a non-zero exit, never
-# a hang, a lost checkpoint or a silent load of bad data.
-# usage: fault_test.sh GNET_DIST GNET_PREPARE PYTHON
+# a hang, a lost checkpoint or a silent load of bad data; a failure every rank agreed on, an
+# exit 1 without MPI_Abort.
+# usage: fault_test.sh GNET_DIST GNET_PREPARE PYTHON TEST_AGREE
 set -u
-bin=$1 prep=$2 py=$3
+bin=$1 prep=$2 py=$3 agree=$4
 ref=$(cd "$(dirname "$0")" && pwd)/ref
 source "$(dirname "$0")/lib.sh"
 small=(--synthetic 1024 --batch-size 32 --epochs 2 --threads 1 --test-limit 64 --no-progress --momentum 0.9)
@@ -195,6 +196,21 @@ rc=$?
 [ $rc -ne 0 ] && [ ! -e "$tmp/fliprun" ] &&
   grep -q "rank 1.*train-00001-of-00002.h5: damaged: its CRC-32 is [0-9a-f]\{8\}, the manifest's is" "$tmp/flip.out"
 check $? "a damaged shard is refused by its checksum at start, naming the rank and file (rc $rc)"
+
+# (5c) a failure every rank agreed on after the run's communicator took over from the one
+# that started the job (NCCL's is a copy of MPI's): exit 1 on every rank through
+# MPI_Finalize, the one error line, no MPI_Abort banner. test_agree agrees on a copy of the
+# communicator, as a CUDA run does; gnet_dist, on the CPU, refuses an output on rank 0.
+mpirun --timeout 60 -np 2 "$agree" >"$tmp/agree.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && ! grep -q 'MPI_ABORT\|ORTE_ERROR_LOG' "$tmp/agree.out" &&
+  [ "$(grep -c 'error: a failure of rank 1 after the switch' "$tmp/agree.out")" -eq 1 ]
+check $? "a failure agreed on a copy of the communicator: exit 1, one error line, no abort (rc $rc)"
+mpirun --timeout 60 -np 2 "$bin" "${small[@]}" --save "$tmp" >"$tmp/agree2.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && ! grep -q 'MPI_ABORT\|ORTE_ERROR_LOG' "$tmp/agree2.out" &&
+  [ "$(grep -c "error: --save $tmp: " "$tmp/agree2.out")" -eq 1 ]
+check $? "np 2, --save refused after the device opened: exit 1, one error line, no abort (rc $rc)"
 
 # (6) a rank that hangs (SIGSTOP): the others end the job within --comm-timeout, naming it
 # (mpirun --timeout 90 is the test's watchdog in case gnet's does not end the job; a

@@ -49,10 +49,6 @@ struct gnet_comm {
     /* A collective still unfinished after this many seconds ends the job with a message
      * naming the ranks that never reached it (0: wait forever). Every rank sets the same. */
     double timeout_s;
-    /* Set when every rank has learnt of the same failure (the trainer's gnet_run_agree): the
-     * job can then end with MPI_Finalize and the exit code on every rank, instead of
-     * MPI_Abort, whose multi-line banner would follow the one error line. */
-    int failed_together;
 };
 
 #define GNET_COMM_TIMEOUT_S 300.0

@@ -332,7 +332,8 @@ static int check_schedule(const gnet_options *o)
  * naming both. One on the command line and the other only in the file: the command line wins,
  * as it does over the file's values, and the file's option is dropped, so that a run's
  * config.ini (which holds its out, init, checkpoint-every, ...) still serves
- * `--config DIR/config.ini --eval FILE` and `--config DIR/config.ini --resume DIR`. */
+ * `--config DIR/config.ini --eval FILE` and `--config DIR/config.ini --resume DIR`, and
+ * `--config FILE --synthetic N` replaces the file's data source. */
 static const struct {
     const char *opt;
     const char *const with[10]; /* unused entries are NULL */
@@ -351,6 +352,8 @@ static const struct {
     {"--data",
      {"--train-limit", "--test-limit"},
      "the limits apply to --idx and --synthetic only (prepare a smaller set instead)"},
+    {"--data", {"--idx", "--synthetic"}, "give only one data source"},
+    {"--idx", {"--synthetic"}, "give only one data source"},
 };
 #define N_CONFLICTS (sizeof CONFLICTS / sizeof CONFLICTS[0])
 
@@ -381,16 +384,21 @@ static void unset(gnet_options *o, const char *name)
     memset(field, 0, size);
 }
 
-/* given: the options the command line alone sets (over zeros). */
-static int check_conflicts(gnet_options *o, const gnet_options *given)
+/* given: the options the command line alone sets (over zeros); file: those the config file
+ * alone sets (over the defaults). A pair within the file is refused before any is dropped, so
+ * the command line overriding one of them does not hide the file's contradiction. */
+static int check_conflicts(gnet_options *o, const gnet_options *given, const gnet_options *file)
 {
     for (size_t i = 0; i < N_CONFLICTS; i++) {
         const char *opt = CONFLICTS[i].opt;
         for (size_t j = 0; j < sizeof CONFLICTS[i].with / sizeof *CONFLICTS[i].with; j++) {
             const char *w = CONFLICTS[i].with[j];
-            if (!w || !is_set(o, opt) || !is_set(o, w))
+            if (!w)
                 continue;
-            if (is_set(given, opt) != is_set(given, w)) {
+            int in_file = is_set(file, opt) && is_set(file, w);
+            if (!in_file && (!is_set(o, opt) || !is_set(o, w)))
+                continue;
+            if (!in_file && is_set(given, opt) != is_set(given, w)) {
                 unset(o, is_set(given, opt) ? w : opt);
                 continue;
             }
@@ -401,13 +409,9 @@ static int check_conflicts(gnet_options *o, const gnet_options *given)
     return 0;
 }
 
-static int check_combination(gnet_options *o, const gnet_options *given)
+static int check_combination(gnet_options *o, const gnet_options *given, const gnet_options *file)
 {
-    if (!!o->idx_dir + !!o->synthetic + !!o->data_dir > 1) {
-        gnet_errorf_once("--data, --idx and --synthetic: give only one data source");
-        return 2;
-    }
-    if (check_conflicts(o, given))
+    if (check_conflicts(o, given, file))
         return 2;
     if (o->nesterov && o->momentum == 0.0) {
         gnet_errorf_once("--nesterov: needs --momentum > 0 (as in PyTorch)");
@@ -565,12 +569,16 @@ int gnet_cli_parse(int argc, char **argv, gnet_options *o)
     int rc = parse_argv(argc, argv, o);
     if (rc == 0 && o->version)
         return 0; /* nothing else matters */
+
+    gnet_options file; /* the config file alone, for check_conflicts (read-only: owns nothing) */
+    memset(&file, 0, sizeof file);
     /* The command line wins whatever the order: its first pass reports its errors and finds
      * --config, then the file is read over the defaults and the command line again over it. */
     if (rc == 0 && o->config_path) {
         const char *path = o->config_path;
         defaults(o);
         rc = parse_file(path, o);
+        file = *o;
         if (rc == 0)
             rc = parse_argv(argc, argv, o);
     }
@@ -579,7 +587,7 @@ int gnet_cli_parse(int argc, char **argv, gnet_options *o)
     gnet_options given; /* the command line alone, for check_conflicts; parsed fine above */
     memset(&given, 0, sizeof given);
     (void)parse_argv(argc, argv, &given);
-    return check_combination(o, &given);
+    return check_combination(o, &given, &file);
 }
 
 int gnet_options_check_batch(const gnet_options *o, int world)

@@ -8,22 +8,6 @@
 #include "core/alloc.h"
 #include "core/log.h"
 
-int gnet_run_agree(gnet_comm *comm, int ok)
-{
-    double bad = !ok;
-    comm->reduce_sum(comm, &bad, 1);
-    if (bad > 0)
-        comm->failed_together = 1;
-    return bad > 0 ? -1 : 0;
-}
-
-int gnet_run_fail(const gnet_comm *comm)
-{
-    if (comm->world > 1 && !comm->failed_together)
-        gnet_fatal(1);
-    return 1;
-}
-
 static int open_memory_sources(gnet_run *r)
 {
     const gnet_options *o = r->o;

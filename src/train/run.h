@@ -15,6 +15,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "dist/reducer.h"
+#include "train/agree.h"
 #include "train/cli.h"
 #include "train/device.h"
 #include "train/noise.h"
@@ -104,14 +105,5 @@ typedef struct {
  * --print-shapes): 0, or -1 after an error line. gnet_run_close frees whatever was opened. */
 int gnet_run_open(gnet_run *r, const gnet_options *o, gnet_comm *comm, int with_data);
 void gnet_run_close(gnet_run *r);
-
-/* Collective: 0 on every rank when ok on every rank, else -1 on every rank. One rank's
- * failure becomes everyone's, so no rank goes on into a collective the failed one will
- * never join. */
-int gnet_run_agree(gnet_comm *comm, int ok);
-
-/* A failure on one rank must end every rank: alone, or when every rank knows of it
- * (gnet_run_agree failed), return 1 (the job ends with MPI_Finalize); else abort the job. */
-int gnet_run_fail(const gnet_comm *comm);
 
 #endif
