@@ -98,8 +98,15 @@ if [ "${1:-}" = --inside ]; then
     wait $job
     rc=$?
     ms=$((($(date +%s%N) - start) / 1000000))
-    left=$(for n in 1 2; do ns=GNET_CLUSTER_NS_$n; for p in $(ip netns pids "${!ns}"); do
-      [ "$(cat "/proc/$p/comm" 2>/dev/null)" = gnet_dist ] && echo "$p"; done; done)
+    # mpirun can exit while its own host's ranks are still dying (seen in CI when the lost
+    # daemon was reported as a failed start): give them until --comm-timeout ends, then say.
+    for _ in $(seq 100); do
+      left=$(for n in 1 2; do ns=GNET_CLUSTER_NS_$n; for p in $(ip netns pids "${!ns}"); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = gnet_dist ] && echo "node$n:$p"; done; done)
+      [ -z "$left" ] && break
+      sleep 0.1
+    done
+    lms=$((($(date +%s%N) - start) / 1000000))
     if [ $what = rank ]; then
       said=$(grep -m1 "process rank 3 with PID [0-9]* on node node2 exited on signal 9" "kill_$what.out")
     else
@@ -109,7 +116,9 @@ if [ "${1:-}" = --inside ]; then
         "kill_$what.out" | sed 's/^ *//')
     fi
     [ -n "$victims" ] && [ $rc -ne 0 ] && [ $ms -le 10000 ] && [ -n "$said" ] && [ -z "$left" ]
-    check $? "kill -9 of the $what on node2 (pids$victims): the job ended in $ms ms (--comm-timeout 10 s), rc $rc: ${said:-no line naming it}"
+    check $? "kill -9 of the $what on node2 (pids$victims): the job ended in $ms ms (--comm-timeout 10 s), rc $rc: ${said:-no line naming it}; ${left:+still running after $lms ms: }${left:-no rank left after $lms ms}"
+    # shellcheck disable=SC2086
+    [ -z "$left" ] || kill -9 ${left//node?:/} 2>/dev/null
     [ -n "$said" ] || tail -n 30 "kill_$what.out"
   done
 
