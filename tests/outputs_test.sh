@@ -163,6 +163,12 @@ check $? "--trace into a missing directory: refused before training, --out not c
 refused c12 "$tmp/missing/t.json" --out "$tmp/r7" --resume "$tmp/r7" --max-steps 4 --trace "$tmp/missing/t.json" &&
   diff -r "$tmp/r7" "$tmp/r7.before" >/dev/null
 check $? "--trace into a missing directory on --resume: refused, the run directory unchanged"
+# (8) an over-long name is refused before anything is created (it used to leave new/)
+long=$(printf '%0300d' 0)
+refused c13 "is too long (300 bytes; the limit is 255)" --out "$tmp/r8/new/$long" && [ ! -e "$tmp/r8" ]
+check $? "--out with a 300-byte name: refused up front, its new parents not created"
+refused c14 "is too long" --save "$tmp/r9/$long.h5" --out "$tmp/r9/run" && [ ! -e "$tmp/r9" ]
+check $? "--save with a 300-byte name: refused up front, --out not created"
 # --save, --trace and --out's files may go into the --out directory the run creates
 "$bin" "${tiny[@]}" --out "$tmp/n8/run" --save "$tmp/n8/run/s.h5" --trace "$tmp/n8/run/t.json" >/dev/null 2>&1 &&
   [ -s "$tmp/n8/run/s.h5" ] && [ -s "$tmp/n8/run/t.json" ] && [ ! -e "$tmp/n8/run/checkpoint.h5" ]

@@ -122,6 +122,12 @@ fi
 "$prep" --src "$tmp/good" --out "$tmp/p1/p2/out" --shards 2 >/dev/null && [ -e "$tmp/p1/p2/out/test.h5" ]
 [ $? -eq 0 ] && pass "missing parents of --out are created" || flunk "missing parents of --out"
 
+# A name too long for its temporary sibling (NAME_MAX less ".tmp.<pid>") is refused before
+# the sources are read, and nothing is created (it used to be found only at mkdir).
+expect_refused 1 "over-long --out name" "is too long (250 bytes; the limit is 240)" -- \
+  --src "$tmp/good" --out "$tmp/p3/new/$(printf '%0250d' 0)" --shards 2
+[ -e "$tmp/p3" ] && flunk "over-long --out name: its parents were created"
+
 # A good run (plain files) prints one line per file and the id; trailing slashes are fine.
 if "$prep" --src "$tmp/plain" --out "$tmp/out/" --shards 3 --seed 5 >"$tmp/stdout" 2>"$tmp/stderr"; then
   lines=$(grep -c "samples$" "$tmp/stdout")

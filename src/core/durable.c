@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,6 +52,22 @@ static int same_dir(const char *a, const char *b)
     return la == lb && strncmp(a, b, la) == 0;
 }
 
+int gnet_name_lengths(const char *path, size_t reserve, char *why, size_t n)
+{
+    if (strlen(path) + reserve >= PATH_MAX)
+        return say(why, n, "path too long (%zu bytes; the limit is %d)", strlen(path),
+                   PATH_MAX - 1 - (int)reserve);
+    for (const char *c = path; *c;) {
+        size_t len = strcspn(c, "/"), skip = strspn(c + len, "/");
+        size_t limit = NAME_MAX - (c[len + skip] ? 0 : reserve);
+        if (len > limit)
+            return say(why, n, "the name %.16s... is too long (%zu bytes; the limit is %zu)", c,
+                       len, limit);
+        c += len + skip;
+    }
+    return 0;
+}
+
 /* An existing directory that this process may create files in. */
 static int writable_dir(const char *dir, char *why, size_t n)
 {
@@ -68,6 +85,8 @@ static int writable_dir(const char *dir, char *why, size_t n)
 int gnet_output_check(const char *path, const char *pending_dir, char *why, size_t n)
 {
     struct stat st;
+    if (gnet_name_lengths(path, GNET_TMP_SUFFIX, why, n))
+        return -1;
     if (lstat(path, &st) == 0) {
         int link = S_ISLNK(st.st_mode);
         if (link && stat(path, &st) != 0)
@@ -91,6 +110,8 @@ int gnet_output_dir_check(const char *dir, char *why, size_t n)
 {
     char at[1024];
     struct stat st;
+    if (gnet_name_lengths(dir, 0, why, n))
+        return -1;
     if (snprintf(at, sizeof at, "%s", dir) >= (int)sizeof at)
         return say(why, n, "path too long");
     /* Up to the nearest ancestor that exists: mkdir -p creates the rest inside it. */
@@ -122,6 +143,18 @@ void gnet_fsync_parent(const char *path)
         (void)gnet_fsync_dir(dir);
 }
 
+/* gnet_make_dirs failed to create path: the directories it made before (created, the
+ * outermost) go, innermost first; what was there before stays. */
+static void undo_dirs(char *path, char *created, size_t n)
+{
+    char *slash = strrchr(path, '/');
+    if (!created[0] || !slash)
+        return;
+    *slash = '\0';
+    gnet_remove_created(path, created);
+    memset(created, 0, n);
+}
+
 int gnet_make_dirs(const char *dir, char *created, size_t n, char *why, size_t wn)
 {
     char path[4096];
@@ -136,7 +169,9 @@ int gnet_make_dirs(const char *dir, char *created, size_t n, char *why, size_t w
             if (!created[0])
                 (void)snprintf(created, n, "%s", path);
         } else if (errno != EEXIST) {
-            return say(why, wn, "cannot create the directory %s: %s", path, strerror(errno));
+            (void)say(why, wn, "cannot create the directory %s: %s", path, strerror(errno));
+            undo_dirs(path, created, n);
+            return -1;
         }
         if (end)
             return 0;

@@ -27,8 +27,19 @@
 int gnet_output_check(const char *path, const char *pending_dir, char *why, size_t n);
 
 /* 0 when dir is a writable directory, or can be created as mkdir -p would (its nearest
- * existing ancestor is a writable directory); -1 with the reason in why. */
+ * existing ancestor is a writable directory, and no component of dir is over NAME_MAX nor
+ * the whole over PATH_MAX); -1 with the reason in why. gnet_output_check holds a file's path
+ * to the same limits, less room for its temporary name. */
 int gnet_output_dir_check(const char *dir, char *why, size_t n);
+
+/* Room a name must leave for its temporary sibling "NAME.tmp.<pid>" (gnet_write_atomic,
+ * gnet_prepare's directory): ".tmp." and a pid of up to 10 digits. */
+#define GNET_TMP_SUFFIX 15
+
+/* ENAMETOOLONG found before anything is created, not after: 0 when every component of path
+ * is within NAME_MAX, and the last one and the whole path also leave reserve bytes within
+ * NAME_MAX and PATH_MAX; -1 with the component and the limit in why. */
+int gnet_name_lengths(const char *path, size_t reserve, char *why, size_t n);
 
 /* The directory path is in, as written ("." without a slash, "/" in the root; trailing
  * slashes of path ignored); -1 when it does not fit in n bytes. */
@@ -42,7 +53,8 @@ int gnet_fsync_dir(const char *dir);
 void gnet_fsync_parent(const char *path);
 
 /* mkdir -p dir. The outermost directory this call created goes to created (n bytes; left
- * as it was when all existed), so that gnet_remove_created can take them away again. */
+ * as it was when all existed), so that gnet_remove_created can take them away again. On
+ * failure the directories this call created are already removed. */
 int gnet_make_dirs(const char *dir, char *created, size_t n, char *why, size_t wn);
 
 /* Removes, innermost first, the directories of dir up to and including created (those a

@@ -351,6 +351,9 @@ static int dir_is_empty(const char *dir)
 static int check_out(const char *out, int force)
 {
     struct stat st;
+    char why[256];
+    if (gnet_name_lengths(out, GNET_TMP_SUFFIX, why, sizeof why))
+        return fail(out, "%s", why); /* before the sources are read, and before mkdir -p */
     if (lstat(out, &st) != 0)
         return errno == ENOENT ? 0 : fail(out, "cannot access: %s", strerror(errno));
     if (!force)
