@@ -106,45 +106,11 @@ mem=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024 * 8 / 1
 ctld_port=$(free_port)
 slurmd_port=$(free_port)
 [ "$ctld_port" != "$slurmd_port" ] || slurmd_port=$((ctld_port + 1))
-# cred_expire=5: a requeued job waits for its credential to expire before it may start
-# again (120 s by default). sched_interval=2: the scheduler looks at pending (requeued,
-# eligible again) jobs every 2 s instead of 60.
-cat >"$D/slurm.conf" <<EOF
-ClusterName=gnettest
-SlurmctldHost=$host(127.0.0.1)
-SlurmUser=$(id -un)
-SlurmdUser=$(id -un)
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket=$D/munge/munge.sock,cred_expire=5
-SlurmctldPort=$ctld_port
-SlurmdPort=$slurmd_port
-StateSaveLocation=$D/state
-SlurmdSpoolDir=$D/spool
-SlurmctldPidFile=$D/run/slurmctld.pid
-SlurmdPidFile=$D/run/slurmd.pid
-SlurmctldLogFile=$D/log/slurmctld.log
-SlurmdLogFile=$D/log/slurmd.log
-MailProg=/bin/true
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-SwitchType=switch/none
-MpiDefault=none
-SchedulerType=sched/builtin
-SchedulerParameters=sched_interval=2
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SlurmdParameters=config_overrides
-ReturnToService=2
-InactiveLimit=0
-KillWait=5
-MinJobAge=300
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN
-PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP
-EOF
+# shellcheck source=tests/slurm_conf.sh
+source "$(dirname "$0")/slurm_conf.sh"
+write_slurm_conf "$D" gnettest "$host(127.0.0.1)" "$ctld_port" "$slurmd_port" slurmd \
+  "NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN" \
+  "PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP"
 export SLURM_CONF=$D/slurm.conf
 head -c 1024 /dev/urandom >"$D/munge/munge.key"
 chmod 400 "$D/munge/munge.key"

@@ -86,46 +86,13 @@ trap cleanup EXIT
 read -r addr1 addr2 _ <<<"$GNET_CLUSTER_ADDRS"
 cpus=2
 mem=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024 * 4 / 10))
-# (as tests/slurm_test.sh: cred_expire=5 lets a requeued job start again after 5 s, not 120;
-# sched_interval=2 looks at pending jobs every 2 s. %n: each slurmd its own spool, pid, log.)
-cat >"$D/slurm.conf" <<EOF
-ClusterName=gnettest2
-SlurmctldHost=node1($addr1)
-SlurmUser=$(id -un)
-SlurmdUser=$(id -un)
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket=$D/munge/munge.sock,cred_expire=5
-SlurmctldPort=6817
-SlurmdPort=6818
-StateSaveLocation=$D/state
-SlurmdSpoolDir=$D/spool/%n
-SlurmctldPidFile=$D/run/slurmctld.pid
-SlurmdPidFile=$D/run/slurmd-%n.pid
-SlurmctldLogFile=$D/log/slurmctld.log
-SlurmdLogFile=$D/log/slurmd-%n.log
-MailProg=/bin/true
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-SwitchType=switch/none
-MpiDefault=none
-SchedulerType=sched/builtin
-SchedulerParameters=sched_interval=2
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SlurmdParameters=config_overrides
-ReturnToService=2
-InactiveLimit=0
-KillWait=5
-MinJobAge=300
-TmpFS=$D/nodetmp
-NodeName=node1 NodeAddr=$addr1 CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN
-NodeName=node2 NodeAddr=$addr2 CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN
-PartitionName=test Nodes=node1,node2 Default=YES MaxTime=INFINITE State=UP
-EOF
+# %n: each slurmd its own spool, pid and log.
+# shellcheck source=tests/slurm_conf.sh
+source "$here/../slurm_conf.sh"
+write_slurm_conf "$D" gnettest2 "node1($addr1)" 6817 6818 "slurmd-%n /%n" "TmpFS=$D/nodetmp" \
+  "NodeName=node1 NodeAddr=$addr1 CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN" \
+  "NodeName=node2 NodeAddr=$addr2 CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN" \
+  "PartitionName=test Nodes=node1,node2 Default=YES MaxTime=INFINITE State=UP"
 export SLURM_CONF=$D/slurm.conf
 head -c 1024 /dev/urandom >"$D/munge/munge.key"
 chmod 400 "$D/munge/munge.key"
