@@ -41,22 +41,7 @@ pids=()
 cleanup() {
   local rc=$?
   set +e
-  if [ -S "$D/munge/munge.sock" ] && [ -n "${SLURM_CONF:-}" ]; then
-    timeout 10 scancel --full --quiet --user="$(id -un)" 2>/dev/null
-    local deadline=$((SECONDS + 20))
-    while [ $SECONDS -lt $deadline ]; do
-      [ -z "$(timeout 5 squeue -h -o %i 2>/dev/null)" ] && break
-      sleep 0.5
-    done
-  fi
-  local i pid
-  for (( i = ${#pids[@]} - 1; i >= 0; i-- )); do
-    pid=${pids[i]}
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
+  stop_slurm "$D"
   local conf=$D/slurm.conf p
   export -n SLURM_CONF
   for p in /proc/[0-9]*; do
@@ -73,6 +58,8 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
+# shellcheck source=tests/slurm_lib.sh
+source "$(dirname "$0")/slurm_lib.sh"
 
 fail() {
   echo "FAIL: $*"
@@ -106,22 +93,11 @@ mem=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024 * 8 / 1
 ctld_port=$(free_port)
 slurmd_port=$(free_port)
 [ "$ctld_port" != "$slurmd_port" ] || slurmd_port=$((ctld_port + 1))
-# shellcheck source=tests/slurm_conf.sh
-source "$(dirname "$0")/slurm_conf.sh"
 write_slurm_conf "$D" gnettest "$host(127.0.0.1)" "$ctld_port" "$slurmd_port" slurmd \
   "NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN" \
   "PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP"
 export SLURM_CONF=$D/slurm.conf
-head -c 1024 /dev/urandom >"$D/munge/munge.key"
-chmod 400 "$D/munge/munge.key"
-munged -F --force --socket="$D/munge/munge.sock" --key-file="$D/munge/munge.key" \
-  --log-file="$D/log/munged.log" --pid-file="$D/munge/munged.pid" \
-  --seed-file="$D/munge/munged.seed" >"$D/log/munged.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 40); do [ -S "$D/munge/munge.sock" ] && break; sleep 0.25; done
-[ -S "$D/munge/munge.sock" ] || fail "munged did not start (see $D/log/munged.log)"
-slurmctld -D -i >"$D/log/slurmctld.out" 2>&1 &
-pids+=($!)
+start_munge_ctld "$D"
 slurmd -D -N "$host" >"$D/log/slurmd.out" 2>&1 &
 pids+=($!)
 state=

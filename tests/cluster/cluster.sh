@@ -187,18 +187,18 @@ for i in $(seq 2 "$hosts"); do
   ip -n "$ns" addr add "${addrs[i - 1]}/24" dev eth0 || die "address on $ns failed"
   ip -n "$ns" link set eth0 up || die "eth0 up in $ns failed"
 done
-for p in "${readonly[@]}"; do
-  h=${p%%:*} d=${p#*:}
-  grep -q "^$h " "$dir/map" || die "--readonly $p: no host $h"
-  [ -d "$d" ] || die "--readonly $p: $d is not a directory"
-  echo "$h $(realpath "$d")" >>"$dir/readonly"
-done
-for p in "${private[@]}"; do
-  h=${p%%:*} d=${p#*:}
-  grep -q "^$h " "$dir/map" || die "--private $p: no host $h"
-  [ -d "$d" ] || die "--private $p: $d is not a directory"
-  echo "$h $(realpath "$d")" >>"$dir/private"
-done
+mounts() { # KIND HOST:DIR...: checked, then listed in $dir/KIND for the launcher
+  local kind=$1 p h d
+  shift
+  for p in "$@"; do
+    h=${p%%:*} d=${p#*:}
+    grep -q "^$h " "$dir/map" || die "--$kind $p: no host $h"
+    [ -d "$d" ] || die "--$kind $p: $d is not a directory"
+    echo "$h $(realpath "$d")" >>"$dir/$kind"
+  done
+}
+mounts readonly "${readonly[@]}"
+mounts private "${private[@]}"
 
 # --- the launcher: `on HOST COMMAND...` (also Open MPI's rsh agent) ---
 # The agent gets HOST and the command line as words that a remote shell would join and run:

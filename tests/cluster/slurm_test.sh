@@ -62,48 +62,24 @@ ok() { echo "ok: $*"; }
 cleanup() {
   local rc=$?
   set +e
-  if [ -S "$D/munge/munge.sock" ]; then
-    timeout 10 scancel --full --quiet --user="$(id -un)" 2>/dev/null
-    local deadline=$((SECONDS + 20))
-    while [ $SECONDS -lt $deadline ]; do
-      [ -z "$(timeout 5 squeue -h -o %i 2>/dev/null)" ] && break
-      sleep 0.5
-    done
-  fi
-  local i pid
-  for (( i = ${#pids[@]} - 1; i >= 0; i-- )); do
-    pid=${pids[i]}
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
+  stop_slurm "$D"
   exit $rc
 }
 trap cleanup EXIT
+# shellcheck source=tests/slurm_lib.sh
+source "$here/../slurm_lib.sh"
 
 # --- the cluster: slurmctld + slurmd on node1, slurmd on node2 ---
 read -r addr1 addr2 _ <<<"$GNET_CLUSTER_ADDRS"
 cpus=2
 mem=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024 * 4 / 10))
 # %n: each slurmd its own spool, pid and log.
-# shellcheck source=tests/slurm_conf.sh
-source "$here/../slurm_conf.sh"
 write_slurm_conf "$D" gnettest2 "node1($addr1)" 6817 6818 "slurmd-%n /%n" "TmpFS=$D/nodetmp" \
   "NodeName=node1 NodeAddr=$addr1 CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN" \
   "NodeName=node2 NodeAddr=$addr2 CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN" \
   "PartitionName=test Nodes=node1,node2 Default=YES MaxTime=INFINITE State=UP"
 export SLURM_CONF=$D/slurm.conf
-head -c 1024 /dev/urandom >"$D/munge/munge.key"
-chmod 400 "$D/munge/munge.key"
-munged -F --force --socket="$D/munge/munge.sock" --key-file="$D/munge/munge.key" \
-  --log-file="$D/log/munged.log" --pid-file="$D/munge/munged.pid" \
-  --seed-file="$D/munge/munged.seed" >"$D/log/munged.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 40); do [ -S "$D/munge/munge.sock" ] && break; sleep 0.25; done
-[ -S "$D/munge/munge.sock" ] || fail "munged did not start (see $D/log/munged.log)"
-slurmctld -D -i >"$D/log/slurmctld.out" 2>&1 &
-pids+=($!)
+start_munge_ctld "$D"
 # (each slurmd through the cluster's launcher, so that it gets its node's own TmpFS)
 for n in node1 node2; do
   "$GNET_CLUSTER_ON" $n "SLURM_CONF=$SLURM_CONF exec slurmd -D -N $n" >"$D/log/slurmd-$n.out" 2>&1 &
