@@ -91,3 +91,20 @@ stop_slurm() {
     wait "$pid" 2>/dev/null
   done
 }
+
+# check_run RUN E R: RUN's metrics.jsonl (read with the caller's $py): every line a JSON
+# object, epoch records 1..E in order, each once, and a last line that is the final record
+# with E epochs and R ranks.
+check_run() {
+  "${py:?}" - "$1" "$2" "$3" <<'PY'
+import json, sys
+run, epochs, ranks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+recs = [json.loads(l) for l in open(f"{run}/metrics.jsonl")]
+ep = [r["epoch"] for r in recs if "epoch" in r and not r.get("final")]
+assert ep == list(range(1, epochs + 1)), f"{run}: epoch records {ep}, expected 1..{epochs}"
+fin = recs[-1]
+assert fin.get("final") is True, f"{run}: last record is not the final one: {fin}"
+assert fin["epochs"] == epochs and fin["ranks"] == ranks and fin["device"] == "cpu", f"{run}: final {fin}"
+assert 0 <= fin["test_acc"] <= 1 and fin["img_per_s"] > 0 and fin["wall_s"] > 0, f"{run}: final {fin}"
+PY
+}

@@ -118,21 +118,6 @@ tiny=(--device cpu --idx "$data" --train-limit 512 --test-limit 256 --batch-size
 ranks=2
 [ "$cpus" -ge 2 ] || ranks=1
 
-# Checks a run directory's metrics.jsonl: every line a JSON object, epoch records 1..E in
-# order, and a last line that is the final record with E epochs and the expected ranks.
-check_run() {
-  "$py" - "$1" "$2" "$3" <<'PY'
-import json, sys
-run, epochs, ranks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-recs = [json.loads(l) for l in open(f"{run}/metrics.jsonl")]
-ep = [r["epoch"] for r in recs if "epoch" in r and not r.get("final")]
-assert ep == list(range(1, epochs + 1)), f"{run}: epoch records {ep}, expected 1..{epochs}"
-fin = recs[-1]
-assert fin.get("final") is True, f"{run}: last record is not the final one: {fin}"
-assert fin["epochs"] == epochs and fin["ranks"] == ranks and fin["device"] == "cpu", f"{run}: final {fin}"
-assert 0 <= fin["test_acc"] <= 1 and fin["img_per_s"] > 0 and fin["wall_s"] > 0, f"{run}: final {fin}"
-PY
-}
 
 # --- A: one training job ---
 start=$(date +%s)

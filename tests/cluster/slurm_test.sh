@@ -104,20 +104,6 @@ export GNET_BIN=$dist GNET_ROOT=$src
 cd "$tmp"
 tiny=(--device cpu --idx "$data" --train-limit 256 --test-limit 64 --batch-size 32 --lr 0.05)
 
-# A run directory's metrics.jsonl: epoch records 1..E in order, each once, then the final record
-# with E epochs and R ranks.
-check_run() {
-  "$py" - "$1" "$2" "$3" <<'PY'
-import json, sys
-run, epochs, ranks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-recs = [json.loads(l) for l in open(f"{run}/metrics.jsonl")]
-ep = [r["epoch"] for r in recs if "epoch" in r and not r.get("final")]
-assert ep == list(range(1, epochs + 1)), f"{run}: epoch records {ep}, expected 1..{epochs}"
-fin = recs[-1]
-assert fin.get("final") is True, f"{run}: last record is not the final one: {fin}"
-assert fin["epochs"] == epochs and fin["ranks"] == ranks and fin["device"] == "cpu", f"{run}: final {fin}"
-PY
-}
 # The hosts of a run's ranks, in the order log.txt recorded them (each start of the run).
 hosts_of() { sed -n 's/^rank [0-9]* of [0-9]*: host \([^,]*\),.*/\1/p' "$1/log.txt" | tr '\n' ' '; }
 job_field() { timeout 5 scontrol show job "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
