@@ -30,6 +30,9 @@ Every decision is appended to the group's decisions.jsonl (which trials ran to w
 their results, the ranking, which went on and why); a rerun of the same command reads them
 back and never decides again, so a study stopped anywhere resumes without changing any
 decision. TUNE_DIR/tune.json keeps the settings; a rerun with other settings is refused.
+A trial whose run directory holds records but no checkpoint (killed before its first one,
+or a TUNE_DIR restored from an --export, as a fresh checkout has it) is run again from step
+0, and its evaluations must repeat the records exactly (else it stops, naming the step).
 
 options:
   --np N               local: ranks per trial with mpirun (default 2; 1: no mpirun)
@@ -308,6 +311,31 @@ def trial_result(run, step):
     return res
 
 
+def evaluations(run):
+    """What a trial's evaluations say, as compared when it is run again (no timings)."""
+    return [(r["step"], r.get("train_loss"), r.get("test_loss"), r.get("test_acc"))
+            for r in read_records(run) if r.get("eval")]
+
+
+def check_replay(run, old):
+    """A trial run again from step 0 must repeat the evaluations recorded before (gnet_dist
+    is bitwise deterministic): a difference means another binary, data or config, and the
+    decisions taken on the old records would not hold."""
+    new = evaluations(run)
+    upto = min(old[-1][0], new[-1][0]) if old and new else 0
+    a = [e for e in old if e[0] <= upto]
+    b = [e for e in new if e[0] <= upto]
+    if [e[0] for e in a] != [e[0] for e in b]:
+        raise TuneError("%s: run again from step 0, it evaluated at other steps than its "
+                        "records (%d evaluations to step %d, now %d)" % (run, len(a), upto,
+                                                                        len(b)))
+    for x, y in zip(a, b):
+        if x != y:
+            raise TuneError("%s: run again from step 0, it differs from its records at step %d"
+                            " (train loss, test loss, test acc: %s, now %s); another binary, "
+                            "data or config?" % (run, x[0], list(x[1:]), list(y[1:])))
+
+
 def stopped_by_signal(run):
     """The trial's log ends saying a signal stopped it with a checkpoint."""
     try:
@@ -390,12 +418,16 @@ class Runner:
                                              else [])
 
     def _out_args(self, run):
+        """gnet_dist's --out (and --resume), and the evaluations the run must repeat: a run
+        directory without a checkpoint (killed before its first one, or records restored from
+        an --export in a fresh checkout) is run again from step 0."""
         if os.path.exists(os.path.join(run, "checkpoint.h5")):
-            return ["--out", run, "--resume", run]
+            return ["--out", run, "--resume", run], []
+        old = []
         if os.path.exists(run):
-            # killed before its first checkpoint: nothing to resume, start it again
+            old = evaluations(run)
             shutil.rmtree(run)
-        return ["--out", run]
+        return ["--out", run], old
 
     def _local(self, method, batch, lr, step):
         run = self.run_dir(method, batch, lr)
@@ -403,11 +435,13 @@ class Runner:
             return
         ini = self.write_config(method, batch, lr)
         launch = ["mpirun", "-np", str(self.o["np"])] if self.o["np"] > 1 else []
+        out, old = self._out_args(run)
         cmd = (launch + [self.bin, "--config", ini] + self.extra +
-               self._steps_args(method, batch, step) + self._out_args(run))
+               self._steps_args(method, batch, step) + out)
         print("tune.py: %s/bs%d %s to step %d: %s" % (method, batch, lr_name(lr), step,
                                                      " ".join(cmd)), flush=True)
         rc = subprocess.call(cmd)
+        check_replay(run, old)
         if rc == 3 or (rc != 0 and stopped_by_signal(run)):
             # (mpirun itself, signalled too, may exit 1 after its ranks stopped with exit 3)
             raise Stopped("%s stopped with a checkpoint; rerun the same command to resume" % run)
@@ -423,16 +457,15 @@ class Runner:
         with open(grid + ".tmp", "w") as f:
             f.write("".join(self.write_config(method, batch, lr) + "\n" for lr in todo))
         os.replace(grid + ".tmp", grid)
-        for lr in todo:
-            run = self.run_dir(method, batch, lr)
-            if os.path.exists(run) and not os.path.exists(os.path.join(run, "checkpoint.h5")):
-                shutil.rmtree(run)
+        olds = {lr: self._out_args(self.run_dir(method, batch, lr))[1] for lr in todo}
         cmd = (["sbatch", "--wait", "--array=0-%d" % (len(todo) - 1)] + self.o["sbatch"] +
                [os.path.join(ROOT, "scripts", "slurm", "sweep.sbatch"), grid, gdir] +
                self.extra + self._steps_args(method, batch, step))
         print("tune.py: %s/bs%d: %d trials to step %d: %s" % (method, batch, len(todo), step,
                                                              " ".join(cmd)), flush=True)
         rc = subprocess.call(cmd, env=dict(os.environ, GNET_ROOT=ROOT))
+        for lr in todo:
+            check_replay(self.run_dir(method, batch, lr), olds[lr])
         left = [lr_name(lr) for lr in todo if not trial_done(self.run_dir(method, batch, lr),
                                                               step)]
         if left:

@@ -266,6 +266,29 @@ class Resume(unittest.TestCase):
                 f.write("epoch 1/4 ...\nstopped by SIGTERM in epoch 2 after its step 3\n")
             self.assertTrue(tune.stopped_by_signal(d))
 
+    def test_a_trial_run_again_must_repeat_its_records(self):
+        def recs(d, evals, final=False):
+            with open(os.path.join(d, "metrics.jsonl"), "w") as f:
+                for step, acc in evals:
+                    f.write(json.dumps(dict(eval=True, step=step, train_loss=2.3,
+                                            test_loss=2.2, test_acc=acc, wall_s=step)) + "\n")
+                if final:
+                    f.write(json.dumps(dict(final=True, steps=evals[-1][0])) + "\n")
+        with tempfile.TemporaryDirectory() as d:
+            recs(d, [(4, 0.1), (8, 0.2)])
+            old = tune.evaluations(d)
+            recs(d, [(4, 0.1), (8, 0.2), (12, 0.3)], final=True)  # further: compared to 8
+            tune.check_replay(d, old)
+            recs(d, [(4, 0.1)])  # stopped sooner: compared to 4
+            tune.check_replay(d, old)
+            tune.check_replay(d, [])  # nothing recorded before
+            recs(d, [(4, 0.1), (8, 0.25)])
+            with self.assertRaisesRegex(tune.TuneError, "differs from its records at step 8"):
+                tune.check_replay(d, old)
+            recs(d, [(4, 0.1), (6, 0.2), (8, 0.2)])
+            with self.assertRaisesRegex(tune.TuneError, "evaluated at other steps"):
+                tune.check_replay(d, old)
+
     def test_other_settings_are_refused(self):
         with tempfile.TemporaryDirectory() as d:
             tune.check_settings(d, S)

@@ -4,7 +4,8 @@
 # stopped at their rung, the winner went on; a rerun runs nothing and changes nothing; a
 # study killed with -9 in the middle (as a session's end kills it) and run again makes the
 # same decisions from the same records as one that was never stopped; --status, --export
-# (no checkpoints), and a rerun with other settings refused. The decisions themselves are
+# (no checkpoints) and a study resumed from its export (the kept trials run again from step
+# 0, repeating their records), and a rerun with other settings refused. The decisions themselves are
 # checked on fixtures in test_tune.py.
 #
 # usage: tune_e2e.sh GNET_DIST SOURCE_DIR
@@ -105,13 +106,37 @@ tune "$tmp/a" --export "$tmp/export" >/dev/null 2>&1 &&
   [ -z "$(find "$tmp/export" -name '*.h5')" ]
 check $? "--export: the records without checkpoints"
 
+# A fresh checkout has the export, not the run directories: the export goes on as TUNE_DIR.
+# Exported as rung 1 ran: its decisions cut to rung 0's, the winner's records to its first
+# evaluation. The winner alone runs again from step 0, repeats that evaluation, and the study
+# ends as before; a record that the rerun does not repeat stops the study, naming the trial
+# and the step.
+w=$("$py" -c 'import json,sys; print("lr%g" % json.load(open(sys.argv[1]))["winner"])' "$g/summary.json")
+cut() { # SED_EXPR DIR: DIR as exported while rung 1 ran
+  local e=$tmp/export/tiny/bs0064
+  cp -r "$tmp/export" "$2" && rm "$2/tiny/bs0064/summary.json" &&
+    head -1 "$e/decisions.jsonl" >"$2/tiny/bs0064/decisions.jsonl" &&
+    head -1 "$e/$w/metrics.jsonl" | sed "$1" >"$2/tiny/bs0064/$w/metrics.jsonl"
+}
+cut "" "$tmp/r"
+tune "$tmp/r" "${trial[@]}" >"$tmp/r.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q "bs64 $w to step" "$tmp/r.out" && ! grep " to step " "$tmp/r.out" | grep -vq "bs64 $w to step" &&
+  cmp -s "$tmp/r/tiny/bs0064/decisions.jsonl" "$tmp/a.decisions" &&
+  cmp -s "$tmp/r/tiny/bs0064/summary.json" "$g/summary.json"
+check $? "resumed from its export: only the cut trial ran again, the same decisions and summary (rc $rc)"
+cut 's/"test_acc": [0-9.]*/"test_acc": 0.999/' "$tmp/rd"
+out=$(tune "$tmp/rd" "${trial[@]}" 2>&1 | grep "error")
+[[ $out == *"$tmp/rd/tiny/bs0064/$w: run again from step 0, it differs from its records at step "* ]]
+check $? "a record the rerun does not repeat stops the study, naming the trial and step: $out"
+
 out=$("$py" "$src/scripts/tune.py" "${settings[@]}" --eta 3 "$tmp/study.txt" "$tmp/a" 2>&1)
 rc=$?
 [ $rc -eq 1 ] && [[ $out == *"tune.json: this study was tuned with other settings (eta 2, not 3)"* ]]
 check $? "a rerun with another --eta is refused, naming the setting (rc $rc: $out)"
-out=$("$py" "$src/scripts/tune.py" "$tmp/nothere.txt" "$tmp/c" 2>&1)
+out=$("$py" "$src/scripts/tune.py" "$tmp/nothere.txt" "$tmp/none" 2>&1)
 rc=$?
-[ $rc -eq 1 ] && [ "$out" = "tune.py: error: $tmp/nothere.txt: no such study file" ] && [ ! -e "$tmp/c" ]
+[ $rc -eq 1 ] && [ "$out" = "tune.py: error: $tmp/nothere.txt: no such study file" ] && [ ! -e "$tmp/none" ]
 check $? "a missing study file: one line, exit 1, nothing made (rc $rc: $out)"
 
 [ $fail -eq 0 ] && echo "tune_e2e: all passed"
