@@ -10,7 +10,11 @@
 #   "slurmd-%n /%n"); each LINE (the NodeName and PartitionName lines) is added as it is.
 # cred_expire=5: a requeued job waits for its credential to expire before it may start again
 # (120 s by default). sched_interval=2: the scheduler looks at pending (requeued, eligible
-# again) jobs every 2 s instead of 60.
+# again) jobs every 2 s instead of 60. MinJobAge=5: sbatch --wait polls after 2 s, then
+# every 8 s, then 32 s, unless MinJobAge/2 is at most 2 s, when it polls every 2 s (sbatch.c,
+# _job_wait): with the default 300, an array of 10 s took 42 s to return, and the tuner's
+# rungs on Slurm waited ~30 s each. The records of finished jobs then go within a minute (the
+# purge runs every 60 s): the tests read a job's state and restarts as it finishes.
 write_slurm_conf() {
   local d=$1 name=$2 ctld=$3 ctld_port=$4 slurmd_port=$5 file spool
   read -r file spool <<<"$6"
@@ -48,7 +52,7 @@ SlurmdParameters=config_overrides
 ReturnToService=2
 InactiveLimit=0
 KillWait=5
-MinJobAge=300
+MinJobAge=5
 EOF
     printf '%s\n' "$@"
   } >"$d/slurm.conf"
