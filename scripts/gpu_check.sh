@@ -45,7 +45,7 @@ bundle_dir="$root/.gpu_bundle"
 tarball="$bundle_dir/gnet-gpu.tar.xz"
 build="$root/build-gpu"
 data_src=${GNET_FMNIST:-/usr/share/datasets/fashion-mnist}
-bins=(gnet_dist tests/test_cuda_ops gnet_gpu_step_bench gnet_gpu_ops_bench)
+bins=(gnet_dist libgnet_cuda.so tests/test_cuda_ops gnet_gpu_step_bench gnet_gpu_ops_bench)
 # Loaded from the target system, never bundled: glibc's own libraries, and the CUDA libraries
 # (the driver's libcuda, and the toolkit's / PyTorch's runtime, cuBLAS, cuDNN, NCCL).
 system_libs='^(linux-vdso|ld-linux|libc|libm|libpthread|libdl|librt|libresolv|libutil)\.so'

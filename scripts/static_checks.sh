@@ -25,7 +25,7 @@ if ! clang-format --dry-run --Werror "${layout[@]}" 2>"$tmp/format"; then
 fi
 echo "clang-format: ${#layout[@]} files formatted"
 mapfile -t all < <(find src -name '*.c' | sort)
-mapfile -t cpu < <(printf '%s\n' "${all[@]}" | grep -v -e '/backend_cuda' -e '/cudnn_pick\.c$' -e '/comm_nccl\.c$')
+mapfile -t cpu < <(printf '%s\n' "${all[@]}" | grep -v -e '/backend_cuda' -e '/cudnn_pick\.c$' -e '/comm_nccl\.c$' -e '/device_cuda\.c$')
 
 start=$SECONDS
 # --library: what cppcheck cannot read from the headers (gnet_fatal is _Noreturn).

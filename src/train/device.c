@@ -9,7 +9,11 @@
 #include "core/log.h"
 #include "train/placement.h"
 #ifdef GNET_CUDA
-#include "core/backend_cuda.h"
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+
+#include "train/device_plugin.h"
 #endif
 
 /* CPU threads per rank: ranks on one node share its cores. */
@@ -43,68 +47,35 @@ static int open_cpu(gnet_device *d, const gnet_options *o, gnet_comm *boot,
 }
 
 #ifdef GNET_CUDA
-/* The communicator for device buffers is NCCL (a single process: the serial one, unless
- * --comm nccl): gnet does not assume a CUDA-aware MPI, so MPI never sees a GPU buffer (it
- * still bootstraps the job and sums the host metrics). */
-static int open_cuda_comm(gnet_device *d, const gnet_options *o, gnet_comm *boot)
+/* The plugin (device_plugin.h) from gnet_dist's own directory. It stays loaded for the
+ * process's life, as linked libraries do (the CUDA libraries are not made to be unloaded). */
+static const gnet_cuda_plugin *load_plugin(char *why, size_t n)
 {
-    if (o->comm && strcmp(o->comm, "mpi") == 0) {
-        gnet_errorf_once("--comm mpi with --device cuda would hand GPU buffers to MPI, which gnet "
-                         "does not assume is CUDA-aware; use --comm nccl (the default with CUDA)");
-        return -1;
+    char path[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", path, sizeof path - sizeof GNET_CUDA_PLUGIN_FILE);
+    path[len > 0 ? len : 0] = '\0';
+    char *slash = strrchr(path, '/');
+    if (!slash) {
+        (void)snprintf(why, n, "gnet_dist's directory is unknown (/proc/self/exe: %s)",
+                       len < 0 ? strerror(errno) : "no directory");
+        return NULL;
     }
-    if (strcmp(gnet_cuda_comm_choice(o->comm, boot->world), "serial") == 0) {
-        d->owned_comm = gnet_comm_serial_create();
-    } else {
-        d->owned_comm =
-            gnet_comm_nccl_create(boot, gnet_backend_cuda_stream(d->be), o->comm_timeout);
-    }
-    d->comm = d->owned_comm;
-    return 0;
+    memcpy(slash + 1, GNET_CUDA_PLUGIN_FILE, sizeof GNET_CUDA_PLUGIN_FILE);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    const gnet_cuda_plugin *p = h ? dlsym(h, GNET_CUDA_PLUGIN_SYMBOL) : NULL;
+    if (!p)
+        (void)snprintf(why, n, "the CUDA backend did not load (%s)",
+                       h ? "no " GNET_CUDA_PLUGIN_SYMBOL " in it" : dlerror());
+    return p;
 }
 
-/* This rank's GPU among the visible ones; then every rank's GPU identity goes to all, so
- * that two ranks bound to one physical GPU are refused by all ranks alike. */
-static int pick_device(gnet_comm *boot, int devices)
+/* A machine without the driver learns it here, without loading the CUDA libraries (the
+ * runtime would load the driver the same way; it stays loaded for it). */
+static int have_driver(char *why, size_t n)
 {
-    char why[256];
-    int dev = gnet_pick_gpu(boot->local_rank, boot->local_size, devices, why, sizeof why);
-    double *ids = gnet_calloc((size_t)boot->world, sizeof *ids, "the ranks' GPU identities");
-    if (!ids)
-        return -1;
-    if (dev < 0)
-        gnet_errorf("local rank %d: %s", boot->local_rank, why);
-    ids[boot->rank] = dev >= 0 ? gnet_cuda_device_id(dev) : -1.0; /* ids are >= 0 */
-    boot->reduce_sum(boot, ids, boot->world);
-    int other = dev >= 0 ? gnet_gpu_shared_with(ids, boot->world, boot->rank) : -1;
-    int failed = 0;
-    for (int r = 0; r < boot->world; r++)
-        failed |= ids[r] < 0;
-    if (other >= 0)
-        gnet_errorf("rank %d and rank %d are bound to the same GPU; give each rank its own "
-                    "(srun --gpus-per-task=1, or CUDA_VISIBLE_DEVICES per rank)",
-                    boot->rank, other);
-    free(ids);
-    return failed || other >= 0 ? -1 : dev;
-}
-
-static int open_cuda(gnet_device *d, const gnet_options *o, gnet_comm *boot, int devices)
-{
-    int dev = pick_device(boot, devices);
-    if (dev < 0)
-        return -1;
-    gnet_cuda_math math = strcmp(o->precision, "tf32") == 0   ? GNET_CUDA_TF32
-                          : strcmp(o->precision, "bf16") == 0 ? GNET_CUDA_BF16
-                                                              : GNET_CUDA_FP32;
-    int micro = o->batch_size / (boot->world * o->accum_steps);
-    char hint[96], name[128];
-    snprintf(hint, sizeof hint, "at --batch-size %d (%d rows per micro-batch on this GPU)",
-             o->batch_size, micro);
-    d->be = gnet_backend_cuda_create(dev, math, hint, name, sizeof name);
-    if (open_cuda_comm(d, o, boot))
-        return -1;
-    snprintf(d->summary, sizeof d->summary, "cuda:%d (%s), %s math, %s communicator", dev, name,
-             o->precision, d->comm->name);
+    if (dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL))
+        return 1;
+    (void)snprintf(why, n, "no CUDA driver (%s)", dlerror());
     return 0;
 }
 #endif
@@ -115,10 +86,12 @@ int gnet_device_open(gnet_device *d, const gnet_options *o, gnet_comm *boot)
     if (strcmp(o->device, "cpu") == 0)
         return open_cpu(d, o, boot, NULL);
 #ifdef GNET_CUDA
-    char why[160] = "";
-    int devices = gnet_cuda_device_count(why, sizeof why);
+    char why[320] = "";
+    const gnet_cuda_plugin *cuda =
+        have_driver(why, sizeof why) ? load_plugin(why, sizeof why) : NULL;
+    int devices = cuda ? cuda->device_count(why, sizeof why) : 0;
     if (devices > 0)
-        return open_cuda(d, o, boot, devices);
+        return cuda->open(d, o, boot, devices);
 #else
     const char *why = "this gnet was built without the CUDA toolkit (GNET_CUDA=OFF)";
 #endif
@@ -172,10 +145,12 @@ char *gnet_device_where(const gnet_device *d, gnet_comm *boot)
 void gnet_device_versions(char *buf, size_t n)
 {
 #ifdef GNET_CUDA
-    char cuda[160], nccl[32];
-    gnet_cuda_versions(cuda, sizeof cuda);
-    gnet_comm_nccl_version(nccl, sizeof nccl);
-    (void)snprintf(buf, n, "CUDA on (%s, NCCL %s)", cuda, nccl);
+    char why[320];
+    const gnet_cuda_plugin *cuda = load_plugin(why, sizeof why);
+    if (cuda)
+        cuda->versions(buf, n);
+    else
+        (void)snprintf(buf, n, "CUDA on, but %s", why);
 #else
     (void)snprintf(buf, n, "CUDA off");
 #endif
