@@ -4,7 +4,7 @@
 # commands of a CPU build (build-tidy/). Fails on any finding, except the ones listed in
 # scripts/static_checks.known (findings in files whose owners fix them; each entry is
 # "FILE CHECK"), and on a listed entry that no longer occurs, so that the list only shrinks.
-# The CUDA sources (src/core/backend_cuda*, src/core/cudnn_pick.c, *.cu, src/dist/comm_nccl.c)
+# The CUDA sources (src/core/backend_cuda*, src/core/cudnn_pick.c, *.cu, src/dist/comm_nccl.c, src/train/device_cuda.c)
 # are left to cppcheck: clang-tidy needs their compile commands (cudnn.h's include path),
 # which only a GNET_CUDA build has. First, the layout:
 # every source and header of src/ as .clang-format writes it (100 columns; the option and
